@@ -1,0 +1,48 @@
+/* The OS layer behind a vtable.
+ *
+ * The core asks a backend for address space and tells it what it no longer
+ * needs resident. Backends only do what they are told (no policy) and return
+ * 0 or an errno value. They are called on slow paths only: segment and large
+ * mapping acquisition, span and segment return, trim. Every syscall a backend
+ * makes is counted in hk_os_counters, which the stats API reports. */
+#ifndef HAKMEM_BACKENDS_BACKEND_H
+#define HAKMEM_BACKENDS_BACKEND_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum hk_decommit_mode {
+  HK_DECOMMIT_OFF = 0,       /* keep memory resident */
+  HK_DECOMMIT_FREE = 1,      /* MADV_FREE: kernel reclaims lazily, under pressure */
+  HK_DECOMMIT_DONTNEED = 2,  /* MADV_DONTNEED: RSS drops at once, refault costs a zero page */
+} hk_decommit_mode;
+
+typedef struct hk_backend {
+  const char* name;
+  /* Maps size bytes (a multiple of the OS page) aligned to align (a power of
+   * two >= the OS page), readable and writable; pages are committed lazily on
+   * first touch. */
+  int (*reserve)(size_t size, size_t align, void** out);
+  /* Unmaps [p, p+size) entirely. */
+  int (*release)(void* p, size_t size);
+  /* Tells the OS the contents of [p, p+size) are no longer needed. The range
+   * stays mapped; its next touch reads zeros (DONTNEED) or old or zero bytes (FREE). */
+  int (*decommit)(void* p, size_t size, hk_decommit_mode mode);
+} hk_backend;
+
+/* Syscall counters, incremented by backends (relaxed: they are statistics). */
+typedef struct hk_os_counters {
+  _Atomic uint64_t mmap;
+  _Atomic uint64_t munmap;
+  _Atomic uint64_t madvise;
+  _Atomic uint64_t mprotect;
+  _Atomic uint64_t reserved_bytes; /* currently mapped by hakmem */
+} hk_os_counters;
+
+extern hk_os_counters hk_os;
+
+/* The Linux implementation (mmap / munmap / madvise). */
+extern const hk_backend hk_backend_linux;
+
+#endif

@@ -1,0 +1,87 @@
+/* Linux backend: mmap, munmap and madvise, nothing else.
+ *
+ * Alignment: the core wants 4 MiB-aligned segments. Mapping size+align and
+ * trimming costs three syscalls, so we first ask for the address right after
+ * the previous aligned mapping (a hint, never MAP_FIXED): the kernel usually
+ * grants it and the mapping is aligned in one call.
+ *
+ * Transparent huge pages: segments are 4 MiB-aligned, so with THP in "always"
+ * mode the kernel may back them with 2 MiB pages, which raises RSS for sparse
+ * use. We do not call MADV_HUGEPAGE or MADV_NOHUGEPAGE; in the common
+ * "madvise" mode THP stays off for hakmem memory and RSS follows what is
+ * touched. Decommitting part of a huge page splits it. */
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "alloc/backends/backend.h"
+
+hk_os_counters hk_os;
+
+static _Atomic uintptr_t hk_next_hint;
+
+static void* hk_mmap(void* hint, size_t size) {
+  atomic_fetch_add_explicit(&hk_os.mmap, 1, memory_order_relaxed);
+  void* p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static int hk_munmap(void* p, size_t size) {
+  atomic_fetch_add_explicit(&hk_os.munmap, 1, memory_order_relaxed);
+  return munmap(p, size) == 0 ? 0 : errno;
+}
+
+static int linux_reserve(size_t size, size_t align, void** out) {
+  uintptr_t hint = atomic_load_explicit(&hk_next_hint, memory_order_relaxed);
+  if (hint != 0 && (hint & (align - 1)) == 0) {
+    void* p = hk_mmap((void*)hint, size);
+    if (p == NULL) return errno ? errno : ENOMEM;
+    if (((uintptr_t)p & (align - 1)) == 0) {
+      atomic_store_explicit(&hk_next_hint, (uintptr_t)p + ((size + align - 1) & ~(align - 1)), memory_order_relaxed);
+      atomic_fetch_add_explicit(&hk_os.reserved_bytes, size, memory_order_relaxed);
+      *out = p;
+      return 0;
+    }
+    hk_munmap(p, size);
+  }
+  /* Over-map and trim both ends. */
+  size_t over = size + align;
+  if (over < size) return ENOMEM;
+  uint8_t* raw = hk_mmap(NULL, over);
+  if (raw == NULL) return errno ? errno : ENOMEM;
+  uintptr_t aligned = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+  size_t head = aligned - (uintptr_t)raw;
+  size_t tail = over - head - size;
+  if (head) hk_munmap(raw, head);
+  if (tail) hk_munmap((void*)(aligned + size), tail);
+  atomic_store_explicit(&hk_next_hint, aligned + ((size + align - 1) & ~(align - 1)), memory_order_relaxed);
+  atomic_fetch_add_explicit(&hk_os.reserved_bytes, size, memory_order_relaxed);
+  *out = (void*)aligned;
+  return 0;
+}
+
+static int linux_release(void* p, size_t size) {
+  int err = hk_munmap(p, size);
+  if (err == 0) atomic_fetch_sub_explicit(&hk_os.reserved_bytes, size, memory_order_relaxed);
+  return err;
+}
+
+static int linux_decommit(void* p, size_t size, hk_decommit_mode mode) {
+  if (mode == HK_DECOMMIT_OFF || size == 0) return 0;
+  atomic_fetch_add_explicit(&hk_os.madvise, 1, memory_order_relaxed);
+  int advice = mode == HK_DECOMMIT_FREE ? MADV_FREE : MADV_DONTNEED;
+  if (madvise(p, size, advice) == 0) return 0;
+  if (mode == HK_DECOMMIT_FREE && errno == EINVAL) {
+    /* Kernels before 4.5 lack MADV_FREE. */
+    atomic_fetch_add_explicit(&hk_os.madvise, 1, memory_order_relaxed);
+    if (madvise(p, size, MADV_DONTNEED) == 0) return 0;
+  }
+  return errno;
+}
+
+const hk_backend hk_backend_linux = {
+    .name = "linux",
+    .reserve = linux_reserve,
+    .release = linux_release,
+    .decommit = linux_decommit,
+};

@@ -1,0 +1,236 @@
+/* The allocation API: the hk_ functions of alloc/include/hakmem.h. The libc
+ * names in override.c share these bodies (through alloc_inline.h and the
+ * helpers here), so every entry point routes the same way (lesson 4). */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc/core/alloc_inline.h"
+#include "alloc/backends/backend.h"
+#include "alloc/core/api.h"
+
+/* ---- slow paths ---------------------------------------------------------- */
+HK_NOINLINE void* hk_malloc_slow(hk_heap* heap, size_t size) {
+  if (size > HK_SMALL_MAX) return hk_large_alloc(size, HK_ALIGN, false);
+  if (hk_unlikely(!heap->is_live)) {
+    heap = hk_heap_get_or_create();
+    if (heap == NULL) { errno = ENOMEM; return NULL; }
+  }
+  void* p = hk_alloc_class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
+  if (p == NULL) errno = ENOMEM;
+  return p;
+}
+
+static void* alloc_class(unsigned cls) {
+  hk_heap* heap = hk_tls_heap;
+  void* p = hk_alloc_small_inline(heap, cls);
+  if (hk_likely(p != NULL)) return p;
+  if (!heap->is_live) {
+    heap = hk_heap_get_or_create();
+    if (heap == NULL) { errno = ENOMEM; return NULL; }
+  }
+  p = hk_alloc_class_slow(heap, cls);
+  if (p == NULL) errno = ENOMEM;
+  return p;
+}
+
+HK_NOINLINE void hk_free_slow(void* p, const char* func) {
+  if (p == NULL) return;
+  uintptr_t a = (uintptr_t)p;
+  switch (hk_segmap_kind(a)) {
+    case HK_MAP_LARGE:
+      hk_large_free(p, func);
+      return;
+    case HK_MAP_SEGMENT: {
+      hk_span* s = &hk_segment_of(p)->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
+      s -= s->slot_offset;
+      if (a & (HK_ALIGN - 1)) hk_misuse("free of a misaligned pointer", p, func);
+      else if (s->in_use && a - s->start < s->carved_bytes) hk_misuse("free of an interior pointer", p, func);
+      else hk_misuse("invalid free (not an allocated block)", p, func);
+      return;
+    }
+    case HK_MAP_LARGE_TAIL:
+      hk_misuse("free of an interior pointer", p, func);
+      return;
+    default:
+      hk_misuse("invalid free (pointer not from hakmem)", p, func);
+      return;
+  }
+}
+
+/* Remote free: the block belongs to another thread's span (or an abandoned
+ * one). Lock-free push; the owner collects on its slow path. */
+HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
+  /* Raise the hint before the push: after the push the block may be
+   * collected, its span and segment freed, and seg must not be touched. */
+  if (!atomic_load_explicit(&seg->remote_pending, memory_order_relaxed))
+    atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
+  hk_block* head = atomic_load_explicit(&span->remote, memory_order_relaxed);
+  do {
+    b->next = head;
+    /* release: publishes b->next to the owner's acquire exchange. */
+  } while (!atomic_compare_exchange_weak_explicit(&span->remote, &head, b, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+/* ---- usable size ----------------------------------------------------------- */
+size_t hk_usable_size_checked(const void* p, const char* func) {
+  if (p == NULL) return 0;
+  uintptr_t a = (uintptr_t)p;
+  unsigned kind = hk_segmap_kind(a);
+  if (kind == HK_MAP_SEGMENT) {
+    hk_span* s = hk_span_of_block(p);
+    if (s != NULL) return s->block_size;
+  } else if (kind == HK_MAP_LARGE) {
+    size_t n = hk_large_usable(p);
+    if (n) return n;
+  }
+  hk_misuse("invalid pointer", p, func);
+  return 0;
+}
+
+/* ---- aligned ---------------------------------------------------------------- */
+void* hk_alloc_aligned(size_t align, size_t size, bool zero) {
+  if (align <= HK_ALIGN) {
+    void* p = hk_malloc_inline(size);
+    if (zero && p) memset(p, 0, size);
+    return p;
+  }
+  hk_ensure_init();
+  int cls = hk_class_for_aligned(size, align);
+  if (cls < 0) return hk_large_alloc(size, align, zero);
+  void* p = alloc_class((unsigned)cls);
+  if (zero && p) memset(p, 0, size);
+  return p;
+}
+
+static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+void* hk_calloc_impl(size_t count, size_t size) {
+  size_t bytes;
+  if (hk_unlikely(__builtin_mul_overflow(count, size, &bytes))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (bytes > HK_SMALL_MAX) return hk_large_alloc(bytes, HK_ALIGN, true);
+  void* p = hk_malloc_inline(bytes);
+  if (hk_likely(p != NULL)) memset(p, 0, bytes);
+  return p;
+}
+
+void* hk_realloc_impl(void* p, size_t size, const char* func) {
+  if (p == NULL) return hk_malloc_inline(size);
+  size_t old = hk_usable_size_checked(p, func);
+  if (old == 0) return NULL;  /* misuse reported (warn mode): leave p alone */
+  if (size == 0) {
+    /* glibc frees and returns NULL. */
+    hk_free_inline(p, func);
+    return NULL;
+  }
+  /* Keep the block when the new size fits and would not waste over half. */
+  if (size <= old && size >= old / 2) return p;
+  void* q = hk_malloc_inline(size);
+  if (q == NULL) return NULL;  /* errno set; p stays valid, as POSIX says */
+  memcpy(q, p, size < old ? size : old);
+  hk_free_inline(p, func);
+  return q;
+}
+
+void* hk_reallocarray_impl(void* p, size_t count, size_t size, const char* func) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hk_realloc_impl(p, bytes, func);
+}
+
+int hk_posix_memalign_impl(void** out, size_t align, size_t size) {
+  if (!is_pow2(align) || align < sizeof(void*)) return EINVAL;
+  int saved = errno;
+  void* p = hk_alloc_aligned(align, size, false);
+  if (p == NULL) {
+    errno = saved;  /* posix_memalign reports through its result, not errno */
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+void* hk_aligned_alloc_impl(size_t align, size_t size) {
+  if (!is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return hk_alloc_aligned(align, size, false);
+}
+
+void* hk_memalign_impl(size_t align, size_t size) {
+  /* glibc rounds a non-power-of-two alignment up; so do we. */
+  if (!is_pow2(align)) {
+    if (align > ((size_t)1 << (sizeof(size_t) * 8 - 1))) {
+      errno = EINVAL;
+      return NULL;
+    }
+    size_t a = 1;
+    while (a < align) a <<= 1;
+    align = a;
+  }
+  return hk_alloc_aligned(align, size, false);
+}
+
+void* hk_pvalloc_impl(size_t size) {
+  size_t rounded = (size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
+  if (rounded < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hk_alloc_aligned(HK_OS_PAGE, rounded ? rounded : HK_OS_PAGE, false);
+}
+
+void hk_free_sized_impl(void* p, size_t size, const char* func) {
+  if (p == NULL) return;
+  size_t usable = hk_usable_size_checked(p, func);
+  if (usable == 0) return;
+  if (size > usable) {
+    hk_misuse("free_sized with a size larger than the block", p, func);
+    return;
+  }
+  hk_free_inline(p, func);
+}
+
+/* ---- hk_ API ----------------------------------------------------------------- */
+void* hk_malloc(size_t size) { return hk_malloc_inline(size); }
+void hk_free(void* p) { hk_free_inline(p, "hk_free"); }
+void* hk_calloc(size_t count, size_t size) { return hk_calloc_impl(count, size); }
+void* hk_realloc(void* p, size_t size) { return hk_realloc_impl(p, size, "hk_realloc"); }
+void* hk_reallocarray(void* p, size_t count, size_t size) { return hk_reallocarray_impl(p, count, size, "hk_reallocarray"); }
+void hk_free_sized(void* p, size_t size) { hk_free_sized_impl(p, size, "hk_free_sized"); }
+void hk_free_aligned_sized(void* p, size_t align, size_t size) {
+  (void)align;
+  hk_free_sized_impl(p, size, "hk_free_aligned_sized");
+}
+void* hk_aligned_alloc(size_t align, size_t size) { return hk_aligned_alloc_impl(align, size); }
+int hk_posix_memalign(void** out, size_t align, size_t size) { return hk_posix_memalign_impl(out, align, size); }
+void* hk_memalign(size_t align, size_t size) { return hk_memalign_impl(align, size); }
+void* hk_valloc(size_t size) { return hk_alloc_aligned(HK_OS_PAGE, size, false); }
+void* hk_pvalloc(size_t size) { return hk_pvalloc_impl(size); }
+size_t hk_malloc_usable_size(const void* p) { return hk_usable_size_checked(p, "hk_malloc_usable_size"); }
+
+int hk_owns(const void* p) { return hk_segmap_kind((uintptr_t)p) != HK_MAP_NONE; }
+
+void hk_collect(void) {
+  hk_heap* heap = hk_tls_heap;
+  if (heap->is_live) hk_heap_collect(heap, true);
+}
+
+int hk_trim(size_t pad) {
+  (void)pad;
+  hk_ensure_init();
+  uint64_t before = atomic_load_explicit(&hk_os.reserved_bytes, memory_order_relaxed);
+  hk_collect();
+  hk_segment_cache_trim(true);
+  hk_large_trim();
+  return atomic_load_explicit(&hk_os.reserved_bytes, memory_order_relaxed) < before;
+}
+
+const char* hk_version(void) { return "hakmem 0.1.0"; }

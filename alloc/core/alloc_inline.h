@@ -1,0 +1,79 @@
+/* The fast paths of malloc and free, inlined into both the hk_ API and the
+ * libc entry points (override.c) so neither pays a call.
+ *
+ * malloc: size -> class (one table read) -> this thread's current span for the
+ *         class (one TLS load, one load from the heap) -> pop its free list.
+ * free:   segmap byte says "segment" -> span descriptor by masking -> the
+ *         pointer is a block start of that span -> owner is this thread ?
+ *         push on the span's free list : atomic push on its remote list.
+ * No syscall, lock or indirect call; anything unusual is one call away. */
+#ifndef HAKMEM_CORE_ALLOC_INLINE_H
+#define HAKMEM_CORE_ALLOC_INLINE_H
+
+#include "alloc/core/internal.h"
+
+HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
+  hk_span* s = heap->current[cls];
+  hk_block* b = s->free;
+  if (hk_likely(b != NULL)) {
+    s->free = b->next;
+    s->used++;
+    return b;
+  }
+  return NULL;
+}
+
+HK_INLINE void* hk_malloc_inline(size_t size) {
+  hk_heap* heap = hk_tls_heap;
+  if (hk_likely(size <= HK_SMALL_MAX)) {
+    void* p = hk_alloc_small_inline(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
+    if (hk_likely(p != NULL)) return p;
+  }
+  return hk_malloc_slow(heap, size);
+}
+
+/* Resolves p to its span, checking that p is exactly a block start the span
+ * has handed out at some point. NULL when p is not a small block start. */
+HK_INLINE hk_span* hk_span_of_block(const void* p) {
+  uintptr_t a = (uintptr_t)p;
+  hk_segment* seg = hk_segment_of(p);
+  hk_span* s = &seg->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
+  s -= s->slot_offset;
+  uintptr_t off = a - s->start;
+  /* off * magic >> 40 is off / block_size for every offset a span can have
+   * (< 2^18); the multiply-back checks p is not inside a block. */
+  uint64_t idx = (off * s->div_magic) >> 40;
+  if (hk_unlikely(off >= s->carved_bytes || idx * s->block_size != off)) return NULL;
+  return s;
+}
+
+void hk_free_slow(void* p, const char* func);
+
+HK_INLINE void hk_free_inline(void* p, const char* func) {
+  if (hk_likely(hk_segmap_kind((uintptr_t)p) == HK_MAP_SEGMENT)) {
+    hk_span* s = hk_span_of_block(p);
+    if (hk_likely(s != NULL)) {
+      hk_heap* heap = hk_tls_heap;
+      hk_block* b = (hk_block*)p;
+      if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == heap)) {
+        uint32_t used = s->used;
+        /* Slow when the span empties (maybe retire it), was full (relink it)
+         * or has nothing handed out (a double free, checked before the push
+         * so the free list is never corrupted). */
+        if (hk_unlikely(used <= 1 || s->flags)) {
+          hk_span_free_local_slow(heap, s, b, func);
+          return;
+        }
+        b->next = s->free;
+        s->free = b;
+        s->used = used - 1;
+        return;
+      }
+      hk_free_remote(hk_segment_of(p), s, b);
+      return;
+    }
+  }
+  hk_free_slow(p, func);
+}
+
+#endif

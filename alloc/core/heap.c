@@ -1,0 +1,125 @@
+/* Thread heaps: one per thread that allocates, reached through one
+ * initial-exec TLS pointer. Created on a thread's first slow-path allocation,
+ * released at thread exit (pthread key destructor), handled across fork.
+ *
+ * Heap structs come from a small pool mapped through the backend, never from
+ * malloc. The pool and the list of live heaps take a spin lock: once per
+ * thread start or exit. */
+#include <pthread.h>
+#include <string.h>
+
+#include "alloc/core/internal.h"
+#include "alloc/core/options.h"
+#include "alloc/core/stats_internal.h"
+
+hk_span hk_span_empty;  /* zero: free == NULL, so a pop always misses */
+
+#define HK_EMPTY_CURRENT_8 &hk_span_empty, &hk_span_empty, &hk_span_empty, &hk_span_empty, \
+                           &hk_span_empty, &hk_span_empty, &hk_span_empty, &hk_span_empty
+hk_heap hk_heap_empty = {
+    .current = {HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8,
+                HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8,
+                HK_EMPTY_CURRENT_8},
+    .is_live = false,
+};
+_Static_assert(HK_CLASSES == 9 * 8, "hk_heap_empty initializer covers every class");
+
+HK_TLS hk_heap* hk_tls_heap = &hk_heap_empty;
+
+static pthread_key_t hk_heap_key;
+static hk_lock_t hk_heaps_lock;     /* guards the pool and the live list */
+static hk_heap* hk_heap_pool;       /* free heap structs (next_free links) */
+static hk_heap* hk_heaps_live;      /* every live heap (next_heap links) */
+
+static void heap_thread_done(void* arg);
+
+void hk_heap_key_create(void) { pthread_key_create(&hk_heap_key, heap_thread_done); }
+
+static hk_heap* heap_struct_alloc(void) {
+  hk_lock(&hk_heaps_lock);
+  if (hk_heap_pool == NULL) {
+    /* 64 KiB of heap structs at a time. */
+    void* mem = NULL;
+    size_t bytes = 64 * 1024;
+    if (hk_active->backend->reserve(bytes, HK_OS_PAGE, &mem) != 0) {
+      hk_unlock(&hk_heaps_lock);
+      return NULL;
+    }
+    size_t stride = (sizeof(hk_heap) + 63) & ~(size_t)63;
+    for (size_t off = 0; off + stride <= bytes; off += stride) {
+      hk_heap* h = (hk_heap*)((uint8_t*)mem + off);
+      h->next_free = hk_heap_pool;
+      hk_heap_pool = h;
+    }
+  }
+  hk_heap* h = hk_heap_pool;
+  hk_heap_pool = h->next_free;
+  hk_unlock(&hk_heaps_lock);
+  return h;
+}
+
+hk_heap* hk_heap_get_or_create(void) {
+  hk_heap* heap = hk_tls_heap;
+  if (heap->is_live) return heap;
+  hk_ensure_init();
+  heap = heap_struct_alloc();
+  if (heap == NULL) return NULL;
+  memset(heap, 0, sizeof(*heap));
+  for (unsigned c = 0; c < HK_CLASSES; c++) heap->current[c] = &hk_span_empty;
+  heap->is_live = true;
+  hk_lock(&hk_heaps_lock);
+  heap->next_heap = hk_heaps_live;
+  if (hk_heaps_live) hk_heaps_live->prev_heap = heap;
+  hk_heaps_live = heap;
+  hk_unlock(&hk_heaps_lock);
+  hk_stat_add(&hk_stat.threads_live, 1);
+  /* Publish before pthread_setspecific: it may allocate, and that allocation
+   * must find this heap rather than create another. */
+  hk_tls_heap = heap;
+  pthread_setspecific(hk_heap_key, heap);
+  hk_heap_prewarm(heap);
+  return heap;
+}
+
+static void heap_unlink_live(hk_heap* heap) {
+  if (heap->prev_heap) heap->prev_heap->next_heap = heap->next_heap;
+  else hk_heaps_live = heap->next_heap;
+  if (heap->next_heap) heap->next_heap->prev_heap = heap->prev_heap;
+  heap->next_heap = heap->prev_heap = NULL;
+}
+
+static void heap_retire(hk_heap* heap) {
+  hk_heap_release_all(heap);
+  heap->is_live = false;
+  hk_stat_add(&hk_stat.threads_live, -1);
+  hk_lock(&hk_heaps_lock);
+  heap_unlink_live(heap);
+  heap->next_free = hk_heap_pool;
+  hk_heap_pool = heap;
+  hk_unlock(&hk_heaps_lock);
+}
+
+/* pthread key destructor. Destructors of other keys may still allocate after
+ * this; they then get a fresh heap, whose own destructor runs in the next
+ * destructor round (glibc repeats rounds while values are set). */
+static void heap_thread_done(void* arg) {
+  hk_heap* heap = arg;
+  if (heap == NULL || !heap->is_live) return;
+  hk_tls_heap = &hk_heap_empty;
+  heap_retire(heap);
+}
+
+/* ---- fork -------------------------------------------------------------- */
+void hk_heap_lock_all(void) { hk_lock(&hk_heaps_lock); }
+
+void hk_heap_unlock_all(bool in_child) {
+  if (!in_child) {
+    hk_unlock(&hk_heaps_lock);
+    return;
+  }
+  atomic_store_explicit(&hk_heaps_lock.state, 0, memory_order_relaxed);
+  /* Only the forking thread lives on in the child. The other heaps stay as
+   * they were (a thread may have stopped mid-update inside one), owned by
+   * threads that no longer exist: blocks the child frees into them take the
+   * remote path and are never reused, which is safe. */
+}

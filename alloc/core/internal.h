@@ -1,0 +1,213 @@
+/* hakmem core: shared types, constants and tiny inline helpers.
+ *
+ * Layout of memory (see README "Design"):
+ *   segment  4 MiB, aligned to 4 MiB, obtained from the backend. Slot 0 holds
+ *            the segment header (this file's hk_segment); slots 1..63 (64 KiB
+ *            each) hold spans.
+ *   span     1..63 consecutive slots carved into blocks of one size class.
+ *            Its descriptor lives in the segment header, indexed by slot, so a
+ *            block's span is found from its address by masking (lesson 3).
+ *   large    a request above HK_SMALL_MAX gets its own 4 MiB-aligned mapping
+ *            with a hk_large header at the base.
+ *   segmap   one byte per 4 MiB of address space saying what hakmem has there
+ *            (nothing, a segment, the head or the tail of a large mapping);
+ *            it is how the core knows a pointer is its own before touching it.
+ *
+ * Ownership: every segment belongs to one thread heap (or to nobody when its
+ * thread exited: "abandoned"). Only the owner allocates from its spans and
+ * pushes onto their local free lists; other threads free by an atomic push onto
+ * the span's remote list, which the owner collects on its slow path.
+ *
+ * Nothing here may call malloc. */
+#ifndef HAKMEM_CORE_INTERNAL_H
+#define HAKMEM_CORE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/include/hakmem.h"
+
+#define hk_likely(x) __builtin_expect(!!(x), 1)
+#define hk_unlikely(x) __builtin_expect(!!(x), 0)
+#define HK_NOINLINE __attribute__((noinline))
+#define HK_INLINE static inline __attribute__((always_inline))
+#define HK_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- geometry ---------------------------------------------------------- */
+#define HK_SEGMENT_SHIFT 22                      /* 4 MiB segments */
+#define HK_SEGMENT_SIZE ((size_t)1 << HK_SEGMENT_SHIFT)
+#define HK_SEGMENT_MASK (HK_SEGMENT_SIZE - 1)
+#define HK_SLOT_SHIFT 16                         /* 64 KiB slots */
+#define HK_SLOT_SIZE ((size_t)1 << HK_SLOT_SHIFT)
+#define HK_SLOTS (HK_SEGMENT_SIZE / HK_SLOT_SIZE) /* 64; slot 0 is the header */
+#define HK_OS_PAGE 4096u
+#define HK_ALIGN 16u                             /* alignof(max_align_t) */
+
+/* User address space on x86-64 / aarch64 Linux is below 2^47 (4-level paging);
+ * the segmap covers exactly that. A pointer above it is never ours. */
+#define HK_ADDRESS_BITS 47
+#define HK_SEGMAP_ENTRIES ((size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT))
+
+/* ---- size classes ------------------------------------------------------ */
+/* 16..128 in steps of 16, then 8 classes per doubling up to 32 KiB: waste
+ * beyond the 16-byte alignment granule is under 1/9 (11.1%) of the block. */
+#define HK_SMALL_MAX 32768u
+#define HK_CLASSES 72
+#define HK_SIZE_INDEX(n) (((n) + 15) >> 4)       /* index into hk_class_of_index */
+
+extern uint8_t hk_class_of_index[HK_SMALL_MAX / 16 + 1];
+extern uint32_t hk_class_size[HK_CLASSES];
+extern uint8_t hk_class_slots[HK_CLASSES];       /* slots per span of the class */
+
+void hk_size_classes_init(void);
+/* The class for an aligned request: a class whose size is a multiple of align
+ * (spans start on 64 KiB boundaries, so every block of it is aligned), or -1
+ * when none fits and the request must go to a large mapping. */
+int hk_class_for_aligned(size_t size, size_t align);
+
+/* ---- blocks, spans, segments ------------------------------------------- */
+typedef struct hk_block { struct hk_block* next; } hk_block;
+
+struct hk_heap;
+
+/* Span flags, owner-only. */
+#define HK_SPAN_FULL 1u     /* in the heap's full list: no free block when last looked */
+
+/* One per slot in the segment header. The first 64 bytes hold everything
+ * malloc's and free's fast paths read, so each touches one line here. */
+typedef struct hk_span {
+  hk_block* free;               /* owner-only list of free blocks (LIFO, cache-warm) */
+  uint32_t used;                /* blocks handed out and not yet returned to the owner */
+  uint8_t flags;                /* HK_SPAN_*, owner-only */
+  uint8_t class_idx;            /* size class */
+  uint8_t slot_offset;          /* for tail slots of a multi-slot span: distance to the head slot; 0 on the head */
+  uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
+  uint32_t block_size;          /* bytes per block; 0 while the slot is free */
+  uint32_t carved_bytes;        /* bytes of the span carved into blocks so far (lazy) */
+  uint64_t div_magic;           /* ceil(2^40 / block_size): offset / size without a divide */
+  uintptr_t start;              /* address of block 0 */
+  _Atomic(struct hk_heap*) owner; /* heap allowed to push locally; NULL when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
+  _Atomic(hk_block*) remote;    /* cross-thread frees; pushed with release CAS, taken by the owner with acquire exchange */
+  /* ---- cold: slow paths only ---- */
+  struct hk_span* next;         /* heap list (available or full) of its class */
+  struct hk_span* prev;
+  uint32_t capacity;            /* blocks the span can hold */
+  uint8_t slot_count;           /* slots the span covers */
+  uint8_t slot_index;           /* index of its head slot in the segment */
+} __attribute__((aligned(64))) hk_span;
+
+_Static_assert(sizeof(hk_span) == 128, "span descriptor is two cache lines");
+_Static_assert(offsetof(hk_span, next) <= 64, "hot span fields fit one line");
+
+typedef struct hk_segment {
+  hk_span spans[HK_SLOTS];      /* spans[0] is never a span: slot 0 is this header */
+  struct hk_heap* heap;         /* owner heap; NULL while abandoned. Owner-only (adopt under the abandoned-list lock) */
+  struct hk_segment* next;      /* heap's segment list, abandoned list or segment cache */
+  struct hk_segment* prev;
+  uint64_t free_slots;          /* bit i set: slot i is free. Owner-only */
+  uint32_t used_spans;          /* spans in use. Owner-only */
+  _Atomic uint32_t remote_pending; /* set by a remote free before its push: the owner should scan this segment */
+  uint32_t decommitted;         /* 1 while the span area is decommitted (cached segment) */
+  uint64_t idle_since_ms;       /* when it entered the cache (monotonic ms) */
+} hk_segment;
+
+#define HK_ALL_SPAN_SLOTS (~(uint64_t)1) /* slots 1..63 */
+
+HK_INLINE hk_segment* hk_segment_of(const void* p) {
+  return (hk_segment*)((uintptr_t)p & ~(uintptr_t)HK_SEGMENT_MASK);
+}
+
+/* ---- segmap ------------------------------------------------------------ */
+enum {
+  HK_MAP_NONE = 0,       /* not hakmem's */
+  HK_MAP_SEGMENT = 1,    /* a small-object segment */
+  HK_MAP_LARGE = 2,      /* first 4 MiB of a large mapping: header at its base */
+  HK_MAP_LARGE_TAIL = 3, /* later 4 MiB pieces of a large mapping */
+};
+extern uint8_t hk_segmap[HK_SEGMAP_ENTRIES];
+
+HK_INLINE unsigned hk_segmap_kind(uintptr_t a) {
+  if (hk_unlikely(a >> HK_ADDRESS_BITS)) return HK_MAP_NONE;
+  return __atomic_load_n(&hk_segmap[a >> HK_SEGMENT_SHIFT], __ATOMIC_RELAXED);
+}
+void hk_segmap_set(void* base, size_t size, unsigned kind);
+
+/* ---- heaps ------------------------------------------------------------- */
+typedef struct hk_span_list { hk_span* head; hk_span* tail; } hk_span_list;
+
+typedef struct hk_heap {
+  hk_span* current[HK_CLASSES];   /* span malloc pops from; &hk_span_empty when none. Fast path */
+  hk_span_list avail[HK_CLASSES]; /* spans with (maybe) free blocks; current is the head */
+  hk_span_list full[HK_CLASSES];  /* spans found without free blocks */
+  hk_segment* segments;           /* owned segments (doubly linked via next/prev) */
+  uint64_t segment_count;         /* owned segments */
+  struct hk_heap* next_heap;      /* global list of live heaps (fork handling) */
+  struct hk_heap* prev_heap;
+  struct hk_heap* next_free;      /* heap pool free list */
+  uint64_t remote_frees;          /* blocks this thread pushed to other threads' spans */
+  uint64_t refills;               /* slow-path allocations */
+  bool is_live;                   /* false for the static empty heap */
+} hk_heap;
+
+extern hk_heap hk_heap_empty;    /* all current[] point at hk_span_empty */
+extern hk_span hk_span_empty;    /* free == NULL: forces the slow path */
+extern HK_TLS hk_heap* hk_tls_heap;
+
+hk_heap* hk_heap_get_or_create(void);   /* slow path: makes this thread's heap */
+void hk_heap_abandon_all_but(hk_heap* keep); /* after fork in the child */
+void hk_heap_lock_all(void);
+void hk_heap_unlock_all(bool reinit);
+
+/* ---- slow paths (page.c / segment.c / large.c) --------------------------- */
+void* hk_malloc_slow(hk_heap* heap, size_t size);
+void* hk_alloc_class_slow(hk_heap* heap, unsigned cls);
+/* A local free found the span flagged, emptying, or with nothing handed out. */
+void hk_span_free_local_slow(hk_heap* heap, hk_span* span, hk_block* b, const char* func);
+void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b);
+void hk_heap_collect(hk_heap* heap, bool force);
+void hk_heap_release_all(hk_heap* heap);
+
+hk_segment* hk_segment_acquire(hk_heap* heap);
+void hk_segment_release(hk_segment* seg);
+hk_span* hk_segment_alloc_span(hk_heap* heap, unsigned cls);
+bool hk_segment_free_span(hk_heap* heap, hk_span* span); /* true: its segment was released too */
+bool hk_segment_adopt_one(hk_heap* heap);
+void hk_segment_abandon(hk_segment* seg);
+bool hk_span_adopt(hk_heap* heap, hk_span* span);
+void hk_heap_prewarm(hk_heap* heap);
+void hk_heap_key_create(void);  /* collect and file a span of an adopted segment */
+void hk_segment_cache_trim(bool all);
+uint64_t hk_abandoned_segments(void);
+uint64_t hk_now_ms(void);
+void hk_segments_lock(bool lock, bool reinit);
+
+void* hk_large_alloc(size_t size, size_t align, bool zero);
+void hk_large_free(void* p, const char* func);
+size_t hk_large_usable(const void* p);
+void hk_large_lock(bool lock, bool reinit);
+void hk_large_trim(void);
+
+/* ---- process ----------------------------------------------------------- */
+void hk_init_slow(void);
+extern _Atomic int hk_init_state;  /* 0 none, 1 running, 2 done */
+HK_INLINE void hk_ensure_init(void) {
+  if (hk_unlikely(atomic_load_explicit(&hk_init_state, memory_order_acquire) != 2)) hk_init_slow();
+}
+
+/* ---- errors (error.c): one line on stderr, no malloc, then abort ------- */
+__attribute__((noreturn, cold)) void hk_fatal(const char* what, const void* p, const char* func);
+/* Misuse report: aborts unless HAKMEM_ON_ERROR=warn, in which case it returns
+ * and the caller leaks the block. */
+__attribute__((cold)) void hk_misuse(const char* what, const void* p, const char* func);
+void hk_write_str(int fd, const char* s);
+void hk_write_u64(int fd, uint64_t v);
+void hk_write_hex(int fd, uintptr_t v);
+
+/* ---- spin lock for rare global structures (segment cache, heap pool): never on a fast path; no pthread so it is safe inside fork and init ------------- */
+typedef struct { _Atomic int state; } hk_lock_t;
+void hk_lock(hk_lock_t* l);
+HK_INLINE void hk_unlock(hk_lock_t* l) { atomic_store_explicit(&l->state, 0, memory_order_release); }
+
+#endif

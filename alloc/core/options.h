@@ -1,0 +1,34 @@
+/* Run-time options: the linked variant's parameters, overridden at start-up
+ * by HAKMEM_* environment variables. One table (options.c) lists every
+ * variable with its meaning, accepted values and default; the parser, the
+ * validation messages and HAKMEM_SHOW_CONFIG all read that table.
+ * Read once in hk_init_slow, before any heap exists; read-only afterwards. */
+#ifndef HAKMEM_CORE_OPTIONS_H
+#define HAKMEM_CORE_OPTIONS_H
+
+#include <stdbool.h>
+
+#include "alloc/policies/policy.h"
+
+typedef struct hk_options_t {
+  hk_params params;     /* what the policies read */
+  bool on_error_warn;   /* HAKMEM_ON_ERROR=warn: report misuse, leak the block, go on */
+  bool stats_at_exit;   /* HAKMEM_STATS=1: print statistics to stderr at exit */
+  bool show_config;     /* HAKMEM_SHOW_CONFIG=1: print the effective configuration at start */
+} hk_options_t;
+
+extern hk_options_t hk_options;
+extern const hk_variant* hk_active;   /* the linked variant's modules */
+
+/* Fills hk_options from the variant and the environment; prints one line per
+ * rejected value. Never allocates. */
+void hk_options_init(void);
+
+/* Parses one variable's value as the environment would give it. Returns 0 and
+ * stores it, or -1 (value untouched). Exposed for tests and the fuzzer. */
+int hk_option_set(const char* name, const char* value);
+
+/* Prints the effective configuration with where each value came from. */
+void hk_options_print(int fd);
+
+#endif

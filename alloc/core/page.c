@@ -1,0 +1,259 @@
+/* The allocation slow path and span bookkeeping inside a heap: collecting
+ * blocks other threads freed, carving fresh blocks lazily, moving spans
+ * between a class's available and full lists, retiring empty spans.
+ *
+ * Everything here runs on the owning thread; the only shared state it touches
+ * is each span's remote list (atomic exchange) and each segment's
+ * remote_pending hint. */
+#include "alloc/core/internal.h"
+#include "alloc/core/options.h"
+
+/* ---- span lists --------------------------------------------------------- */
+static void list_remove(hk_span_list* l, hk_span* s) {
+  if (s->prev) s->prev->next = s->next; else l->head = s->next;
+  if (s->next) s->next->prev = s->prev; else l->tail = s->prev;
+  s->next = s->prev = NULL;
+}
+
+static void list_push_front(hk_span_list* l, hk_span* s) {
+  s->prev = NULL;
+  s->next = l->head;
+  if (l->head) l->head->prev = s; else l->tail = s;
+  l->head = s;
+}
+
+static void list_push_back(hk_span_list* l, hk_span* s) {
+  s->next = NULL;
+  s->prev = l->tail;
+  if (l->tail) l->tail->next = s; else l->head = s;
+  l->tail = s;
+}
+
+/* current[cls] always mirrors the head of avail[cls] (or the empty span), so
+ * the fast path needs no NULL check. */
+static inline void sync_current(hk_heap* heap, unsigned cls) {
+  hk_span* head = heap->avail[cls].head;
+  heap->current[cls] = head ? head : &hk_span_empty;
+}
+
+/* ---- block supply ------------------------------------------------------- */
+/* Takes the blocks other threads freed into this span. */
+static uint32_t span_collect_remote(hk_span* s) {
+  if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) return 0;
+  /* acquire: pairs with the release CAS in hk_free_remote, so each block's
+   * next link written by the freeing thread is visible here. */
+  hk_block* list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+  if (list == NULL) return 0;
+  uint32_t n = 1;
+  hk_block* tail = list;
+  while (tail->next) { tail = tail->next; n++; }
+  tail->next = s->free;
+  s->free = list;
+  s->used -= n;
+  return n;
+}
+
+/* Carves up to one OS page of not-yet-used blocks (at least one block), so a
+ * span only becomes resident as far as it is used. */
+static bool span_carve(hk_span* s) {
+  size_t total = (size_t)s->capacity * s->block_size;
+  if (s->carved_bytes >= total) return false;
+  size_t want = HK_OS_PAGE;
+  if (want < s->block_size) want = s->block_size;
+  size_t left = total - s->carved_bytes;
+  if (want > left) want = left;
+  uint32_t n = (uint32_t)(want / s->block_size);
+  uint8_t* first = (uint8_t*)s->start + s->carved_bytes;
+  uint8_t* p = first;
+  for (uint32_t i = 1; i < n; i++, p += s->block_size) ((hk_block*)p)->next = (hk_block*)(p + s->block_size);
+  ((hk_block*)p)->next = s->free;
+  s->free = (hk_block*)first;
+  s->carved_bytes += n * s->block_size;
+  return true;
+}
+
+static inline void* span_pop(hk_span* s) {
+  hk_block* b = s->free;
+  s->free = b->next;
+  s->used++;
+  return b;
+}
+
+/* A span with no free block goes to the full list; it comes back when its
+ * owner frees into it (flag seen by free) or when a scan of remote frees finds
+ * blocks in it. */
+static void span_mark_full(hk_heap* heap, hk_span* s) {
+  list_remove(&heap->avail[s->class_idx], s);
+  s->flags |= HK_SPAN_FULL;
+  list_push_back(&heap->full[s->class_idx], s);
+}
+
+static void span_unmark_full(hk_heap* heap, hk_span* s) {
+  list_remove(&heap->full[s->class_idx], s);
+  s->flags &= (uint8_t)~HK_SPAN_FULL;
+  list_push_back(&heap->avail[s->class_idx], s);
+}
+
+/* Returns true when the span's segment was released with it. */
+static bool span_retire(hk_heap* heap, hk_span* s) {
+  unsigned cls = s->class_idx;
+  list_remove((s->flags & HK_SPAN_FULL) ? &heap->full[cls] : &heap->avail[cls], s);
+  s->flags = 0;
+  sync_current(heap, cls);
+  return hk_segment_free_span(heap, s);
+}
+
+/* Brings a span back to where its state says it belongs after remote blocks
+ * were collected into it. Returns true when its segment was released. */
+static bool span_refile(hk_heap* heap, hk_span* s) {
+  unsigned cls = s->class_idx;
+  if (s->used == 0 && heap->current[cls] != s) return span_retire(heap, s);
+  if ((s->flags & HK_SPAN_FULL) && s->free != NULL) {
+    span_unmark_full(heap, s);
+    sync_current(heap, cls);
+  }
+  return false;
+}
+
+/* Scans this heap's segments for remote frees. Without force, only segments
+ * whose remote_pending hint is set. Returns true if any block was collected. */
+static bool heap_collect_remote(hk_heap* heap, bool force) {
+  bool any = false;
+  hk_segment* seg = heap->segments;
+  while (seg) {
+    hk_segment* next = seg->next;  /* seg may be released below */
+    if (force || atomic_load_explicit(&seg->remote_pending, memory_order_relaxed)) {
+      atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
+      for (unsigned i = 1; i < HK_SLOTS;) {
+        hk_span* s = &seg->spans[i];
+        if (!s->in_use) { i++; continue; }
+        unsigned slots = s->slot_count;
+        if (span_collect_remote(s)) {
+          any = true;
+          if (span_refile(heap, s)) break;  /* the segment is gone: stop reading it */
+        }
+        i += slots;
+      }
+    }
+    seg = next;
+  }
+  return any;
+}
+
+void hk_heap_collect(hk_heap* heap, bool force) {
+  if (!heap->is_live) return;
+  heap_collect_remote(heap, force);
+  /* Empty spans kept as current go back too: collect means "tidy up". */
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    hk_span* s = heap->avail[cls].head;
+    while (s) {
+      hk_span* next = s->next;
+      if (s->used == 0) span_retire(heap, s);
+      s = next;
+    }
+  }
+}
+
+void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
+  heap->refills++;
+  for (int round = 0; round < 4; round++) {
+    hk_span* s;
+    while ((s = heap->avail[cls].head) != NULL) {
+      if (s->free == NULL) span_collect_remote(s);
+      if (s->free == NULL) span_carve(s);
+      if (s->free != NULL) {
+        heap->current[cls] = s;
+        return span_pop(s);
+      }
+      span_mark_full(heap, s);
+    }
+    sync_current(heap, cls);
+    /* Out of spans for this class: blocks freed by other threads are cheaper
+     * than fresh memory. */
+    if (heap_collect_remote(heap, false) && heap->avail[cls].head) continue;
+    s = hk_segment_alloc_span(heap, cls);
+    if (s == NULL) return NULL;
+    /* Adoption inside hk_segment_alloc_span may already have filed spans of
+     * this class; put the fresh one first either way. */
+    list_push_front(&heap->avail[cls], s);
+    sync_current(heap, cls);
+  }
+  return NULL;
+}
+
+void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func) {
+  if (s->used == 0) {
+    hk_misuse("double free", b, func);
+    return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
+  }
+  b->next = s->free;
+  s->free = b;
+  s->used--;
+  if (s->flags & HK_SPAN_FULL) span_unmark_full(heap, s);
+  /* Keep the span malloc is popping from even when empty: a class that
+   * oscillates around one span must not thrash span setup. */
+  if (s->used == 0 && heap->current[s->class_idx] != s) span_retire(heap, s);
+  else sync_current(heap, s->class_idx);
+}
+
+/* Files one span of a freshly adopted segment into this heap. Returns true
+ * when the span was empty and its segment was released with it. */
+bool hk_span_adopt(hk_heap* heap, hk_span* s) {
+  span_collect_remote(s);
+  s->flags = 0;
+  s->next = s->prev = NULL;
+  if (s->used == 0) return hk_segment_free_span(heap, s);
+  bool has_blocks = s->free != NULL || s->carved_bytes < s->capacity * s->block_size;
+  if (has_blocks) {
+    list_push_back(&heap->avail[s->class_idx], s);
+  } else {
+    s->flags = HK_SPAN_FULL;
+    list_push_back(&heap->full[s->class_idx], s);
+  }
+  sync_current(heap, s->class_idx);
+  return false;
+}
+
+/* Thread exit: return what is empty, abandon what still holds live blocks so
+ * another thread adopts it (and the blocks freed into it) later. */
+void hk_heap_release_all(hk_heap* heap) {
+  heap_collect_remote(heap, true);
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    heap->current[cls] = &hk_span_empty;
+    hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
+    for (int k = 0; k < 2; k++) {
+      hk_span* s = lists[k]->head;
+      while (s) {
+        hk_span* next = s->next;
+        s->next = s->prev = NULL;
+        s->flags = 0;
+        if (s->used == 0) hk_segment_free_span(heap, s);
+        s = next;
+      }
+      lists[k]->head = lists[k]->tail = NULL;
+    }
+  }
+  while (heap->segments) {
+    hk_segment* seg = heap->segments;
+    heap->segments = seg->next;
+    heap->segment_count--;
+    seg->next = seg->prev = NULL;
+    hk_segment_abandon(seg);
+  }
+}
+
+/* Faults in what the prewarm policy asks for, never more than prewarm_kb. */
+void hk_heap_prewarm(hk_heap* heap) {
+  uint64_t budget = hk_options.params.prewarm_kb << 10;
+  for (unsigned cls = 0; cls < HK_CLASSES && budget > 0; cls++) {
+    size_t want = hk_active->prewarm->thread_bytes(&hk_options.params, cls, hk_class_size[cls]);
+    if (want == 0) continue;
+    if (want > budget) want = (size_t)budget;
+    hk_span* s = hk_segment_alloc_span(heap, cls);
+    if (s == NULL) return;
+    list_push_front(&heap->avail[cls], s);
+    sync_current(heap, cls);
+    while (s->carved_bytes < want && span_carve(s)) {}
+    budget -= s->carved_bytes < budget ? s->carved_bytes : budget;
+  }
+}

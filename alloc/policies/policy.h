@@ -1,0 +1,71 @@
+/* Policy modules: small vtables the core consults on its slow paths only
+ * (span retired, segment emptied, cache trimmed, thread heap created). Never
+ * on malloc's or free's fast path.
+ *
+ * A variant (alloc/policies/variant_*.c) names one backend and one module of
+ * each kind, plus the parameter defaults they read; exactly one variant is
+ * linked into a build target. HAKMEM_* environment variables may override the
+ * parameters at start-up (alloc/core/options.c). */
+#ifndef HAKMEM_POLICIES_POLICY_H
+#define HAKMEM_POLICIES_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/backends/backend.h"
+
+/* Parameters every module may read. Units are in the names. */
+typedef struct hk_params {
+  hk_decommit_mode decommit_mode; /* how memory goes back while staying mapped */
+  uint64_t release_delay_ms;      /* empty memory idle this long is returned */
+  uint64_t cache_mb;              /* empty segments + large mappings kept for reuse */
+  uint64_t resident_target_mb;    /* lean: decommit cached memory while committed > target (0: none) */
+  uint64_t prewarm_kb;            /* bytes a new thread may fault in early, at most */
+} hk_params;
+
+/* What to do with empty memory the core holds in its cache. */
+typedef struct hk_release_policy {
+  const char* name;
+  /* The cache holds cached_bytes; its oldest entry has been idle idle_ms.
+   * True: return that entry to the backend now. */
+  bool (*release_oldest)(const hk_params* p, uint64_t cached_bytes, uint64_t idle_ms);
+} hk_release_policy;
+
+/* Whether memory that just became empty is decommitted while kept mapped. */
+typedef struct hk_decommit_policy {
+  const char* name;
+  /* A span or segment of `bytes` became empty, with committed_bytes committed
+   * in total. Returns the mode to decommit it with now (HK_DECOMMIT_OFF: keep). */
+  hk_decommit_mode (*on_empty)(const hk_params* p, size_t bytes, uint64_t committed_bytes);
+} hk_decommit_policy;
+
+/* What a new thread heap faults in before its first allocation. */
+typedef struct hk_prewarm_policy {
+  const char* name;
+  /* Bytes of class cls (block size class_size) to carve and touch at thread
+   * start; the core stops once prewarm_kb is spent. 0: nothing. */
+  size_t (*thread_bytes)(const hk_params* p, unsigned cls, size_t class_size);
+} hk_prewarm_policy;
+
+typedef struct hk_variant {
+  const char* name;
+  const hk_backend* backend;
+  const hk_release_policy* release;
+  const hk_decommit_policy* decommit;
+  const hk_prewarm_policy* prewarm;
+  hk_params params;               /* this variant's defaults */
+} hk_variant;
+
+/* Defined by the one variant file linked into the build target. */
+extern const hk_variant hk_variant_linked;
+
+/* The modules variants are built from (the .c files of alloc/policies). */
+extern const hk_release_policy hk_release_immediate;  /* return empty memory at once */
+extern const hk_release_policy hk_release_delayed;    /* after release_delay_ms idle, or over cache_mb */
+extern const hk_decommit_policy hk_decommit_never;
+extern const hk_decommit_policy hk_decommit_to_target; /* decommit while over resident_target_mb */
+extern const hk_prewarm_policy hk_prewarm_none;
+extern const hk_prewarm_policy hk_prewarm_hot_classes; /* first page of the smallest classes */
+
+#endif

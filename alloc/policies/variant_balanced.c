@@ -1,0 +1,18 @@
+/* The balanced variant (//alloc:hakmem, //alloc:hakmem_balanced): keeps empty
+ * memory for a second for reuse, then returns it; no prewarm. */
+#include "alloc/policies/policy.h"
+
+const hk_variant hk_variant_linked = {
+    .name = "balanced",
+    .backend = &hk_backend_linux,
+    .release = &hk_release_delayed,
+    .decommit = &hk_decommit_to_target,
+    .prewarm = &hk_prewarm_none,
+    .params = {
+        .decommit_mode = HK_DECOMMIT_FREE,
+        .release_delay_ms = 1000,
+        .cache_mb = 64,
+        .resident_target_mb = 256,
+        .prewarm_kb = 0,
+    },
+};
