@@ -8,9 +8,12 @@
 #ifndef HAKMEM_BACKENDS_BACKEND_H
 #define HAKMEM_BACKENDS_BACKEND_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum hk_decommit_mode {
   HK_DECOMMIT_OFF = 0,       /* keep memory resident */
@@ -31,18 +34,26 @@ typedef struct hk_backend {
   int (*decommit)(void* p, size_t size, hk_decommit_mode mode);
 } hk_backend;
 
-/* Syscall counters, incremented by backends (relaxed: they are statistics). */
+/* Syscall counters, incremented by backends with relaxed __atomic builtins
+ * (statistics only; plain fields keep this header usable from C++ tests). */
 typedef struct hk_os_counters {
-  _Atomic uint64_t mmap;
-  _Atomic uint64_t munmap;
-  _Atomic uint64_t madvise;
-  _Atomic uint64_t mprotect;
-  _Atomic uint64_t reserved_bytes; /* currently mapped by hakmem */
+  uint64_t mmap;
+  uint64_t munmap;
+  uint64_t madvise;
+  uint64_t mprotect;
+  uint64_t reserved_bytes; /* currently mapped by hakmem */
 } hk_os_counters;
+
+#define hk_os_count(field, n) __atomic_fetch_add(&hk_os.field, (n), __ATOMIC_RELAXED)
+#define hk_os_read(field) __atomic_load_n(&hk_os.field, __ATOMIC_RELAXED)
 
 extern hk_os_counters hk_os;
 
 /* The Linux implementation (mmap / munmap / madvise). */
 extern const hk_backend hk_backend_linux;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

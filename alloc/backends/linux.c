@@ -11,6 +11,7 @@
  * "madvise" mode THP stays off for hakmem memory and RSS follows what is
  * touched. Decommitting part of a huge page splits it. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 
@@ -21,13 +22,13 @@ hk_os_counters hk_os;
 static _Atomic uintptr_t hk_next_hint;
 
 static void* hk_mmap(void* hint, size_t size) {
-  atomic_fetch_add_explicit(&hk_os.mmap, 1, memory_order_relaxed);
+  hk_os_count(mmap, 1);
   void* p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 
 static int hk_munmap(void* p, size_t size) {
-  atomic_fetch_add_explicit(&hk_os.munmap, 1, memory_order_relaxed);
+  hk_os_count(munmap, 1);
   return munmap(p, size) == 0 ? 0 : errno;
 }
 
@@ -38,7 +39,7 @@ static int linux_reserve(size_t size, size_t align, void** out) {
     if (p == NULL) return errno ? errno : ENOMEM;
     if (((uintptr_t)p & (align - 1)) == 0) {
       atomic_store_explicit(&hk_next_hint, (uintptr_t)p + ((size + align - 1) & ~(align - 1)), memory_order_relaxed);
-      atomic_fetch_add_explicit(&hk_os.reserved_bytes, size, memory_order_relaxed);
+      hk_os_count(reserved_bytes, size);
       *out = p;
       return 0;
     }
@@ -55,25 +56,25 @@ static int linux_reserve(size_t size, size_t align, void** out) {
   if (head) hk_munmap(raw, head);
   if (tail) hk_munmap((void*)(aligned + size), tail);
   atomic_store_explicit(&hk_next_hint, aligned + ((size + align - 1) & ~(align - 1)), memory_order_relaxed);
-  atomic_fetch_add_explicit(&hk_os.reserved_bytes, size, memory_order_relaxed);
+  hk_os_count(reserved_bytes, size);
   *out = (void*)aligned;
   return 0;
 }
 
 static int linux_release(void* p, size_t size) {
   int err = hk_munmap(p, size);
-  if (err == 0) atomic_fetch_sub_explicit(&hk_os.reserved_bytes, size, memory_order_relaxed);
+  if (err == 0) hk_os_count(reserved_bytes, -(int64_t)(size));
   return err;
 }
 
 static int linux_decommit(void* p, size_t size, hk_decommit_mode mode) {
   if (mode == HK_DECOMMIT_OFF || size == 0) return 0;
-  atomic_fetch_add_explicit(&hk_os.madvise, 1, memory_order_relaxed);
+  hk_os_count(madvise, 1);
   int advice = mode == HK_DECOMMIT_FREE ? MADV_FREE : MADV_DONTNEED;
   if (madvise(p, size, advice) == 0) return 0;
   if (mode == HK_DECOMMIT_FREE && errno == EINVAL) {
     /* Kernels before 4.5 lack MADV_FREE. */
-    atomic_fetch_add_explicit(&hk_os.madvise, 1, memory_order_relaxed);
+    hk_os_count(madvise, 1);
     if (madvise(p, size, MADV_DONTNEED) == 0) return 0;
   }
   return errno;

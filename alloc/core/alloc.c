@@ -44,7 +44,7 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
       hk_span* s = &hk_segment_of(p)->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
       s -= s->slot_offset;
       if (a & (HK_ALIGN - 1)) hk_misuse("free of a misaligned pointer", p, func);
-      else if (s->in_use && a - s->start < s->carved_bytes) hk_misuse("free of an interior pointer", p, func);
+      else if (s->in_use && a - s->start < __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED)) hk_misuse("free of an interior pointer", p, func);
       else hk_misuse("invalid free (not an allocated block)", p, func);
       return;
     }
@@ -226,11 +226,11 @@ void hk_collect(void) {
 int hk_trim(size_t pad) {
   (void)pad;
   hk_ensure_init();
-  uint64_t before = atomic_load_explicit(&hk_os.reserved_bytes, memory_order_relaxed);
+  uint64_t before = hk_os_read(reserved_bytes);
   hk_collect();
   hk_segment_cache_trim(true);
   hk_large_trim();
-  return atomic_load_explicit(&hk_os.reserved_bytes, memory_order_relaxed) < before;
+  return hk_os_read(reserved_bytes) < before;
 }
 
 const char* hk_version(void) { return "hakmem 0.1.0"; }

@@ -43,7 +43,7 @@ HK_INLINE hk_span* hk_span_of_block(const void* p) {
   /* off * magic >> 40 is off / block_size for every offset a span can have
    * (< 2^18); the multiply-back checks p is not inside a block. */
   uint64_t idx = (off * s->div_magic) >> 40;
-  if (hk_unlikely(off >= s->carved_bytes || idx * s->block_size != off)) return NULL;
+  if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED) || idx * s->block_size != off)) return NULL;
   return s;
 }
 

@@ -85,7 +85,7 @@ typedef struct hk_span {
   uint8_t slot_offset;          /* for tail slots of a multi-slot span: distance to the head slot; 0 on the head */
   uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
   uint32_t block_size;          /* bytes per block; 0 while the slot is free */
-  uint32_t carved_bytes;        /* bytes of the span carved into blocks so far (lazy) */
+  uint32_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it */
   uint64_t div_magic;           /* ceil(2^40 / block_size): offset / size without a divide */
   uintptr_t start;              /* address of block 0 */
   _Atomic(struct hk_heap*) owner; /* heap allowed to push locally; NULL when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */

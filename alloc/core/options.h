@@ -10,6 +10,10 @@
 
 #include "alloc/policies/policy.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct hk_options_t {
   hk_params params;     /* what the policies read */
   bool on_error_warn;   /* HAKMEM_ON_ERROR=warn: report misuse, leak the block, go on */
@@ -30,5 +34,9 @@ int hk_option_set(const char* name, const char* value);
 
 /* Prints the effective configuration with where each value came from. */
 void hk_options_print(int fd);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -68,7 +68,8 @@ static bool span_carve(hk_span* s) {
   for (uint32_t i = 1; i < n; i++, p += s->block_size) ((hk_block*)p)->next = (hk_block*)(p + s->block_size);
   ((hk_block*)p)->next = s->free;
   s->free = (hk_block*)first;
-  s->carved_bytes += n * s->block_size;
+  /* Atomic store: free() on other threads reads it to validate pointers. */
+  __atomic_store_n(&s->carved_bytes, s->carved_bytes + n * s->block_size, __ATOMIC_RELAXED);
   return true;
 }
 

@@ -170,7 +170,7 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   s->slot_offset = 0;
   s->in_use = 1;
   s->block_size = size;
-  s->carved_bytes = 0;
+  __atomic_store_n(&s->carved_bytes, 0, __ATOMIC_RELAXED);
   s->div_magic = (((uint64_t)1 << 40) + size - 1) / size;
   s->start = (uintptr_t)seg + ((uintptr_t)idx << HK_SLOT_SHIFT);
   atomic_store_explicit(&s->remote, NULL, memory_order_relaxed);
@@ -218,7 +218,7 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
   for (unsigned k = 0; k < slots; k++) {
     hk_span* t = &seg->spans[idx + k];
     t->block_size = 0;
-    t->carved_bytes = 0;  /* from now on free() rejects pointers into it */
+    __atomic_store_n(&t->carved_bytes, 0, __ATOMIC_RELAXED);  /* from now on free() rejects pointers into it */
     t->slot_offset = 0;
     t->in_use = 0;
     t->free = NULL;

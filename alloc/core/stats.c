@@ -12,17 +12,17 @@ static uint64_t nonneg(_Atomic int64_t* c) {
 }
 
 void hk_stats_get(hk_stats_t* out) {
-  out->bytes_reserved = atomic_load_explicit(&hk_os.reserved_bytes, memory_order_relaxed);
+  out->bytes_reserved = hk_os_read(reserved_bytes);
   out->segments_live = nonneg(&hk_stat.segments_live);
   out->segments_cached = nonneg(&hk_stat.segments_cached);
   out->segments_abandoned = hk_abandoned_segments();
   out->large_live = nonneg(&hk_stat.large_live);
   out->large_bytes = nonneg(&hk_stat.large_bytes);
   out->threads_live = nonneg(&hk_stat.threads_live);
-  out->syscalls_mmap = atomic_load_explicit(&hk_os.mmap, memory_order_relaxed);
-  out->syscalls_munmap = atomic_load_explicit(&hk_os.munmap, memory_order_relaxed);
-  out->syscalls_madvise = atomic_load_explicit(&hk_os.madvise, memory_order_relaxed);
-  out->syscalls_mprotect = atomic_load_explicit(&hk_os.mprotect, memory_order_relaxed);
+  out->syscalls_mmap = hk_os_read(mmap);
+  out->syscalls_munmap = hk_os_read(munmap);
+  out->syscalls_madvise = hk_os_read(madvise);
+  out->syscalls_mprotect = hk_os_read(mprotect);
 }
 
 static void line(int fd, const char* name, uint64_t v) {

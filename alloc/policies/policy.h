@@ -15,6 +15,10 @@
 
 #include "alloc/backends/backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Parameters every module may read. Units are in the names. */
 typedef struct hk_params {
   hk_decommit_mode decommit_mode; /* how memory goes back while staying mapped */
@@ -67,5 +71,9 @@ extern const hk_decommit_policy hk_decommit_never;
 extern const hk_decommit_policy hk_decommit_to_target; /* decommit while over resident_target_mb */
 extern const hk_prewarm_policy hk_prewarm_none;
 extern const hk_prewarm_policy hk_prewarm_hot_classes; /* first page of the smallest classes */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
