@@ -4,6 +4,7 @@
  * the dynamic loader, a constructor or TLS set-up before main. Initialization
  * never allocates; the steps that might re-enter malloc (pthread_atfork,
  * atexit) run last, when the allocator already works. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -32,7 +33,10 @@ static void fork_child(void) {
   hk_heap_unlock_all(true);
 }
 
-static void print_stats_at_exit(void) { hk_stats_print(2); }
+/* Programs may close stderr before exit (coreutils' close_stdout does), so
+ * the report goes to a copy of fd 2 taken at start-up. */
+static int hk_stats_fd = 2;
+static void print_stats_at_exit(void) { hk_stats_print(hk_stats_fd); }
 
 void hk_init_slow(void) {
   int expected = 0;
@@ -44,7 +48,11 @@ void hk_init_slow(void) {
     hk_heap_key_create();
     /* From here on allocation works; what follows may call malloc. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (hk_options.stats_at_exit) atexit(print_stats_at_exit);
+    if (hk_options.stats_at_exit) {
+      int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+      if (fd >= 0) hk_stats_fd = fd;
+      atexit(print_stats_at_exit);
+    }
     if (hk_options.show_config) hk_options_print(2);
     hk_init_running_here = false;
     atomic_store_explicit(&hk_init_state, 2, memory_order_release);
