@@ -66,7 +66,7 @@ HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
   hk_block* head = atomic_load_explicit(&span->remote, memory_order_relaxed);
   do {
-    b->next = head;
+    hk_block_link(b, head);
     /* release: publishes b->next to the owner's acquire exchange. */
   } while (!atomic_compare_exchange_weak_explicit(&span->remote, &head, b, memory_order_release,
                                                   memory_order_relaxed));
@@ -127,7 +127,7 @@ void* hk_realloc_impl(void* p, size_t size, const char* func) {
     return NULL;
   }
   /* Keep the block when the new size fits and would not waste over half. */
-  if (size <= old && size >= old / 2) return p;
+  if (size <= old && size >= old / 2 && !HK_VG_RUNNING()) return p;
   void* q = hk_malloc_inline(size);
   if (q == NULL) return NULL;  /* errno set; p stays valid, as POSIX says */
   memcpy(q, p, size < old ? size : old);

@@ -10,17 +10,30 @@
 #ifndef HAKMEM_CORE_ALLOC_INLINE_H
 #define HAKMEM_CORE_ALLOC_INLINE_H
 
+#include "alloc/core/annotate.h"
 #include "alloc/core/internal.h"
 
-HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
-  hk_span* s = heap->current[cls];
+/* Pops a free block of span s, or NULL. Owner thread only. */
+HK_INLINE void* hk_span_pop(hk_span* s) {
   hk_block* b = s->free;
   if (hk_likely(b != NULL)) {
+    HK_VG_LINK_OPEN(b);
     s->free = b->next;
     s->used++;
-    return b;
+    HK_VG_ALLOC(b, s->block_size);
   }
-  return NULL;
+  return b;
+}
+
+/* Writes a free block's link (the block is no-access to memcheck). */
+HK_INLINE void hk_block_link(hk_block* b, hk_block* next) {
+  HK_VG_LINK_OPEN(b);
+  b->next = next;
+  HK_VG_LINK_CLOSE(b);
+}
+
+HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
+  return hk_span_pop(heap->current[cls]);
 }
 
 HK_INLINE void* hk_malloc_inline(size_t size) {
@@ -55,6 +68,7 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
     if (hk_likely(s != NULL)) {
       hk_heap* heap = hk_tls_heap;
       hk_block* b = (hk_block*)p;
+      HK_VG_FREE(p);
       if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == heap)) {
         uint32_t used = s->used;
         /* Slow when the span empties (maybe retire it), was full (relink it)
@@ -64,7 +78,7 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
           hk_span_free_local_slow(heap, s, b, func);
           return;
         }
-        b->next = s->free;
+        hk_block_link(b, s->free);
         s->free = b;
         s->used = used - 1;
         return;

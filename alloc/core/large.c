@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "alloc/core/annotate.h"
 #include "alloc/core/internal.h"
 #include "alloc/core/options.h"
 #include "alloc/core/stats_internal.h"
@@ -116,6 +117,7 @@ void* hk_large_alloc(size_t size, size_t align, bool zero) {
   hk_stat_add(&hk_stat.large_live, 1);
   hk_stat_add(&hk_stat.large_bytes, (int64_t)map_size);
   void* user = (uint8_t*)base + offset;
+  HK_VG_ALLOC(user, map_size - offset);
   if (zero && !fresh) memset(user, 0, size);  /* fresh mappings are zero already */
   return user;
 }
@@ -139,6 +141,7 @@ void hk_large_free(void* p, const char* func) {
     hk_misuse(hk_segmap_kind((uintptr_t)p) == HK_MAP_NONE ? "invalid free" : "free of an interior or freed pointer", p, func);
     return;
   }
+  HK_VG_FREE(p);
   h->magic = 0;  /* a second free of p now fails the header check */
   void* base = h;
   size_t map_size = h->map_size;

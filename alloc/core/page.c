@@ -5,6 +5,7 @@
  * Everything here runs on the owning thread; the only shared state it touches
  * is each span's remote list (atomic exchange) and each segment's
  * remote_pending hint. */
+#include "alloc/core/alloc_inline.h"
 #include "alloc/core/internal.h"
 #include "alloc/core/options.h"
 
@@ -46,8 +47,16 @@ static uint32_t span_collect_remote(hk_span* s) {
   if (list == NULL) return 0;
   uint32_t n = 1;
   hk_block* tail = list;
-  while (tail->next) { tail = tail->next; n++; }
+  for (;;) {
+    HK_VG_LINK_OPEN(tail);
+    hk_block* next = tail->next;
+    if (next == NULL) break;
+    HK_VG_LINK_CLOSE(tail);
+    tail = next;
+    n++;
+  }
   tail->next = s->free;
+  HK_VG_LINK_CLOSE(tail);
   s->free = list;
   s->used -= n;
   return n;
@@ -64,20 +73,14 @@ static bool span_carve(hk_span* s) {
   if (want > left) want = left;
   uint32_t n = (uint32_t)(want / s->block_size);
   uint8_t* first = (uint8_t*)s->start + s->carved_bytes;
+  HK_VG_CARVE(first, (size_t)n * s->block_size);
   uint8_t* p = first;
-  for (uint32_t i = 1; i < n; i++, p += s->block_size) ((hk_block*)p)->next = (hk_block*)(p + s->block_size);
-  ((hk_block*)p)->next = s->free;
+  for (uint32_t i = 1; i < n; i++, p += s->block_size) hk_block_link((hk_block*)p, (hk_block*)(p + s->block_size));
+  hk_block_link((hk_block*)p, s->free);
   s->free = (hk_block*)first;
   /* Atomic store: free() on other threads reads it to validate pointers. */
   __atomic_store_n(&s->carved_bytes, s->carved_bytes + n * s->block_size, __ATOMIC_RELAXED);
   return true;
-}
-
-static inline void* span_pop(hk_span* s) {
-  hk_block* b = s->free;
-  s->free = b->next;
-  s->used++;
-  return b;
 }
 
 /* A span with no free block goes to the full list; it comes back when its
@@ -164,7 +167,7 @@ void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
       if (s->free == NULL) span_carve(s);
       if (s->free != NULL) {
         heap->current[cls] = s;
-        return span_pop(s);
+        return hk_span_pop(s);
       }
       span_mark_full(heap, s);
     }
@@ -187,7 +190,7 @@ void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
   }
-  b->next = s->free;
+  hk_block_link(b, s->free);
   s->free = b;
   s->used--;
   if (s->flags & HK_SPAN_FULL) span_unmark_full(heap, s);
