@@ -3,8 +3,13 @@
  * The core asks a backend for address space and tells it what it no longer
  * needs resident. Backends only do what they are told (no policy) and return
  * 0 or an errno value. They are called on slow paths only: segment and large
- * mapping acquisition, span and segment return, trim. Every syscall a backend
- * makes is counted in hk_os_counters, which the stats API reports. */
+ * mapping acquisition, span and segment return, trim; never from malloc's or
+ * free's fast path. Every syscall a backend makes is counted in hk_os, which
+ * the stats API reports.
+ *
+ * Implementations: hk_backend_linux (linux.c) and, for tests, the
+ * fault-injecting wrapper of fault.h. A variant (alloc/policies/variant_*.c)
+ * names the one it uses. */
 #ifndef HAKMEM_BACKENDS_BACKEND_H
 #define HAKMEM_BACKENDS_BACKEND_H
 
@@ -22,26 +27,34 @@ typedef enum hk_decommit_mode {
 } hk_decommit_mode;
 
 typedef struct hk_backend {
-  const char* name;
+  const char* name;  /* shown by HAKMEM_SHOW_CONFIG and the statistics report */
   /* Maps size bytes (a multiple of the OS page) aligned to align (a power of
    * two >= the OS page), readable and writable; pages are committed lazily on
    * first touch. */
   int (*reserve)(size_t size, size_t align, void** out);
-  /* Unmaps [p, p+size) entirely. */
-  int (*release)(void* p, size_t size);
+  /* Makes a decommitted range usable again before the core hands it out. On
+   * Linux first touch commits, so this costs nothing; a backend that decommits
+   * by protection or accounting does its work here. A failure makes the
+   * allocation that needed the range fail with ENOMEM. */
+  int (*commit)(void* p, size_t size);
   /* Tells the OS the contents of [p, p+size) are no longer needed. The range
    * stays mapped; its next touch reads zeros (DONTNEED) or old or zero bytes (FREE). */
   int (*decommit)(void* p, size_t size, hk_decommit_mode mode);
+  /* Unmaps [p, p+size) entirely. On failure the range stays mapped and the
+   * core keeps it (cached) to try again later. */
+  int (*release)(void* p, size_t size);
 } hk_backend;
 
 /* Syscall counters, incremented by backends with relaxed __atomic builtins
  * (statistics only; plain fields keep this header usable from C++ tests). */
 typedef struct hk_os_counters {
-  uint64_t mmap;
-  uint64_t munmap;
-  uint64_t madvise;
-  uint64_t mprotect;
-  uint64_t reserved_bytes; /* currently mapped by hakmem */
+  uint64_t mmap;             /* mmap calls, successful or not */
+  uint64_t munmap;           /* munmap calls, including trims of over-sized maps */
+  uint64_t madvise;          /* madvise calls of any advice */
+  uint64_t madvise_free;     /* ... of which MADV_FREE */
+  uint64_t madvise_dontneed; /* ... of which MADV_DONTNEED (also the fallback where MADV_FREE is missing) */
+  uint64_t mprotect;         /* mprotect calls (none on Linux today; kept so reports stay comparable) */
+  uint64_t reserved_bytes;   /* currently mapped by hakmem */
 } hk_os_counters;
 
 #define hk_os_count(field, n) __atomic_fetch_add(&hk_os.field, (n), __ATOMIC_RELAXED)

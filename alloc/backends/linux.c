@@ -67,22 +67,30 @@ static int linux_release(void* p, size_t size) {
   return err;
 }
 
+/* First touch commits on Linux: nothing to do, no syscall. */
+static int linux_commit(void* p, size_t size) {
+  (void)p; (void)size;
+  return 0;
+}
+
 static int linux_decommit(void* p, size_t size, hk_decommit_mode mode) {
   if (mode == HK_DECOMMIT_OFF || size == 0) return 0;
   hk_os_count(madvise, 1);
-  int advice = mode == HK_DECOMMIT_FREE ? MADV_FREE : MADV_DONTNEED;
-  if (madvise(p, size, advice) == 0) return 0;
-  if (mode == HK_DECOMMIT_FREE && errno == EINVAL) {
+  if (mode == HK_DECOMMIT_FREE) {
+    hk_os_count(madvise_free, 1);
+    if (madvise(p, size, MADV_FREE) == 0) return 0;
+    if (errno != EINVAL) return errno;
     /* Kernels before 4.5 lack MADV_FREE. */
     hk_os_count(madvise, 1);
-    if (madvise(p, size, MADV_DONTNEED) == 0) return 0;
   }
-  return errno;
+  hk_os_count(madvise_dontneed, 1);
+  return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
 const hk_backend hk_backend_linux = {
     .name = "linux",
     .reserve = linux_reserve,
-    .release = linux_release,
+    .commit = linux_commit,
     .decommit = linux_decommit,
+    .release = linux_release,
 };

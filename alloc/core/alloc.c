@@ -41,8 +41,7 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
       hk_large_free(p, func);
       return;
     case HK_MAP_SEGMENT: {
-      hk_span* s = &hk_segment_of(p)->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
-      s -= s->slot_offset;
+      hk_span* s = hk_segment_of(p)->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)].head;
       if (a & (HK_ALIGN - 1)) hk_misuse("free of a misaligned pointer", p, func);
       else if (s->in_use && a - s->start < __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED)) hk_misuse("free of an interior pointer", p, func);
       else hk_misuse("invalid free (not an allocated block)", p, func);

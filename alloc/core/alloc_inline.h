@@ -50,13 +50,14 @@ HK_INLINE void* hk_malloc_inline(size_t size) {
 HK_INLINE hk_span* hk_span_of_block(const void* p) {
   uintptr_t a = (uintptr_t)p;
   hk_segment* seg = hk_segment_of(p);
-  hk_span* s = &seg->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
-  s -= s->slot_offset;
+  hk_span* s = seg->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)].head;
   uintptr_t off = a - s->start;
-  /* off * magic >> 40 is off / block_size for every offset a span can have
-   * (< 2^18); the multiply-back checks p is not inside a block. */
-  uint64_t idx = (off * s->div_magic) >> 40;
-  if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED) || idx * s->block_size != off)) return NULL;
+  if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED))) return NULL;
+  /* Block-start test without a divide. With magic = ceil(2^40 / size), the
+   * low 40 bits of off * magic are below 2^18 when size divides off and at
+   * least 2^40 / size >= 2^25 otherwise (off < 2^18, size <= 2^15), so one
+   * multiply and one compare tell a block start from an interior pointer. */
+  if (hk_unlikely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) >= ((uint64_t)1 << 24))) return NULL;
   return s;
 }
 
@@ -74,7 +75,7 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
         /* Slow when the span empties (maybe retire it), was full (relink it)
          * or has nothing handed out (a double free, checked before the push
          * so the free list is never corrupted). */
-        if (hk_unlikely(used <= 1 || s->flags)) {
+        if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
           hk_span_free_local_slow(heap, s, b, func);
           return;
         }

@@ -72,15 +72,17 @@ typedef struct hk_block { struct hk_block* next; } hk_block;
 
 struct hk_heap;
 
-/* Span flags, owner-only. */
-#define HK_SPAN_FULL 1u     /* in the heap's full list: no free block when last looked */
+/* High bit of hk_span.used: the span is in its heap's full list (it had no
+ * free block when last looked at). Folding it into the counter lets free's
+ * fast path test "emptying, full or double free" with one compare. */
+#define HK_USED_FULL 0x80000000u
 
 /* One per slot in the segment header. The first 64 bytes hold everything
  * malloc's and free's fast paths read, so each touches one line here. */
 typedef struct hk_span {
   hk_block* free;               /* owner-only list of free blocks (LIFO, cache-warm) */
-  uint32_t used;                /* blocks handed out and not yet returned to the owner */
-  uint8_t flags;                /* HK_SPAN_*, owner-only */
+  uint32_t used;                /* blocks handed out and not yet returned to the owner, | HK_USED_FULL. Owner-only */
+  uint8_t unused_;              /* spare */
   uint8_t class_idx;            /* size class */
   uint8_t slot_offset;          /* for tail slots of a multi-slot span: distance to the head slot; 0 on the head */
   uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
@@ -90,6 +92,7 @@ typedef struct hk_span {
   uintptr_t start;              /* address of block 0 */
   _Atomic(struct hk_heap*) owner; /* heap allowed to push locally; NULL when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
   _Atomic(hk_block*) remote;    /* cross-thread frees; pushed with release CAS, taken by the owner with acquire exchange */
+  struct hk_span* head;         /* the span this slot belongs to (itself for a head slot or a free slot); set when the segment is acquired and per span */
   /* ---- cold: slow paths only ---- */
   struct hk_span* next;         /* heap list (available or full) of its class */
   struct hk_span* prev;
@@ -114,6 +117,9 @@ typedef struct hk_segment {
 } hk_segment;
 
 #define HK_ALL_SPAN_SLOTS (~(uint64_t)1) /* slots 1..63 */
+
+HK_INLINE uint32_t hk_span_live(const hk_span* s) { return s->used & ~HK_USED_FULL; }
+HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
 
 HK_INLINE hk_segment* hk_segment_of(const void* p) {
   return (hk_segment*)((uintptr_t)p & ~(uintptr_t)HK_SEGMENT_MASK);

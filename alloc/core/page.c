@@ -88,21 +88,21 @@ static bool span_carve(hk_span* s) {
  * blocks in it. */
 static void span_mark_full(hk_heap* heap, hk_span* s) {
   list_remove(&heap->avail[s->class_idx], s);
-  s->flags |= HK_SPAN_FULL;
+  s->used |= HK_USED_FULL;
   list_push_back(&heap->full[s->class_idx], s);
 }
 
 static void span_unmark_full(hk_heap* heap, hk_span* s) {
   list_remove(&heap->full[s->class_idx], s);
-  s->flags &= (uint8_t)~HK_SPAN_FULL;
+  s->used &= ~HK_USED_FULL;
   list_push_back(&heap->avail[s->class_idx], s);
 }
 
 /* Returns true when the span's segment was released with it. */
 static bool span_retire(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
-  list_remove((s->flags & HK_SPAN_FULL) ? &heap->full[cls] : &heap->avail[cls], s);
-  s->flags = 0;
+  list_remove(hk_span_is_full(s) ? &heap->full[cls] : &heap->avail[cls], s);
+  s->used &= ~HK_USED_FULL;
   sync_current(heap, cls);
   return hk_segment_free_span(heap, s);
 }
@@ -111,8 +111,8 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
  * were collected into it. Returns true when its segment was released. */
 static bool span_refile(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
-  if (s->used == 0 && heap->current[cls] != s) return span_retire(heap, s);
-  if ((s->flags & HK_SPAN_FULL) && s->free != NULL) {
+  if (hk_span_live(s) == 0 && heap->current[cls] != s) return span_retire(heap, s);
+  if (hk_span_is_full(s) && s->free != NULL) {
     span_unmark_full(heap, s);
     sync_current(heap, cls);
   }
@@ -152,7 +152,7 @@ void hk_heap_collect(hk_heap* heap, bool force) {
     hk_span* s = heap->avail[cls].head;
     while (s) {
       hk_span* next = s->next;
-      if (s->used == 0) span_retire(heap, s);
+      if (hk_span_live(s) == 0) span_retire(heap, s);
       s = next;
     }
   }
@@ -186,17 +186,17 @@ void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
 }
 
 void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func) {
-  if (s->used == 0) {
+  if (hk_span_live(s) == 0) {
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
   }
   hk_block_link(b, s->free);
   s->free = b;
   s->used--;
-  if (s->flags & HK_SPAN_FULL) span_unmark_full(heap, s);
+  if (hk_span_is_full(s)) span_unmark_full(heap, s);
   /* Keep the span malloc is popping from even when empty: a class that
    * oscillates around one span must not thrash span setup. */
-  if (s->used == 0 && heap->current[s->class_idx] != s) span_retire(heap, s);
+  if (hk_span_live(s) == 0 && heap->current[s->class_idx] != s) span_retire(heap, s);
   else sync_current(heap, s->class_idx);
 }
 
@@ -204,14 +204,14 @@ void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
  * when the span was empty and its segment was released with it. */
 bool hk_span_adopt(hk_heap* heap, hk_span* s) {
   span_collect_remote(s);
-  s->flags = 0;
+  s->used &= ~HK_USED_FULL;
   s->next = s->prev = NULL;
   if (s->used == 0) return hk_segment_free_span(heap, s);
   bool has_blocks = s->free != NULL || s->carved_bytes < s->capacity * s->block_size;
   if (has_blocks) {
     list_push_back(&heap->avail[s->class_idx], s);
   } else {
-    s->flags = HK_SPAN_FULL;
+    s->used |= HK_USED_FULL;
     list_push_back(&heap->full[s->class_idx], s);
   }
   sync_current(heap, s->class_idx);
@@ -230,7 +230,7 @@ void hk_heap_release_all(hk_heap* heap) {
       while (s) {
         hk_span* next = s->next;
         s->next = s->prev = NULL;
-        s->flags = 0;
+        s->used &= ~HK_USED_FULL;
         if (s->used == 0) hk_segment_free_span(heap, s);
         s = next;
       }

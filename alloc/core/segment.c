@@ -121,6 +121,9 @@ hk_segment* hk_segment_acquire(hk_heap* heap) {
   } else if (seg->decommitted) {
     hk_stat_add(&hk_stat.committed_bytes, (int64_t)HK_SEGMENT_SIZE);
   }
+  /* Every slot maps to itself until a span claims it: free() then reads a
+   * descriptor with nothing carved and rejects the pointer. */
+  for (unsigned i = 0; i < HK_SLOTS; i++) seg->spans[i].head = &seg->spans[i];
   seg->free_slots = HK_ALL_SPAN_SLOTS;
   seg->used_spans = 0;
   seg->decommitted = 0;
@@ -165,7 +168,6 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   hk_span* s = &seg->spans[idx];
   s->free = NULL;
   s->used = 0;
-  s->flags = 0;
   s->class_idx = (uint8_t)cls;
   s->slot_offset = 0;
   s->in_use = 1;
@@ -179,9 +181,11 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   s->capacity = (uint32_t)(((size_t)slots << HK_SLOT_SHIFT) / size);
   s->slot_count = (uint8_t)slots;
   s->slot_index = (uint8_t)idx;
+  s->head = s;
   for (unsigned k = 1; k < slots; k++) {
     seg->spans[idx + k].slot_offset = (uint8_t)k;
     seg->spans[idx + k].in_use = 1;
+    seg->spans[idx + k].head = s;
   }
 }
 
@@ -220,6 +224,7 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
     t->block_size = 0;
     __atomic_store_n(&t->carved_bytes, 0, __ATOMIC_RELAXED);  /* from now on free() rejects pointers into it */
     t->slot_offset = 0;
+    t->head = t;
     t->in_use = 0;
     t->free = NULL;
     t->used = 0;

@@ -14,5 +14,6 @@ static hk_decommit_mode decommit_to_target(const hk_params* p, size_t bytes, uin
   return committed > (p->resident_target_mb << 20) ? p->decommit_mode : HK_DECOMMIT_OFF;
 }
 
-const hk_decommit_policy hk_decommit_never = {"never", decommit_off};
-const hk_decommit_policy hk_decommit_to_target = {"to-target", decommit_to_target};
+const hk_decommit_policy hk_decommit_never = {"never", 0, decommit_off};
+const hk_decommit_policy hk_decommit_to_target = {"to-target", HK_READS_DECOMMIT_MODE | HK_READS_RESIDENT_TARGET,
+                                                  decommit_to_target};

@@ -1,11 +1,12 @@
 /* Policy modules: small vtables the core consults on its slow paths only
  * (span retired, segment emptied, cache trimmed, thread heap created). Never
- * on malloc's or free's fast path.
+ * on malloc's or free's fast path. Modules decide; the core does (they never
+ * call the backend themselves).
  *
  * A variant (alloc/policies/variant_*.c) names one backend and one module of
  * each kind, plus the parameter defaults they read; exactly one variant is
- * linked into a build target. HAKMEM_* environment variables may override the
- * parameters at start-up (alloc/core/options.c). */
+ * linked into a build target (alloc/variants.bzl). HAKMEM_* environment
+ * variables may override the parameters at start-up (alloc/core/options.c). */
 #ifndef HAKMEM_POLICIES_POLICY_H
 #define HAKMEM_POLICIES_POLICY_H
 
@@ -24,41 +25,65 @@ typedef struct hk_params {
   hk_decommit_mode decommit_mode; /* how memory goes back while staying mapped */
   uint64_t release_delay_ms;      /* empty memory idle this long is returned */
   uint64_t cache_mb;              /* empty segments + large mappings kept for reuse */
-  uint64_t resident_target_mb;    /* lean: decommit cached memory while committed > target (0: none) */
+  uint64_t resident_target_mb;    /* decommit empty memory while more than this is committed (0: always) */
   uint64_t prewarm_kb;            /* bytes a new thread may fault in early, at most */
 } hk_params;
 
-/* What to do with empty memory the core holds in its cache. */
+/* One bit per hk_params field. Each module lists the fields it reads, so
+ * HAKMEM_SHOW_CONFIG can say which settings the linked variant ignores. */
+enum {
+  HK_READS_DECOMMIT_MODE = 1u << 0,
+  HK_READS_RELEASE_DELAY = 1u << 1,
+  HK_READS_CACHE = 1u << 2,
+  HK_READS_RESIDENT_TARGET = 1u << 3,
+  HK_READS_PREWARM = 1u << 4,
+};
+
+/* hold_ms value meaning "time alone never releases an entry". */
+#define HK_HOLD_FOREVER UINT64_MAX
+
+/* What to do with empty memory the core holds in its caches (empty segments,
+ * freed large mappings). */
 typedef struct hk_release_policy {
   const char* name;
-  /* The cache holds cached_bytes; its oldest entry has been idle idle_ms.
-   * True: return that entry to the backend now. */
+  unsigned reads;  /* HK_READS_* */
+  /* The caches hold cached_bytes in total; the oldest entry of the cache
+   * being trimmed has been idle idle_ms. True: return that entry to the
+   * backend now. */
   bool (*release_oldest)(const hk_params* p, uint64_t cached_bytes, uint64_t idle_ms);
+  /* How long an entry may stay idle before release_oldest says yes whatever
+   * the cache holds (HK_HOLD_FOREVER: never by time alone). The core uses it
+   * to know when to look again, so a program that stops allocating still sees
+   * its memory go back on its next slow-path free or hk_trim. */
+  uint64_t (*hold_ms)(const hk_params* p);
 } hk_release_policy;
 
 /* Whether memory that just became empty is decommitted while kept mapped. */
 typedef struct hk_decommit_policy {
   const char* name;
-  /* A span or segment of `bytes` became empty, with committed_bytes committed
-   * in total. Returns the mode to decommit it with now (HK_DECOMMIT_OFF: keep). */
+  unsigned reads;  /* HK_READS_* */
+  /* A span, segment or large mapping of `bytes` became empty, with
+   * committed_bytes committed in total (it included). Returns the mode to
+   * decommit it with now (HK_DECOMMIT_OFF: keep it resident). */
   hk_decommit_mode (*on_empty)(const hk_params* p, size_t bytes, uint64_t committed_bytes);
 } hk_decommit_policy;
 
-/* What a new thread heap faults in before its first allocation. */
+/* What a new thread heap faults in before its first allocation is served. */
 typedef struct hk_prewarm_policy {
   const char* name;
+  unsigned reads;  /* HK_READS_* */
   /* Bytes of class cls (block size class_size) to carve and touch at thread
    * start; the core stops once prewarm_kb is spent. 0: nothing. */
   size_t (*thread_bytes)(const hk_params* p, unsigned cls, size_t class_size);
 } hk_prewarm_policy;
 
 typedef struct hk_variant {
-  const char* name;
-  const hk_backend* backend;
-  const hk_release_policy* release;
-  const hk_decommit_policy* decommit;
-  const hk_prewarm_policy* prewarm;
-  hk_params params;               /* this variant's defaults */
+  const char* name;                  /* shown by HAKMEM_SHOW_CONFIG and the statistics report */
+  const hk_backend* backend;         /* the OS layer */
+  const hk_release_policy* release;  /* when cached empty memory is unmapped */
+  const hk_decommit_policy* decommit; /* whether empty memory stays resident */
+  const hk_prewarm_policy* prewarm;  /* what a new thread faults in early */
+  hk_params params;                  /* this variant's defaults */
 } hk_variant;
 
 /* Defined by the one variant file linked into the build target. */
@@ -67,7 +92,8 @@ extern const hk_variant hk_variant_linked;
 /* The modules variants are built from (the .c files of alloc/policies). */
 extern const hk_release_policy hk_release_immediate;  /* return empty memory at once */
 extern const hk_release_policy hk_release_delayed;    /* after release_delay_ms idle, or over cache_mb */
-extern const hk_decommit_policy hk_decommit_never;
+extern const hk_release_policy hk_release_capped;     /* keep up to cache_mb, however long */
+extern const hk_decommit_policy hk_decommit_never;     /* empty memory stays resident */
 extern const hk_decommit_policy hk_decommit_to_target; /* decommit while over resident_target_mb */
 extern const hk_prewarm_policy hk_prewarm_none;
 extern const hk_prewarm_policy hk_prewarm_hot_classes; /* first page of the smallest classes */

@@ -1,5 +1,6 @@
 /* The balanced variant (//alloc:hakmem, //alloc:hakmem_balanced): keeps empty
- * memory for a second for reuse, then returns it; no prewarm. */
+ * memory for a second for reuse, then returns it; above 256 MB committed,
+ * empty memory is handed back lazily (MADV_FREE) at once; no prewarm. */
 #include "alloc/policies/policy.h"
 
 const hk_variant hk_variant_linked = {
