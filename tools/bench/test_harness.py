@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Tests of the benchmark harness's parsing and arithmetic on known inputs.
+
+Run by Bazel as //tools/bench:harness_test, or by hand:
+  python3 tools/bench/test_harness.py
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import benchlib  # noqa: E402
+import report  # noqa: E402
+
+# A real `strace -f -c` summary (jemalloc running larson), plus an openat row
+# with an errors column, which shifts nothing but must still parse.
+STRACE_SUMMARY = """\
+% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 96.53    0.002557          14       171           madvise
+  2.83    0.000075           1        44           mmap
+  0.64    0.000017           1        11           mprotect
+  0.00    0.000000           0         6           munmap
+  0.00    0.000000           0         2           brk
+  0.00    0.000000           0         4         2 openat
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.002649          11       238         2 total
+"""
+
+
+class ParseTest(unittest.TestCase):
+    def test_result_line_values_become_ints_floats_and_strings(self):
+        tag, fields = benchlib.parse_kv_line(
+            "RESULT workload=random_mixed ops=20000204 seconds=0.2995 ops_per_s=6.67e+07 ws=400")
+        self.assertEqual(tag, "RESULT")
+        self.assertEqual(fields, {"workload": "random_mixed", "ops": 20000204, "seconds": 0.2995,
+                                  "ops_per_s": 6.67e7, "ws": 400})
+        self.assertIsInstance(fields["ops"], int)
+
+    def test_line_with_a_bare_word_is_not_a_result(self):
+        self.assertIsNone(benchlib.parse_kv_line("RESULT of the day: nothing"))
+        self.assertIsNone(benchlib.parse_kv_line("RESULT"))
+        self.assertIsNone(benchlib.parse_kv_line(""))
+
+    def test_output_keeps_the_result_and_steps_and_counts_results(self):
+        out = ("noise from the allocator\n"
+               "STEP step=0 t_s=0.1 ops_per_s=100 rss_kb=2048\n"
+               "STEP step=1 t_s=0.2 ops_per_s=110 rss_kb=2050\n"
+               "RESULT workload=soak ops=200 steps=2\n")
+        parsed = benchlib.parse_output(out)
+        self.assertEqual(parsed["results"], 1)
+        self.assertEqual(parsed["result"]["steps"], 2)
+        self.assertEqual([s["rss_kb"] for s in parsed["steps"]], [2048, 2050])
+
+    def test_output_with_two_results_is_flagged(self):
+        parsed = benchlib.parse_output("RESULT a=1\nRESULT a=2\n")
+        self.assertEqual(parsed["results"], 2)
+        self.assertEqual(benchlib.parse_output("nothing here\n")["results"], 0)
+
+    def test_strace_summary_counts_calls_per_syscall_without_total(self):
+        counts = benchlib.parse_strace_summary(STRACE_SUMMARY)
+        self.assertEqual(counts, {"madvise": 171, "mmap": 44, "mprotect": 11, "munmap": 6,
+                                  "brk": 2, "openat": 4})
+
+    def test_budget_counts_only_mmap_munmap_madvise_mprotect(self):
+        counts = benchlib.parse_strace_summary(STRACE_SUMMARY)
+        self.assertEqual(benchlib.budget_calls(counts), 171 + 44 + 11 + 6)
+        self.assertAlmostEqual(benchlib.per_op(benchlib.budget_calls(counts), 2320000), 1e-4)
+        self.assertIsNone(benchlib.per_op(10, 0))
+
+
+class ArithmeticTest(unittest.TestCase):
+    def test_median_of_odd_and_even_counts(self):
+        self.assertEqual(benchlib.median([3, 1, 2]), 2)
+        self.assertEqual(benchlib.median([4, 1, 3, 2]), 2.5)
+        self.assertIsNone(benchlib.median([]))
+
+    def test_summary_gives_median_and_spread_ignoring_non_numbers(self):
+        s = benchlib.summarize([10.0, None, 30.0, float("nan"), 20.0, "x"])
+        self.assertEqual(s, {"median": 20.0, "min": 10.0, "max": 30.0, "n": 3})
+        self.assertEqual(benchlib.summarize([])["n"], 0)
+
+    def test_ratio_guards_missing_and_zero_references(self):
+        self.assertAlmostEqual(benchlib.ratio(110, 100), 1.1)
+        self.assertIsNone(benchlib.ratio(None, 100))
+        self.assertIsNone(benchlib.ratio(1, 0))
+
+    def test_best_peer_depends_on_direction_and_skips_missing(self):
+        values = {"glibc": 80, "mimalloc": 120, "jemalloc": None, "hakmem": 150}
+        peers = ["glibc", "mimalloc", "jemalloc"]
+        self.assertEqual(benchlib.best_peer(values, peers, True), ("mimalloc", 120))
+        self.assertEqual(benchlib.best_peer(values, peers, False), ("glibc", 80))
+        self.assertEqual(benchlib.best_peer({}, peers, True), (None, None))
+
+    def test_steady_syscalls_are_the_difference_of_two_runs(self):
+        short = {"mmap": 30, "munmap": 5, "brk": 9}
+        long_ = {"mmap": 32, "munmap": 6, "madvise": 2, "brk": 90}
+        per_op, ops = benchlib.steady_per_op(short, 1_000_000, long_, 101_000_000)
+        self.assertEqual(ops, 100_000_000)
+        self.assertAlmostEqual(per_op, 5 / 1e8)  # brk is not budgeted
+        # fewer calls in the longer run (noise) is clamped to 0, not negative
+        self.assertEqual(benchlib.steady_per_op(long_, 1, short, 2)[0], 0)
+        self.assertIsNone(benchlib.steady_per_op(short, 5, long_, 5)[0])
+
+    def test_slowdown_is_small_ws_throughput_over_large(self):
+        self.assertAlmostEqual(benchlib.slowdown({256: 96.0, 8192: 20.0}, 256, 8192), 4.8)
+        self.assertIsNone(benchlib.slowdown({256: 96.0}, 256, 8192))
+
+    def test_number_formatting(self):
+        self.assertEqual(benchlib.fmt_num(122.6), "123")
+        self.assertEqual(benchlib.fmt_num(1.234), "1.23")
+        self.assertEqual(benchlib.fmt_num(0.0456), "0.0456")
+        self.assertEqual(benchlib.fmt_num(None), "–")
+        self.assertEqual(benchlib.fmt_ratio(1.104), "1.10×")
+
+
+def fake_data():
+    """Two cases, a hakmem subject and three peers, medians easy to check."""
+    def summ(values, failures=0, status="ok"):
+        return {"status": status, "runs": 3, "failures": failures, "steps": [],
+                "metrics": {"ops_per_s": benchlib.summarize(values),
+                            "peak_rss_kb": benchlib.summarize([2048] * len(values))}}
+    return {
+        "meta": {"subjects": ["hakmem"], "reference": "mimalloc"},
+        "allocators": [{"name": n, "hakmem": n == "hakmem", "lib": None}
+                       for n in ("hakmem", "glibc", "mimalloc", "jemalloc")],
+        "cases": [{"name": "random_mixed ws=400", "group": "headline", "strace": "whole", "x": 400,
+                   "args": []},
+                  {"name": "larson 4T", "group": "headline", "strace": "whole", "x": None, "args": []}],
+        "summary": {
+            "random_mixed ws=400": {"hakmem": summ([130e6, 132e6, 140e6]),
+                                    "glibc": summ([80e6, 85e6, 86e6]),
+                                    "mimalloc": summ([118e6, 120e6, 125e6]),
+                                    "jemalloc": summ([100e6, 100e6, 101e6])},
+            "larson 4T": {"hakmem": summ([], failures=3, status="crash:SIGSEGV"),
+                          "glibc": summ([50e6]), "mimalloc": summ([90e6]), "jemalloc": summ([95e6])},
+        },
+        "syscalls": {},
+        "runs": [],
+    }
+
+
+class ReportTest(unittest.TestCase):
+    def test_ratios_use_medians_against_mimalloc_and_best_peer(self):
+        cells = report.ratio_cells(fake_data(), "random_mixed ws=400", report.THROUGHPUTS["wall"], "hakmem")
+        self.assertEqual(cells, ["1.10×", "1.10× (mimalloc)"])  # 132 / 120
+
+    def test_best_peer_never_includes_the_subject_or_other_hakmem_variants(self):
+        data = fake_data()
+        data["allocators"].append({"name": "hakmem_speed", "hakmem": True, "lib": None})
+        self.assertEqual(report.peers_of(data, "hakmem"), ["glibc", "mimalloc", "jemalloc"])
+        self.assertEqual(report.peers_of(data, "glibc"), ["mimalloc", "jemalloc"])
+
+    def test_cell_shows_median_with_spread_in_display_units(self):
+        s = fake_data()["summary"]["random_mixed ws=400"]["mimalloc"]
+        self.assertEqual(report.cell(s, "ops_per_s", 1e-6), "120 [118–125]")
+        self.assertEqual(report.cell(s, "ops_per_s", 1e-6, with_spread=False), "120")
+
+    def test_crashed_case_shows_the_failure_and_no_ratio(self):
+        data = fake_data()
+        self.assertEqual(report.cell(data["summary"]["larson 4T"]["hakmem"], "ops_per_s", 1e-6),
+                         "CRASH:SIGSEGV")
+        self.assertEqual(report.ratio_cells(data, "larson 4T", report.THROUGHPUTS["wall"], "hakmem"), ["–", "–"])
+
+    def test_markdown_table_has_a_row_per_case_and_ratio_columns(self):
+        table = report.metric_table(fake_data(), report.throughput(fake_data()))
+        lines = [l for l in table.splitlines() if l.startswith("| ")]
+        self.assertEqual(len(lines), 3)  # header + 2 cases
+        self.assertIn("hakmem ÷ mimalloc", lines[0])
+        self.assertIn("hakmem ÷ best peer", lines[0])
+        self.assertIn("1.10×", lines[1])
+
+    def test_cpu_metric_ranks_by_operations_per_cpu_second(self):
+        data = fake_data()
+        self.assertEqual(report.throughput(data).field, "ops_per_s")
+        data["meta"]["metric"] = "cpu"
+        self.assertEqual(report.throughput(data).field, "ops_per_cpu_s")
+        self.assertIn("CPU", report.metric_table(data, report.throughput(data)).splitlines()[0])
+
+    def test_steady_zero_syscalls_state_the_resolution(self):
+        self.assertEqual(report.syscall_cell({"status": "ok", "steady_per_op": 0, "steady_ops": 10**8}),
+                         "0 (< 1e-08)")
+        self.assertEqual(report.syscall_cell({"status": "ok", "per_op": 2.5e-7}), "2.5e-07")
+        self.assertEqual(report.syscall_cell({"status": "timeout"}), "TIMEOUT")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
