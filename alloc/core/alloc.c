@@ -59,13 +59,18 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
 /* Remote free: the block belongs to another thread's span (or an abandoned
  * one). Lock-free push; the owner collects on its slow path. */
 HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
+  /* Statistics: the freeing thread's own counter, plain (owner-written, no
+   * shared cache line). A thread without a heap is not counted: writing the
+   * shared static empty heap would race. */
+  hk_heap* self = hk_tls_heap;
+  if (self->is_live) self->remote_frees++;
   /* Raise the hint before the push: after the push the block may be
    * collected, its span and segment freed, and seg must not be touched. */
   if (!atomic_load_explicit(&seg->remote_pending, memory_order_relaxed))
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
   hk_block* head = atomic_load_explicit(&span->remote, memory_order_relaxed);
   do {
-    hk_block_link(b, head);
+    hk_block_make_free(b, head);
     /* release: publishes b->next to the owner's acquire exchange. */
   } while (!atomic_compare_exchange_weak_explicit(&span->remote, &head, b, memory_order_release,
                                                   memory_order_relaxed));
@@ -78,7 +83,13 @@ size_t hk_usable_size_checked(const void* p, const char* func) {
   unsigned kind = hk_segmap_kind(a);
   if (kind == HK_MAP_SEGMENT) {
     hk_span* s = hk_span_of_block(p);
-    if (s != NULL) return s->block_size;
+    if (s != NULL) {
+      if (((const hk_block*)p)->tag == hk_free_tag(p)) {
+        hk_misuse("use of a freed block", p, func);
+        return 0;
+      }
+      return s->block_size;
+    }
   } else if (kind == HK_MAP_LARGE) {
     size_t n = hk_large_usable(p);
     if (n) return n;
@@ -156,7 +167,9 @@ int hk_posix_memalign_impl(void** out, size_t align, size_t size) {
 }
 
 void* hk_aligned_alloc_impl(size_t align, size_t size) {
-  if (!is_pow2(align)) {
+  /* C11 7.22.3.1: the alignment must be valid and size a multiple of it.
+   * hakmem rejects both misuses instead of guessing what was meant. */
+  if (!is_pow2(align) || (size & (align - 1)) != 0) {
     errno = EINVAL;
     return NULL;
   }
@@ -186,12 +199,20 @@ void* hk_pvalloc_impl(size_t size) {
   return hk_alloc_aligned(HK_OS_PAGE, rounded ? rounded : HK_OS_PAGE, false);
 }
 
-void hk_free_sized_impl(void* p, size_t size, const char* func) {
+/* free_sized(p, size): size must be what p was allocated (or last
+ * reallocated) with. hakmem cannot know the exact request, but it knows the
+ * range a request for this block can have had: at most its usable size and,
+ * above 128 bytes, at least half of it (a smaller request would have got a
+ * smaller class, and realloc keeps a block only down to half its size).
+ * `aligned` requests (free_aligned_sized) may sit in a much larger class, so
+ * only the upper bound applies to them. */
+void hk_free_sized_impl(void* p, size_t size, bool aligned, const char* func) {
   if (p == NULL) return;
   size_t usable = hk_usable_size_checked(p, func);
   if (usable == 0) return;
-  if (size > usable) {
-    hk_misuse("free_sized with a size larger than the block", p, func);
+  bool small = usable <= HK_SMALL_MAX && hk_segmap_kind((uintptr_t)p) == HK_MAP_SEGMENT;
+  if (size > usable || (!aligned && small && usable > 128 && size < usable / 2)) {
+    hk_misuse("free_sized with a size that does not match the block", p, func);
     return;
   }
   hk_free_inline(p, func);
@@ -203,10 +224,10 @@ void hk_free(void* p) { hk_free_inline(p, "hk_free"); }
 void* hk_calloc(size_t count, size_t size) { return hk_calloc_impl(count, size); }
 void* hk_realloc(void* p, size_t size) { return hk_realloc_impl(p, size, "hk_realloc"); }
 void* hk_reallocarray(void* p, size_t count, size_t size) { return hk_reallocarray_impl(p, count, size, "hk_reallocarray"); }
-void hk_free_sized(void* p, size_t size) { hk_free_sized_impl(p, size, "hk_free_sized"); }
+void hk_free_sized(void* p, size_t size) { hk_free_sized_impl(p, size, false, "hk_free_sized"); }
 void hk_free_aligned_sized(void* p, size_t align, size_t size) {
   (void)align;
-  hk_free_sized_impl(p, size, "hk_free_aligned_sized");
+  hk_free_sized_impl(p, size, true, "hk_free_aligned_sized");
 }
 void* hk_aligned_alloc(size_t align, size_t size) { return hk_aligned_alloc_impl(align, size); }
 int hk_posix_memalign(void** out, size_t align, size_t size) { return hk_posix_memalign_impl(out, align, size); }
@@ -222,14 +243,6 @@ void hk_collect(void) {
   if (heap->is_live) hk_heap_collect(heap, true);
 }
 
-int hk_trim(size_t pad) {
-  (void)pad;
-  hk_ensure_init();
-  uint64_t before = hk_os_read(reserved_bytes);
-  hk_collect();
-  hk_segment_cache_trim(true);
-  hk_large_trim();
-  return hk_os_read(reserved_bytes) < before;
-}
+/* hk_trim: trim.c */
 
 const char* hk_version(void) { return "hakmem 0.1.0"; }

@@ -13,23 +13,47 @@
 #include "alloc/core/annotate.h"
 #include "alloc/core/internal.h"
 
+#if defined(HAKMEM_CHECKED) && HAKMEM_CHECKED
+#define HK_CHECKED 1
+#else
+#define HK_CHECKED 0
+#endif
+
+/* Free-list links: plain, or XORed with the block's tag in checked builds. */
+HK_INLINE hk_block* hk_block_next(const hk_block* b) {
+  return HK_CHECKED ? (hk_block*)((uintptr_t)b->next ^ hk_free_tag(b)) : b->next;
+}
+
+/* Marks b free with its tag (hk_free_tag(b), passed in when the caller has
+ * it already) and links it before next. b may be no-access to memcheck, so
+ * the two words are opened around the write. */
+HK_INLINE void hk_block_make_free_tagged(hk_block* b, hk_block* next, uintptr_t tag) {
+  HK_VG_LINK_OPEN(b);
+  b->next = HK_CHECKED ? (hk_block*)((uintptr_t)next ^ tag) : next;
+  b->tag = tag;
+  HK_VG_LINK_CLOSE(b);
+}
+
+HK_INLINE void hk_block_make_free(hk_block* b, hk_block* next) {
+  hk_block_make_free_tagged(b, next, hk_free_tag(b));
+}
+
+void hk_checked_pop(hk_span* s, hk_block* b, hk_block* next);  /* checked.c */
+void hk_checked_free(hk_span* s, hk_block* b);
+
 /* Pops a free block of span s, or NULL. Owner thread only. */
 HK_INLINE void* hk_span_pop(hk_span* s) {
   hk_block* b = s->free;
   if (hk_likely(b != NULL)) {
     HK_VG_LINK_OPEN(b);
-    s->free = b->next;
+    hk_block* next = hk_block_next(b);
+    if (HK_CHECKED) hk_checked_pop(s, b, next);
+    s->free = next;
+    b->tag = 0;  /* live: a later free() of it is legitimate */
     s->used++;
     HK_VG_ALLOC(b, s->block_size);
   }
   return b;
-}
-
-/* Writes a free block's link (the block is no-access to memcheck). */
-HK_INLINE void hk_block_link(hk_block* b, hk_block* next) {
-  HK_VG_LINK_OPEN(b);
-  b->next = next;
-  HK_VG_LINK_CLOSE(b);
 }
 
 HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
@@ -69,6 +93,12 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
     if (hk_likely(s != NULL)) {
       hk_heap* heap = hk_tls_heap;
       hk_block* b = (hk_block*)p;
+      uintptr_t tag = hk_free_tag(b);
+      if (hk_unlikely(b->tag == tag)) {
+        hk_misuse("double free", p, func);
+        return;
+      }
+      if (HK_CHECKED) hk_checked_free(s, b);
       HK_VG_FREE(p);
       if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == heap)) {
         uint32_t used = s->used;
@@ -79,7 +109,7 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
           hk_span_free_local_slow(heap, s, b, func);
           return;
         }
-        hk_block_link(b, s->free);
+        hk_block_make_free_tagged(b, s->free, tag);
         s->free = b;
         s->used = used - 1;
         return;

@@ -15,6 +15,6 @@ int hk_posix_memalign_impl(void** out, size_t align, size_t size);
 void* hk_aligned_alloc_impl(size_t align, size_t size);
 void* hk_memalign_impl(size_t align, size_t size);
 void* hk_pvalloc_impl(size_t size);
-void hk_free_sized_impl(void* p, size_t size, const char* func);
+void hk_free_sized_impl(void* p, size_t size, bool aligned, const char* func);
 
 #endif

@@ -48,7 +48,7 @@ TEST(Api, AlignedAllocHonoursEveryPowerOfTwoUpTo1MiB) {
         memset(p, 1, n);
         hk_free(p);
       }
-      void* q = hk_aligned_alloc(align, n);
+      void* q = hk_aligned_alloc(align, (n + align - 1) & ~(align - 1));  // size a multiple of align
       ASSERT_NE(q, nullptr);
       EXPECT_TRUE(IsAligned(q, align)) << "aligned_alloc align " << align << " size " << n;
       memset(q, 2, n);
@@ -70,6 +70,9 @@ TEST(Api, BadAlignmentIsEinval) {
   errno = 0;
   EXPECT_EQ(hk_aligned_alloc(48, 96), nullptr);
   EXPECT_EQ(errno, EINVAL);
+  errno = 0;
+  EXPECT_EQ(hk_aligned_alloc(64, 100), nullptr) << "size must be a multiple of the alignment";
+  EXPECT_EQ(errno, EINVAL);
 }
 
 TEST(Api, HugeRequestsFailWithEnomem) {
@@ -78,7 +81,7 @@ TEST(Api, HugeRequestsFailWithEnomem) {
     EXPECT_EQ(hk_malloc(n), nullptr) << n;
     EXPECT_EQ(errno, ENOMEM) << n;
     errno = 0;
-    EXPECT_EQ(hk_aligned_alloc(4096, n), nullptr);
+    EXPECT_EQ(hk_aligned_alloc(4096, n & ~size_t{4095}), nullptr);
     EXPECT_EQ(errno, ENOMEM);
     void* p = hk_malloc(10);
     errno = 0;
@@ -88,6 +91,15 @@ TEST(Api, HugeRequestsFailWithEnomem) {
   }
   errno = 0;
   EXPECT_EQ(hk_pvalloc(SIZE_MAX), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(hk_pvalloc(SIZE_MAX - 4095), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(hk_valloc(SIZE_MAX - 4095), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(hk_memalign(1 << 20, SIZE_MAX / 2), nullptr);
   EXPECT_EQ(errno, ENOMEM);
   void* q = nullptr;
   EXPECT_EQ(hk_posix_memalign(&q, 64, SIZE_MAX), ENOMEM);
@@ -171,7 +183,7 @@ TEST(Api, FreeSizedAcceptsTheRequestedSize) {
   for (size_t n : {size_t{1}, size_t{64}, size_t{777}, size_t{40000}}) {
     void* p = hk_malloc(n);
     hk_free_sized(p, n);
-    void* q = hk_aligned_alloc(256, n);
+    void* q = hk_aligned_alloc(256, (n + 255) & ~size_t{255});
     hk_free_aligned_sized(q, 256, n);
   }
 }

@@ -30,6 +30,8 @@ static pthread_key_t hk_heap_key;
 static hk_lock_t hk_heaps_lock;     /* guards the pool and the live list */
 static hk_heap* hk_heap_pool;       /* free heap structs (next_free links) */
 static hk_heap* hk_heaps_live;      /* every live heap (next_heap links) */
+static uint64_t hk_exited_refills;      /* counters of retired heaps, under hk_heaps_lock */
+static uint64_t hk_exited_remote_frees;
 
 static void heap_thread_done(void* arg);
 
@@ -93,10 +95,30 @@ static void heap_retire(hk_heap* heap) {
   heap->is_live = false;
   hk_stat_add(&hk_stat.threads_live, -1);
   hk_lock(&hk_heaps_lock);
+  /* Under the lock that guards the live list: hk_heaps_sum_counters sees
+   * these counts either in the heap or in the totals, never in both. */
+  hk_exited_refills += heap->refills;
+  hk_exited_remote_frees += heap->remote_frees;
   heap_unlink_live(heap);
   heap->next_free = hk_heap_pool;
   hk_heap_pool = heap;
   hk_unlock(&hk_heaps_lock);
+}
+
+/* Statistics. The owner bumps its counters with plain stores (no atomic on
+ * any allocation path); this reads them with relaxed loads, so a count may
+ * lag by the operations in flight but is never torn (aligned 64-bit words).
+ * TSan is told not to watch these reads: the race is the design. */
+__attribute__((no_sanitize("thread"))) void hk_heaps_sum_counters(uint64_t* refills, uint64_t* remote_frees) {
+  hk_lock(&hk_heaps_lock);
+  uint64_t r = hk_exited_refills, f = hk_exited_remote_frees;
+  for (hk_heap* h = hk_heaps_live; h; h = h->next_heap) {
+    r += __atomic_load_n(&h->refills, __ATOMIC_RELAXED);
+    f += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
+  }
+  hk_unlock(&hk_heaps_lock);
+  *refills = r;
+  *remote_frees = f;
 }
 
 /* pthread key destructor. Destructors of other keys may still allocate after

@@ -68,7 +68,19 @@ void hk_size_classes_init(void);
 int hk_class_for_aligned(size_t size, size_t align);
 
 /* ---- blocks, spans, segments ------------------------------------------- */
-typedef struct hk_block { struct hk_block* next; } hk_block;
+/* A free block. Blocks are at least 16 bytes, so both words always fit.
+ *   next  the free-list link; in checked builds (HAKMEM_CHECKED) stored XORed
+ *         with the block's tag, so a stray write turns it into an address
+ *         malloc refuses to follow instead of one it hands out.
+ *   tag   address ^ hk_secret while the block is free, 0 once handed out:
+ *         free() of a block whose tag is already set is a double free. */
+typedef struct hk_block {
+  struct hk_block* next;
+  uintptr_t tag;
+} hk_block;
+
+extern uintptr_t hk_secret;  /* random per process, set at init; never 0 after it */
+HK_INLINE uintptr_t hk_free_tag(const void* b) { return (uintptr_t)b ^ hk_secret; }
 
 struct hk_heap;
 
@@ -112,8 +124,10 @@ typedef struct hk_segment {
   uint64_t free_slots;          /* bit i set: slot i is free. Owner-only */
   uint32_t used_spans;          /* spans in use. Owner-only */
   _Atomic uint32_t remote_pending; /* set by a remote free before its push: the owner should scan this segment */
-  uint32_t decommitted;         /* 1 while the span area is decommitted (cached segment) */
+  uint64_t decommitted_slots;   /* bit i: slot i is decommitted (or never touched since mapping); span setup commits it again. Owner-only, or under the cache lock while cached */
   uint64_t idle_since_ms;       /* when it entered the cache (monotonic ms) */
+  struct hk_segment* all_next;  /* registry of every mapped segment (stats.c), under its lock: */
+  struct hk_segment* all_prev;  /*   how statistics walk spans without touching heap lists */
 } hk_segment;
 
 #define HK_ALL_SPAN_SLOTS (~(uint64_t)1) /* slots 1..63 */
@@ -155,6 +169,7 @@ typedef struct hk_heap {
   uint64_t remote_frees;          /* blocks this thread pushed to other threads' spans */
   uint64_t refills;               /* slow-path allocations */
   bool is_live;                   /* false for the static empty heap */
+  uint64_t trim_epoch;            /* hk_trim_epoch when this heap last trimmed itself (trim.c). Owner-only */
 } hk_heap;
 
 extern hk_heap hk_heap_empty;    /* all current[] point at hk_span_empty */
@@ -187,13 +202,51 @@ void hk_heap_key_create(void);  /* collect and file a span of an adopted segment
 void hk_segment_cache_trim(bool all);
 uint64_t hk_abandoned_segments(void);
 uint64_t hk_now_ms(void);
+/* Release-policy clock, called on slow-path frees (span retired, large block
+ * freed): returns cached memory whose delay has passed, so memory goes back
+ * even when the program stops allocating. One relaxed load per cache while
+ * nothing waits; reads the clock only when something does. now: a fresh
+ * hk_now_ms() if the caller has one, else 0. */
+void hk_release_tick(uint64_t now);
+/* When a cache entry idle since idle_since_ms is due for release by time
+ * under the linked release policy (monotonic ms; 0: never by time alone). */
+uint64_t hk_release_due_ms(uint64_t idle_since_ms);
 void hk_segments_lock(bool lock, bool reinit);
+/* Decommits (MADV_DONTNEED) every free slot of seg, also those a lazy
+ * MADV_FREE left resident; owner or under the lock that holds seg. True if
+ * anything was advised. For trim only. */
+bool hk_segment_decommit_free_slots(hk_segment* seg);
+
+/* ---- trim (trim.c) ------------------------------------------------------ */
+/* Bumped by hk_trim; a heap whose trim_epoch differs trims itself on its next
+ * allocation slow path, so threads other than the caller give back their
+ * empty spans too (no thread ever touches another's heap). */
+extern _Atomic uint64_t hk_trim_epoch;
+void hk_heap_trim(hk_heap* heap);
+
+/* ---- statistics (stats.c) ------------------------------------------------ */
+/* The segment registry: mapped segments in one list, so hk_stats_get can walk
+ * span descriptors. A segment leaves it before it is unmapped, under the same
+ * lock the walk holds, so the walk never reads unmapped memory. */
+void hk_stats_segment_mapped(hk_segment* seg);
+void hk_stats_segment_unmapping(hk_segment* seg);
+void hk_stats_lock(bool lock, bool reinit);  /* fork handling, like hk_segments_lock */
+/* The HAKMEM_STATS report: to HAKMEM_STATS_FILE if set, else stderr_fd. */
+void hk_stats_report_at_exit(int stderr_fd);
+/* malloc_stats(): glibc's summary lines, then the readable report. */
+void hk_stats_print_malloc_stats(int fd);
+/* Per-heap counters summed over live heaps plus those of exited threads. */
+void hk_heaps_sum_counters(uint64_t* refills, uint64_t* remote_frees);
 
 void* hk_large_alloc(size_t size, size_t align, bool zero);
 void hk_large_free(void* p, const char* func);
 size_t hk_large_usable(const void* p);
 void hk_large_lock(bool lock, bool reinit);
 void hk_large_trim(void);
+/* When the oldest cached large mapping is due for release by time (monotonic
+ * ms, 0: nothing waits); written under the large-cache lock. */
+extern _Atomic uint64_t hk_large_due_ms;
+void hk_large_release_due(uint64_t now);
 
 /* ---- process ----------------------------------------------------------- */
 void hk_init_slow(void);

@@ -1,8 +1,9 @@
 /* Large allocations (above HK_SMALL_MAX, or aligned beyond what a size class
  * can give): each is its own mapping, aligned to 4 MiB so free() finds the
- * header by masking, exactly as for segments. Freed mappings wait in a small
- * cache for reuse (no syscall for a program that frees and reallocates big
- * buffers), governed by the release policy. */
+ * header by masking, exactly as for segments. Freed mappings wait in a cache
+ * for reuse (no syscall for a program that frees and reallocates big
+ * buffers), bounded and aged by the release policy (cache_mb, delay) and
+ * decommitted as the decommit policy says. */
 #include <errno.h>
 #include <string.h>
 
@@ -11,26 +12,34 @@
 #include "alloc/core/options.h"
 #include "alloc/core/stats_internal.h"
 
-#define HK_LARGE_MAGIC 0x686b6c617267ull /* "hklarg" */
-#define HK_LARGE_CACHE_SLOTS 16
+#define HK_LARGE_MAGIC 0x686b6c617267ull  /* "hklarg": live */
+#define HK_LARGE_CACHED 0x686b63616368ull /* "hkcach": in the cache */
+#define HK_LARGE_BINS 160                 /* size bins: 4 per doubling of the page count, up to 2^41 pages */
+#define HK_LARGE_BIN_WALK 8               /* entries looked at per bin before trying the next */
 
+/* At the base of every large mapping. Its page is never decommitted, so the
+ * cache links entries through it and needs no memory of its own. */
 typedef struct hk_large {
-  uint64_t magic;        /* HK_LARGE_MAGIC while live */
-  size_t map_size;       /* bytes mapped, a multiple of the OS page */
-  size_t user_offset;    /* user pointer = base + user_offset */
+  uint64_t magic;            /* HK_LARGE_MAGIC while live, HK_LARGE_CACHED while cached */
+  size_t map_size;           /* bytes mapped, a multiple of the OS page */
+  size_t user_offset;        /* live: user pointer = base + user_offset */
+  struct hk_large* older;    /* cached: age list, toward the oldest */
+  struct hk_large* newer;    /* cached: age list, toward the newest */
+  struct hk_large* bin_next; /* cached: same size bin, toward the oldest */
+  struct hk_large* bin_prev; /* cached: same size bin, toward the newest */
+  uint64_t idle_since_ms;    /* cached: when it was freed (monotonic ms) */
+  bool decommitted;          /* cached: everything past the header page was decommitted */
 } hk_large;
 
-typedef struct hk_large_cached {
-  void* base;
-  size_t map_size;
-  uint64_t idle_since_ms;
-  bool decommitted;
-} hk_large_cached;
-
+/* The cache of freed mappings, all under hk_large_lock_: an age list (the
+ * release policy returns the oldest first) and size bins (allocation takes
+ * a fitting one in a few steps however many are cached; the speed variant
+ * keeps up to a GiB). */
 static hk_lock_t hk_large_lock_;
-static hk_large_cached hk_large_cache[HK_LARGE_CACHE_SLOTS];
-static unsigned hk_large_cache_count;
-static uint64_t hk_large_cache_bytes;
+static hk_large* hk_large_newest;
+static hk_large* hk_large_oldest;
+static hk_large* hk_large_bins[HK_LARGE_BINS];  /* newest first */
+_Atomic uint64_t hk_large_due_ms;
 
 void hk_large_lock(bool lock, bool reinit) {
   if (lock) hk_lock(&hk_large_lock_);
@@ -38,29 +47,90 @@ void hk_large_lock(bool lock, bool reinit) {
   else hk_unlock(&hk_large_lock_);
 }
 
-static void unmap_entry(const hk_large_cached* e) {
-  if (!e->decommitted) hk_stat_add(&hk_stat.committed_bytes, -(int64_t)e->map_size);
-  hk_segmap_set(e->base, e->map_size, HK_MAP_NONE);
-  hk_active->backend->release(e->base, e->map_size);
+/* Bin of a mapping of `bytes`: pages 1..3 get bins 0..2, then four bins per
+ * doubling; monotonic, so every entry of a higher bin is larger. */
+static unsigned large_bin(size_t bytes) {
+  uint64_t pages = bytes / HK_OS_PAGE;
+  if (pages < 4) return pages ? (unsigned)pages - 1 : 0;
+  unsigned lg = 63u - (unsigned)__builtin_clzll(pages);
+  unsigned bin = 4 * lg + (unsigned)((pages >> (lg - 2)) & 3) - 5;
+  return bin < HK_LARGE_BINS ? bin : HK_LARGE_BINS - 1;
 }
 
-static void cache_remove(unsigned i) {
-  hk_large_cache_bytes -= hk_large_cache[i].map_size;
-  hk_large_cache[i] = hk_large_cache[--hk_large_cache_count];
+/* What a mapping counts in committed_bytes. */
+static inline uint64_t large_committed(const hk_large* h) {
+  return h->decommitted ? HK_OS_PAGE : h->map_size;
 }
 
-/* Releases entries the policy no longer wants (oldest first). Lock held. */
-static void cache_release_old(uint64_t now, bool all) {
-  while (hk_large_cache_count > 0) {
-    unsigned oldest = 0;
-    for (unsigned i = 1; i < hk_large_cache_count; i++)
-      if (hk_large_cache[i].idle_since_ms < hk_large_cache[oldest].idle_since_ms) oldest = i;
-    uint64_t idle = now - hk_large_cache[oldest].idle_since_ms;
-    if (!all && !hk_active->release->release_oldest(&hk_options.params, hk_large_cache_bytes, idle)) return;
-    hk_large_cached e = hk_large_cache[oldest];
-    cache_remove(oldest);
-    unmap_entry(&e);
+/* ---- cache lists (lock held) ---------------------------------------------- */
+/* Adds h as the newest entry, or as the oldest (a mapping the backend would
+ * not unmap goes back where it was). */
+static void cache_push(hk_large* h, bool oldest) {
+  if (oldest) {
+    h->older = NULL;
+    h->newer = hk_large_oldest;
+    if (hk_large_oldest) hk_large_oldest->older = h; else hk_large_newest = h;
+    hk_large_oldest = h;
+  } else {
+    h->newer = NULL;
+    h->older = hk_large_newest;
+    if (hk_large_newest) hk_large_newest->newer = h; else hk_large_oldest = h;
+    hk_large_newest = h;
   }
+  hk_large** bin = &hk_large_bins[large_bin(h->map_size)];
+  h->bin_prev = NULL;
+  h->bin_next = *bin;
+  if (*bin) (*bin)->bin_prev = h;
+  *bin = h;
+  hk_stat_add(&hk_stat.cached_bytes, (int64_t)h->map_size);
+}
+
+static void cache_unlink(hk_large* h) {
+  if (h->newer) h->newer->older = h->older; else hk_large_newest = h->older;
+  if (h->older) h->older->newer = h->newer; else hk_large_oldest = h->newer;
+  if (h->bin_prev) h->bin_prev->bin_next = h->bin_next; else hk_large_bins[large_bin(h->map_size)] = h->bin_next;
+  if (h->bin_next) h->bin_next->bin_prev = h->bin_prev;
+  h->older = h->newer = h->bin_next = h->bin_prev = NULL;
+  hk_stat_add(&hk_stat.cached_bytes, -(int64_t)h->map_size);
+}
+
+static void cache_update_due(void) {
+  uint64_t due = hk_large_oldest ? hk_release_due_ms(hk_large_oldest->idle_since_ms) : 0;
+  atomic_store_explicit(&hk_large_due_ms, due, memory_order_relaxed);
+}
+
+/* Unmaps a mapping taken out of the cache; false (still mapped, segmap
+ * restored) when the backend refuses. */
+static bool large_unmap(hk_large* h) {
+  void* base = h;
+  size_t map_size = h->map_size;
+  uint64_t committed = large_committed(h);
+  hk_segmap_set(base, map_size, HK_MAP_NONE);
+  if (hk_active->backend->release(base, map_size) != 0) {
+    hk_segmap_set(base, map_size, HK_MAP_LARGE);
+    return false;
+  }
+  hk_stat_add(&hk_stat.committed_bytes, -(int64_t)committed);
+  return true;
+}
+
+/* Releases the oldest entries: all of them, or those the policy no longer
+ * wants. Stops at the first the backend refuses (it stays, oldest). */
+static void cache_release_old(uint64_t now, bool all) {
+  while (hk_large_oldest != NULL) {
+    hk_large* oldest = hk_large_oldest;
+    if (!all) {
+      uint64_t idle = now > oldest->idle_since_ms ? now - oldest->idle_since_ms : 0;
+      uint64_t cached = (uint64_t)atomic_load_explicit(&hk_stat.cached_bytes, memory_order_relaxed);
+      if (!hk_active->release->release_oldest(&hk_options.params, cached, idle)) break;
+    }
+    cache_unlink(oldest);
+    if (!large_unmap(oldest)) {
+      cache_push(oldest, true);
+      break;
+    }
+  }
+  cache_update_due();
 }
 
 void hk_large_trim(void) {
@@ -69,11 +139,50 @@ void hk_large_trim(void) {
   hk_unlock(&hk_large_lock_);
 }
 
+void hk_large_release_due(uint64_t now) {
+  hk_lock(&hk_large_lock_);
+  cache_release_old(now, false);
+  hk_unlock(&hk_large_lock_);
+}
+
+/* A cached mapping of at least `need` bytes wasting at most half, newest
+ * first within a bin, made usable again; NULL if none fits or the backend
+ * refused to commit it. Only the bins from need's to 2 * need's can hold one. */
+static hk_large* cache_take(size_t need) {
+  hk_large* found = NULL;
+  hk_lock(&hk_large_lock_);
+  unsigned last = large_bin(need * 2);
+  for (unsigned b = large_bin(need); b <= last && found == NULL; b++) {
+    hk_large* h = hk_large_bins[b];
+    for (unsigned walked = 0; h != NULL && walked < HK_LARGE_BIN_WALK; h = h->bin_next, walked++) {
+      if (h->map_size >= need && h->map_size / 2 <= need) {
+        found = h;
+        break;
+      }
+    }
+  }
+  if (found) {
+    cache_unlink(found);
+    if (found->decommitted) {
+      if (hk_active->backend->commit((uint8_t*)found + HK_OS_PAGE, found->map_size - HK_OS_PAGE) != 0) {
+        cache_push(found, false);
+        found = NULL;
+      } else {
+        found->decommitted = false;
+        hk_stat_add(&hk_stat.committed_bytes, (int64_t)(found->map_size - HK_OS_PAGE));
+      }
+    }
+    cache_update_due();
+  }
+  hk_unlock(&hk_large_lock_);
+  return found;
+}
+
 void* hk_large_alloc(size_t size, size_t align, bool zero) {
   hk_ensure_init();
   if (align < HK_ALIGN) align = HK_ALIGN;
-  size_t offset = align < sizeof(hk_large) ? sizeof(hk_large) : align;
-  offset = (offset + HK_ALIGN - 1) & ~(size_t)(HK_ALIGN - 1);
+  /* The smallest multiple of align past the header. */
+  size_t offset = (sizeof(hk_large) + align - 1) & ~(align - 1);
   if (size > SIZE_MAX / 2 - offset - HK_SEGMENT_SIZE) {
     errno = ENOMEM;
     return NULL;
@@ -81,43 +190,25 @@ void* hk_large_alloc(size_t size, size_t align, bool zero) {
   size_t need = (offset + size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
   size_t map_align = align > HK_SEGMENT_SIZE ? align : HK_SEGMENT_SIZE;
 
-  void* base = NULL;
-  size_t map_size = 0;
-  bool fresh = true;
-  if (map_align == HK_SEGMENT_SIZE) {
-    /* Best fit among cached mappings, wasting at most half. */
-    hk_lock(&hk_large_lock_);
-    int best = -1;
-    for (unsigned i = 0; i < hk_large_cache_count; i++) {
-      size_t m = hk_large_cache[i].map_size;
-      if (m >= need && m / 2 <= need && (best < 0 || m < hk_large_cache[best].map_size)) best = (int)i;
-    }
-    if (best >= 0) {
-      base = hk_large_cache[best].base;
-      map_size = hk_large_cache[best].map_size;
-      if (hk_large_cache[best].decommitted) hk_stat_add(&hk_stat.committed_bytes, (int64_t)map_size);
-      cache_remove((unsigned)best);
-      fresh = false;
-    }
-    hk_unlock(&hk_large_lock_);
-  }
-  if (base == NULL) {
-    map_size = need;
-    if (hk_active->backend->reserve(map_size, map_align, &base) != 0) {
+  hk_large* h = map_align == HK_SEGMENT_SIZE ? cache_take(need) : NULL;
+  bool fresh = h == NULL;
+  if (h == NULL) {
+    void* base = NULL;
+    if (hk_active->backend->reserve(need, map_align, &base) != 0) {
       errno = ENOMEM;
       return NULL;
     }
-    hk_segmap_set(base, map_size, HK_MAP_LARGE);
-    hk_stat_add(&hk_stat.committed_bytes, (int64_t)map_size);
+    h = base;
+    h->map_size = need;
+    hk_segmap_set(base, need, HK_MAP_LARGE);
+    hk_stat_add(&hk_stat.committed_bytes, (int64_t)need);
   }
-  hk_large* h = base;
   h->magic = HK_LARGE_MAGIC;
-  h->map_size = map_size;
   h->user_offset = offset;
   hk_stat_add(&hk_stat.large_live, 1);
-  hk_stat_add(&hk_stat.large_bytes, (int64_t)map_size);
-  void* user = (uint8_t*)base + offset;
-  HK_VG_ALLOC(user, map_size - offset);
+  hk_stat_add(&hk_stat.large_bytes, (int64_t)h->map_size);
+  void* user = (uint8_t*)h + offset;
+  HK_VG_ALLOC(user, h->map_size - offset);
   if (zero && !fresh) memset(user, 0, size);  /* fresh mappings are zero already */
   return user;
 }
@@ -142,36 +233,26 @@ void hk_large_free(void* p, const char* func) {
     return;
   }
   HK_VG_FREE(p);
-  h->magic = 0;  /* a second free of p now fails the header check */
-  void* base = h;
+  /* A second free of p now fails the header check. */
+  h->magic = HK_LARGE_CACHED;
   size_t map_size = h->map_size;
   hk_stat_add(&hk_stat.large_live, -1);
   hk_stat_add(&hk_stat.large_bytes, -(int64_t)map_size);
 
-  hk_large_cached e = {base, map_size, hk_now_ms(), false};
+  h->decommitted = false;
   hk_decommit_mode mode = hk_active->decommit->on_empty(
       &hk_options.params, map_size, (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
-  /* Keep the header page: it is what large_header() and the cache read. */
+  /* Keep the header page: the cache links entries through it. */
   if (mode != HK_DECOMMIT_OFF && map_size > HK_OS_PAGE &&
-      hk_active->backend->decommit((uint8_t*)base + HK_OS_PAGE, map_size - HK_OS_PAGE, mode) == 0) {
-    e.decommitted = true;
-    hk_stat_add(&hk_stat.committed_bytes, -(int64_t)map_size);
+      hk_active->backend->decommit((uint8_t*)h + HK_OS_PAGE, map_size - HK_OS_PAGE, mode) == 0) {
+    h->decommitted = true;
+    hk_stat_add(&hk_stat.committed_bytes, -(int64_t)(map_size - HK_OS_PAGE));
   }
+  uint64_t now = hk_now_ms();
+  h->idle_since_ms = now;
   hk_lock(&hk_large_lock_);
-  if (hk_large_cache_count == HK_LARGE_CACHE_SLOTS) {
-    /* Full: the oldest entry makes room. */
-    cache_release_old(e.idle_since_ms, false);
-    if (hk_large_cache_count == HK_LARGE_CACHE_SLOTS) {
-      unsigned oldest = 0;
-      for (unsigned i = 1; i < hk_large_cache_count; i++)
-        if (hk_large_cache[i].idle_since_ms < hk_large_cache[oldest].idle_since_ms) oldest = i;
-      hk_large_cached old = hk_large_cache[oldest];
-      cache_remove(oldest);
-      unmap_entry(&old);
-    }
-  }
-  hk_large_cache[hk_large_cache_count++] = e;
-  hk_large_cache_bytes += map_size;
-  cache_release_old(e.idle_since_ms, false);
+  cache_push(h, false);
+  cache_release_old(now, false);
   hk_unlock(&hk_large_lock_);
+  hk_release_tick(now);  /* the segment cache may be due too */
 }

@@ -9,7 +9,7 @@
 hk_options_t hk_options;
 const hk_variant* hk_active = &hk_variant_linked;
 
-typedef enum { OPT_BOOL, OPT_U64, OPT_DECOMMIT, OPT_ON_ERROR } opt_kind;
+typedef enum { OPT_BOOL, OPT_U64, OPT_DECOMMIT, OPT_ON_ERROR, OPT_STATS, OPT_PATH } opt_kind;
 typedef enum { FROM_DEFAULT, FROM_VARIANT, FROM_ENV } opt_source;
 
 typedef struct opt_desc {
@@ -17,20 +17,41 @@ typedef struct opt_desc {
   opt_kind kind;
   void* field;           /* in hk_options */
   uint64_t max;          /* OPT_U64: largest accepted value */
-  const char* accepted;  /* shown when a value is rejected */
+  const char* accepted;  /* shown when a value is rejected, and in the README table */
   bool from_variant;     /* default comes from the variant's params */
-  opt_source source;
+  unsigned param;        /* HK_READS_* bit of the hk_params field it sets; 0 for process settings */
+  opt_source source;     /* where the current value came from */
+  const char* meaning;   /* one line for the README table (hk_options_doc); no '|' */
 } opt_desc;
 
+/* The one list of HAKMEM_* variables. README's configuration table is
+ * generated from it (tools/options_table.py), and a test fails when the two
+ * disagree. */
 static opt_desc hk_opts[] = {
-    {"HAKMEM_DECOMMIT", OPT_DECOMMIT, &hk_options.params.decommit_mode, 0, "off, free or dontneed", true, 0},
-    {"HAKMEM_RELEASE_DELAY_MS", OPT_U64, &hk_options.params.release_delay_ms, 3600000, "an integer 0..3600000", true, 0},
-    {"HAKMEM_CACHE_MB", OPT_U64, &hk_options.params.cache_mb, 1048576, "an integer 0..1048576", true, 0},
-    {"HAKMEM_RESIDENT_TARGET_MB", OPT_U64, &hk_options.params.resident_target_mb, 1048576, "an integer 0..1048576", true, 0},
-    {"HAKMEM_PREWARM_KB", OPT_U64, &hk_options.params.prewarm_kb, 65536, "an integer 0..65536", true, 0},
-    {"HAKMEM_ON_ERROR", OPT_ON_ERROR, &hk_options.on_error_warn, 0, "abort or warn", false, 0},
-    {"HAKMEM_STATS", OPT_BOOL, &hk_options.stats_at_exit, 0, "0 or 1", false, 0},
-    {"HAKMEM_SHOW_CONFIG", OPT_BOOL, &hk_options.show_config, 0, "0 or 1", false, 0},
+    {.name = "HAKMEM_DECOMMIT", .kind = OPT_DECOMMIT, .field = &hk_options.params.decommit_mode,
+     .accepted = "off, free or dontneed", .from_variant = true, .param = HK_READS_DECOMMIT_MODE,
+     .meaning = "how empty memory is returned while staying mapped"},
+    {.name = "HAKMEM_RELEASE_DELAY_MS", .kind = OPT_U64, .field = &hk_options.params.release_delay_ms,
+     .max = 3600000, .accepted = "an integer 0..3600000", .from_variant = true, .param = HK_READS_RELEASE_DELAY,
+     .meaning = "empty memory idle this long is returned to the OS"},
+    {.name = "HAKMEM_CACHE_MB", .kind = OPT_U64, .field = &hk_options.params.cache_mb, .max = 1048576,
+     .accepted = "an integer 0..1048576", .from_variant = true, .param = HK_READS_CACHE,
+     .meaning = "empty segments and large mappings kept for reuse"},
+    {.name = "HAKMEM_RESIDENT_TARGET_MB", .kind = OPT_U64, .field = &hk_options.params.resident_target_mb,
+     .max = 1048576, .accepted = "an integer 0..1048576", .from_variant = true, .param = HK_READS_RESIDENT_TARGET,
+     .meaning = "decommit empty memory while more than this is committed"},
+    {.name = "HAKMEM_PREWARM_KB", .kind = OPT_U64, .field = &hk_options.params.prewarm_kb, .max = 65536,
+     .accepted = "an integer 0..65536", .from_variant = true, .param = HK_READS_PREWARM,
+     .meaning = "most a new thread may fault in before it asks"},
+    {.name = "HAKMEM_ON_ERROR", .kind = OPT_ON_ERROR, .field = &hk_options.on_error_warn,
+     .accepted = "abort or warn", .meaning = "what misuse does (warn: report it, leak the block, go on)"},
+    {.name = "HAKMEM_STATS", .kind = OPT_STATS, .field = &hk_options.stats_at_exit, .accepted = "0, 1 or json",
+     .meaning = "print statistics at exit: 1 readable, json one JSON line"},
+    {.name = "HAKMEM_STATS_FILE", .kind = OPT_PATH, .field = hk_options.stats_file,
+     .max = sizeof(hk_options.stats_file) - 1, .accepted = "a file path (%p: the process id)",
+     .meaning = "append the HAKMEM_STATS report to this file instead of stderr"},
+    {.name = "HAKMEM_SHOW_CONFIG", .kind = OPT_BOOL, .field = &hk_options.show_config, .accepted = "0 or 1",
+     .meaning = "print the effective configuration at start-up"},
 };
 #define HK_OPT_COUNT (sizeof(hk_opts) / sizeof(hk_opts[0]))
 
@@ -74,9 +95,63 @@ static int parse_into(opt_desc* o, const char* value) {
       else if (strcmp(value, "warn") == 0) *(bool*)o->field = true;
       else return -1;
       return 0;
+    case OPT_STATS:
+      /* field is stats_at_exit; the format sits beside it in hk_options. */
+      if (strcmp(value, "0") == 0) hk_options.stats_at_exit = hk_options.stats_json = false;
+      else if (strcmp(value, "1") == 0) hk_options.stats_at_exit = true, hk_options.stats_json = false;
+      else if (strcmp(value, "json") == 0) hk_options.stats_at_exit = hk_options.stats_json = true;
+      else return -1;
+      return 0;
+    case OPT_PATH: {
+      size_t n = strlen(value);
+      if (n == 0 || n > o->max) return -1;
+      memcpy(o->field, value, n + 1);  /* copied: the environment may change later */
+      return 0;
+    }
   }
   return -1;
 }
+
+/* Writes the value of option o as stored at `base` (hk_options or a copy
+ * of it), in the form the variable accepts. */
+static void write_value(int fd, const opt_desc* o, const hk_options_t* base) {
+  const void* f = (const char*)base + ((const char*)o->field - (const char*)&hk_options);
+  switch (o->kind) {
+    case OPT_BOOL: hk_write_str(fd, *(const bool*)f ? "1" : "0"); break;
+    case OPT_U64: hk_write_u64(fd, *(const uint64_t*)f); break;
+    case OPT_DECOMMIT: hk_write_str(fd, hk_decommit_names[*(const hk_decommit_mode*)f]); break;
+    case OPT_ON_ERROR: hk_write_str(fd, *(const bool*)f ? "warn" : "abort"); break;
+    case OPT_STATS: hk_write_str(fd, !base->stats_at_exit ? "0" : base->stats_json ? "json" : "1"); break;
+    case OPT_PATH: hk_write_str(fd, (const char*)f); break;
+  }
+}
+
+static unsigned variant_reads(void) {
+  return hk_active->release->reads | hk_active->decommit->reads | hk_active->prewarm->reads;
+}
+
+void hk_options_doc(int fd) {
+  /* Defaults as hk_options_init sets them with an empty environment. */
+  static hk_options_t defaults;
+  memset(&defaults, 0, sizeof(defaults));
+  defaults.params = hk_active->params;
+  unsigned reads = variant_reads();
+  for (unsigned i = 0; i < HK_OPT_COUNT; i++) {
+    const opt_desc* o = &hk_opts[i];
+    hk_write_str(fd, o->name);
+    hk_write_str(fd, "\t");
+    hk_write_str(fd, o->meaning);
+    hk_write_str(fd, "\t");
+    hk_write_str(fd, o->accepted);
+    hk_write_str(fd, "\t");
+    write_value(fd, o, &defaults);
+    hk_write_str(fd, "\t");
+    hk_write_str(fd, o->param != 0 && (reads & o->param) == 0 ? "unused" : "used");
+    hk_write_str(fd, "\n");
+  }
+}
+
+const char* hk_option_name(unsigned i) { return i < HK_OPT_COUNT ? hk_opts[i].name : NULL; }
 
 int hk_option_set(const char* name, const char* value) {
   for (unsigned i = 0; i < HK_OPT_COUNT; i++) {
@@ -124,19 +199,18 @@ void hk_options_print(int fd) {
   hk_write_str(fd, ", prewarm ");
   hk_write_str(fd, hk_active->prewarm->name);
   hk_write_str(fd, ")\n");
+  unsigned reads = variant_reads();
   for (unsigned i = 0; i < HK_OPT_COUNT; i++) {
     const opt_desc* o = &hk_opts[i];
     hk_write_str(fd, "hakmem:   ");
     hk_write_str(fd, o->name);
     hk_write_str(fd, "=");
-    switch (o->kind) {
-      case OPT_BOOL: hk_write_str(fd, *(bool*)o->field ? "1" : "0"); break;
-      case OPT_U64: hk_write_u64(fd, *(uint64_t*)o->field); break;
-      case OPT_DECOMMIT: hk_write_str(fd, hk_decommit_names[*(hk_decommit_mode*)o->field]); break;
-      case OPT_ON_ERROR: hk_write_str(fd, *(bool*)o->field ? "warn" : "abort"); break;
-    }
+    write_value(fd, o, &hk_options);
     hk_write_str(fd, " (");
     hk_write_str(fd, source_names[o->source]);
+    /* A setting no linked module reads changes nothing: say so rather than
+     * let someone tune it in vain. */
+    if (o->param != 0 && (reads & o->param) == 0) hk_write_str(fd, "; unused by this variant's modules");
     hk_write_str(fd, ")\n");
   }
 }

@@ -17,7 +17,9 @@ extern "C" {
 typedef struct hk_options_t {
   hk_params params;     /* what the policies read */
   bool on_error_warn;   /* HAKMEM_ON_ERROR=warn: report misuse, leak the block, go on */
-  bool stats_at_exit;   /* HAKMEM_STATS=1: print statistics to stderr at exit */
+  bool stats_at_exit;   /* HAKMEM_STATS=1 or json: print statistics at exit */
+  bool stats_json;      /* HAKMEM_STATS=json: as one line of JSON */
+  char stats_file[512]; /* HAKMEM_STATS_FILE: append the report here ("": stderr) */
   bool show_config;     /* HAKMEM_SHOW_CONFIG=1: print the effective configuration at start */
 } hk_options_t;
 
@@ -32,8 +34,19 @@ void hk_options_init(void);
  * stores it, or -1 (value untouched). Exposed for tests and the fuzzer. */
 int hk_option_set(const char* name, const char* value);
 
+/* The name of the ith variable of the table (NULL past the end), so tests can
+ * prove they cover every one. */
+const char* hk_option_name(unsigned i);
+
 /* Prints the effective configuration with where each value came from. */
 void hk_options_print(int fd);
+
+/* Prints the table behind README's configuration section: per variable one
+ * line "name TAB meaning TAB accepted TAB default TAB used|unused", the
+ * default being the linked variant's and "unused" meaning none of its modules
+ * reads the setting. tools/options_table.py builds the README table from one
+ * such printout per variant. */
+void hk_options_doc(int fd);
 
 #ifdef __cplusplus
 }

@@ -49,14 +49,13 @@ static uint32_t span_collect_remote(hk_span* s) {
   hk_block* tail = list;
   for (;;) {
     HK_VG_LINK_OPEN(tail);
-    hk_block* next = tail->next;
-    if (next == NULL) break;
+    hk_block* next = hk_block_next(tail);
     HK_VG_LINK_CLOSE(tail);
+    if (next == NULL) break;
     tail = next;
     n++;
   }
-  tail->next = s->free;
-  HK_VG_LINK_CLOSE(tail);
+  hk_block_make_free(tail, s->free);
   s->free = list;
   s->used -= n;
   return n;
@@ -75,8 +74,12 @@ static bool span_carve(hk_span* s) {
   uint8_t* first = (uint8_t*)s->start + s->carved_bytes;
   HK_VG_CARVE(first, (size_t)n * s->block_size);
   uint8_t* p = first;
-  for (uint32_t i = 1; i < n; i++, p += s->block_size) hk_block_link((hk_block*)p, (hk_block*)(p + s->block_size));
-  hk_block_link((hk_block*)p, s->free);
+  for (uint32_t i = 1; i < n; i++, p += s->block_size) {
+    hk_block_make_free((hk_block*)p, (hk_block*)(p + s->block_size));
+    if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
+  }
+  hk_block_make_free((hk_block*)p, s->free);
+  if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
   s->free = (hk_block*)first;
   /* Atomic store: free() on other threads reads it to validate pointers. */
   __atomic_store_n(&s->carved_bytes, s->carved_bytes + n * s->block_size, __ATOMIC_RELAXED);
@@ -160,6 +163,9 @@ void hk_heap_collect(hk_heap* heap, bool force) {
 
 void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
   heap->refills++;
+  /* Another thread called hk_trim/malloc_trim: give back what this heap
+   * holds empty before taking more (one relaxed load per refill). */
+  if (hk_unlikely(heap->trim_epoch != atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed))) hk_heap_trim(heap);
   for (int round = 0; round < 4; round++) {
     hk_span* s;
     while ((s = heap->avail[cls].head) != NULL) {
@@ -190,7 +196,7 @@ void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
   }
-  hk_block_link(b, s->free);
+  hk_block_make_free(b, s->free);
   s->free = b;
   s->used--;
   if (hk_span_is_full(s)) span_unmark_full(heap, s);

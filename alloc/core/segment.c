@@ -31,11 +31,15 @@ uint64_t hk_now_ms(void) {
 
 /* ---- global lists ------------------------------------------------------ */
 static hk_lock_t hk_cache_lock;      /* guards the cache list */
-static hk_segment* hk_cache_head;    /* empty segments, newest first (next links) */
-static uint64_t hk_cache_count;
+static hk_segment* hk_cache_newest;  /* empty segments, newest first (next links toward older) */
+static hk_segment* hk_cache_oldest;  /* its other end (prev links toward newer) */
 static hk_lock_t hk_abandoned_lock;  /* guards the abandoned list */
 static hk_segment* hk_abandoned_head;
 static _Atomic uint64_t hk_abandoned_count; /* read without the lock as a hint */
+/* When the oldest cached segment is due for release by time (monotonic ms;
+ * 0: nothing waits). Written under hk_cache_lock, read without it by
+ * hk_release_tick. */
+static _Atomic uint64_t hk_cache_due_ms;
 
 void hk_segments_lock(bool lock, bool reinit) {
   if (lock) {
@@ -50,40 +54,163 @@ void hk_segments_lock(bool lock, bool reinit) {
   }
 }
 
-/* Returns the oldest cached segment to the backend while the release policy
- * says so. Caller holds hk_cache_lock. */
-static void cache_release_old(uint64_t now) {
-  while (hk_cache_head != NULL) {
-    hk_segment* prev = NULL;
-    hk_segment* oldest = hk_cache_head;
-    while (oldest->next) { prev = oldest; oldest = oldest->next; }
-    uint64_t idle = now - oldest->idle_since_ms;
-    if (!hk_active->release->release_oldest(&hk_options.params, hk_cache_count * HK_SEGMENT_SIZE, idle)) return;
-    if (prev) prev->next = NULL; else hk_cache_head = NULL;
-    hk_cache_count--;
-    hk_stat_add(&hk_stat.segments_cached, -1);
-    if (!oldest->decommitted) hk_stat_add(&hk_stat.committed_bytes, -(int64_t)HK_SEGMENT_SIZE);
-    hk_segmap_set(oldest, HK_SEGMENT_SIZE, HK_MAP_NONE);
-    hk_active->backend->release(oldest, HK_SEGMENT_SIZE);
+/* ---- commit accounting -------------------------------------------------- */
+/* committed_bytes counts, per segment, every slot not marked in
+ * decommitted_slots; the header slot is never decommitted. A fresh segment
+ * marks all span slots (untouched memory is not resident), span setup
+ * commits the slots it takes, decommit marks them again. So the decommit
+ * policy sees what may really be resident, and stops paying madvise once the
+ * program is back under its resident target. */
+static inline uint64_t slot_run(unsigned first, unsigned count) {
+  return (((uint64_t)1 << count) - 1) << first;  /* count < 64 */
+}
+
+static inline uint64_t segment_committed(const hk_segment* seg) {
+  return (uint64_t)(HK_SLOTS - (unsigned)__builtin_popcountll(seg->decommitted_slots)) << HK_SLOT_SHIFT;
+}
+
+/* Decommits slots first..first+count-1 if any of them is still committed. */
+static void slots_decommit(hk_segment* seg, unsigned first, unsigned count, hk_decommit_mode mode) {
+  uint64_t run = slot_run(first, count);
+  uint64_t committed = run & ~seg->decommitted_slots;
+  if (committed == 0) return;
+  if (hk_active->backend->decommit((uint8_t*)seg + ((size_t)first << HK_SLOT_SHIFT), (size_t)count << HK_SLOT_SHIFT, mode) != 0)
+    return;  /* still resident: counted as committed */
+  seg->decommitted_slots |= run;
+  hk_stat_add(&hk_stat.committed_bytes, -((int64_t)__builtin_popcountll(committed) << HK_SLOT_SHIFT));
+}
+
+/* Makes slots first..first+count-1 usable. False if the backend refused. */
+static bool slots_commit(hk_segment* seg, unsigned first, unsigned count) {
+  uint64_t run = slot_run(first, count);
+  uint64_t decommitted = run & seg->decommitted_slots;
+  if (decommitted == 0) return true;
+  if (hk_active->backend->commit((uint8_t*)seg + ((size_t)first << HK_SLOT_SHIFT), (size_t)count << HK_SLOT_SHIFT) != 0)
+    return false;
+  seg->decommitted_slots &= ~run;
+  hk_stat_add(&hk_stat.committed_bytes, (int64_t)__builtin_popcountll(decommitted) << HK_SLOT_SHIFT);
+  return true;
+}
+
+bool hk_segment_decommit_free_slots(hk_segment* seg) {
+  /* Every free slot, committed or not: a slot decommitted with MADV_FREE is
+   * still resident until the kernel needs the memory, and trim promises RSS
+   * falls now. One madvise per run of free slots. */
+  uint64_t todo = seg->free_slots & HK_ALL_SPAN_SLOTS;
+  bool any = false;
+  while (todo) {
+    unsigned first = (unsigned)__builtin_ctzll(todo);
+    unsigned count = (unsigned)__builtin_ctzll(~(todo >> first));  /* run length; todo has bit 63 at most */
+    if (first + count > HK_SLOTS) count = HK_SLOTS - first;
+    uint64_t run = slot_run(first, count);
+    uint64_t committed = run & ~seg->decommitted_slots;
+    if (hk_active->backend->decommit((uint8_t*)seg + ((size_t)first << HK_SLOT_SHIFT), (size_t)count << HK_SLOT_SHIFT,
+                                     HK_DECOMMIT_DONTNEED) == 0) {
+      seg->decommitted_slots |= run;
+      hk_stat_add(&hk_stat.committed_bytes, -((int64_t)__builtin_popcountll(committed) << HK_SLOT_SHIFT));
+      any = true;
+    }
+    todo &= ~run;
   }
+  return any;
+}
+
+/* ---- segment cache ------------------------------------------------------ */
+/* All cache_ helpers run under hk_cache_lock. */
+/* Adds seg as the newest entry, or as the oldest (a segment the backend
+ * would not unmap goes back where it was). */
+static void cache_push(hk_segment* seg, bool oldest) {
+  if (oldest) {
+    seg->next = NULL;
+    seg->prev = hk_cache_oldest;
+    if (hk_cache_oldest) hk_cache_oldest->next = seg; else hk_cache_newest = seg;
+    hk_cache_oldest = seg;
+  } else {
+    seg->prev = NULL;
+    seg->next = hk_cache_newest;
+    if (hk_cache_newest) hk_cache_newest->prev = seg; else hk_cache_oldest = seg;
+    hk_cache_newest = seg;
+  }
+  hk_stat_add(&hk_stat.segments_cached, 1);
+  hk_stat_add(&hk_stat.cached_bytes, (int64_t)HK_SEGMENT_SIZE);
+}
+
+static void cache_unlink(hk_segment* seg) {
+  if (seg->prev) seg->prev->next = seg->next; else hk_cache_newest = seg->next;
+  if (seg->next) seg->next->prev = seg->prev; else hk_cache_oldest = seg->prev;
+  seg->next = seg->prev = NULL;
+  hk_stat_add(&hk_stat.segments_cached, -1);
+  hk_stat_add(&hk_stat.cached_bytes, -(int64_t)HK_SEGMENT_SIZE);
+}
+
+uint64_t hk_release_due_ms(uint64_t idle_since_ms) {
+  uint64_t hold = hk_active->release->hold_ms(&hk_options.params);
+  if (hold == HK_HOLD_FOREVER || hold > UINT64_MAX - 1 - idle_since_ms) return 0;
+  uint64_t due = idle_since_ms + hold;
+  return due != 0 ? due : 1;  /* 0 would read as "nothing waits" */
+}
+
+/* Recomputes when the oldest entry is due, for hk_release_tick. */
+static void cache_update_due(void) {
+  uint64_t due = hk_cache_oldest ? hk_release_due_ms(hk_cache_oldest->idle_since_ms) : 0;
+  atomic_store_explicit(&hk_cache_due_ms, due, memory_order_relaxed);
+}
+
+/* Gives a segment back to the backend. On failure it stays mapped and
+ * visible in the segmap, and the caller keeps it. */
+static bool segment_unmap(hk_segment* seg) {
+  /* Clear the segmap first: from here on free() rejects pointers into it
+   * without reading memory that is about to disappear. */
+  hk_segmap_set(seg, HK_SEGMENT_SIZE, HK_MAP_NONE);
+  hk_stats_segment_unmapping(seg);  /* waits for a statistics walk reading it */
+  uint64_t committed = segment_committed(seg);
+  if (hk_active->backend->release(seg, HK_SEGMENT_SIZE) != 0) {
+    hk_segmap_set(seg, HK_SEGMENT_SIZE, HK_MAP_SEGMENT);
+    hk_stats_segment_mapped(seg);
+    return false;
+  }
+  hk_stat_add(&hk_stat.committed_bytes, -(int64_t)committed);
+  return true;
+}
+
+/* Returns the oldest cached segments to the backend: all of them, or while
+ * the release policy says so. Stops at the first the backend refuses (it
+ * stays cached, oldest, for the next try). */
+static void cache_release_old(uint64_t now, bool all) {
+  while (hk_cache_oldest != NULL) {
+    hk_segment* oldest = hk_cache_oldest;
+    if (!all) {
+      uint64_t idle = now > oldest->idle_since_ms ? now - oldest->idle_since_ms : 0;
+      uint64_t cached = (uint64_t)atomic_load_explicit(&hk_stat.cached_bytes, memory_order_relaxed);
+      if (!hk_active->release->release_oldest(&hk_options.params, cached, idle)) break;
+    }
+    cache_unlink(oldest);
+    if (!segment_unmap(oldest)) {
+      cache_push(oldest, true);
+      break;
+    }
+  }
+  cache_update_due();
 }
 
 void hk_segment_cache_trim(bool all) {
+  uint64_t now = all ? 0 : hk_now_ms();
   hk_lock(&hk_cache_lock);
-  if (all) {
-    while (hk_cache_head) {
-      hk_segment* s = hk_cache_head;
-      hk_cache_head = s->next;
-      hk_cache_count--;
-      hk_stat_add(&hk_stat.segments_cached, -1);
-      if (!s->decommitted) hk_stat_add(&hk_stat.committed_bytes, -(int64_t)HK_SEGMENT_SIZE);
-      hk_segmap_set(s, HK_SEGMENT_SIZE, HK_MAP_NONE);
-      hk_active->backend->release(s, HK_SEGMENT_SIZE);
-    }
-  } else {
-    cache_release_old(hk_now_ms());
-  }
+  cache_release_old(now, all);
   hk_unlock(&hk_cache_lock);
+}
+
+void hk_release_tick(uint64_t now) {
+  uint64_t seg_due = atomic_load_explicit(&hk_cache_due_ms, memory_order_relaxed);
+  uint64_t large_due = atomic_load_explicit(&hk_large_due_ms, memory_order_relaxed);
+  if (seg_due == 0 && large_due == 0) return;
+  if (now == 0) now = hk_now_ms();
+  if (seg_due != 0 && now >= seg_due) {
+    hk_lock(&hk_cache_lock);
+    cache_release_old(now, false);
+    hk_unlock(&hk_cache_lock);
+  }
+  if (large_due != 0 && now >= large_due) hk_large_release_due(now);
 }
 
 static void heap_link_segment(hk_heap* heap, hk_segment* seg) {
@@ -105,28 +232,27 @@ static void heap_unlink_segment(hk_heap* heap, hk_segment* seg) {
 hk_segment* hk_segment_acquire(hk_heap* heap) {
   hk_segment* seg = NULL;
   hk_lock(&hk_cache_lock);
-  if (hk_cache_head) {
-    seg = hk_cache_head;
-    hk_cache_head = seg->next;
-    hk_cache_count--;
-    hk_stat_add(&hk_stat.segments_cached, -1);
+  if (hk_cache_newest) {
+    /* Newest first: the most likely to be still resident and cache-warm. */
+    seg = hk_cache_newest;
+    cache_unlink(seg);
+    cache_update_due();
   }
   hk_unlock(&hk_cache_lock);
   if (seg == NULL) {
     void* mem = NULL;
     if (hk_active->backend->reserve(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mem) != 0) return NULL;
     seg = mem;  /* fresh mappings are zero: every span descriptor is free */
+    seg->decommitted_slots = HK_ALL_SPAN_SLOTS;  /* untouched: only the header will be resident */
     hk_segmap_set(seg, HK_SEGMENT_SIZE, HK_MAP_SEGMENT);
-    hk_stat_add(&hk_stat.committed_bytes, (int64_t)HK_SEGMENT_SIZE);
-  } else if (seg->decommitted) {
-    hk_stat_add(&hk_stat.committed_bytes, (int64_t)HK_SEGMENT_SIZE);
+    hk_stat_add(&hk_stat.committed_bytes, (int64_t)HK_SLOT_SIZE);
+    hk_stats_segment_mapped(seg);
   }
   /* Every slot maps to itself until a span claims it: free() then reads a
    * descriptor with nothing carved and rejects the pointer. */
   for (unsigned i = 0; i < HK_SLOTS; i++) seg->spans[i].head = &seg->spans[i];
   seg->free_slots = HK_ALL_SPAN_SLOTS;
   seg->used_spans = 0;
-  seg->decommitted = 0;
   atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
   heap_link_segment(heap, seg);
   hk_stat_add(&hk_stat.segments_live, 1);
@@ -137,20 +263,18 @@ hk_segment* hk_segment_acquire(hk_heap* heap) {
 void hk_segment_release(hk_segment* seg) {
   hk_stat_add(&hk_stat.segments_live, -1);
   seg->heap = NULL;
-  hk_decommit_mode mode = hk_active->decommit->on_empty(
-      &hk_options.params, HK_SEGMENT_SIZE, (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
-  if (mode != HK_DECOMMIT_OFF &&
-      hk_active->backend->decommit((uint8_t*)seg + HK_SLOT_SIZE, HK_SEGMENT_SIZE - HK_SLOT_SIZE, mode) == 0) {
-    seg->decommitted = 1;
-    hk_stat_add(&hk_stat.committed_bytes, -(int64_t)HK_SEGMENT_SIZE);
+  uint64_t span_bytes = segment_committed(seg) - HK_SLOT_SIZE;
+  if (span_bytes != 0) {
+    hk_decommit_mode mode = hk_active->decommit->on_empty(
+        &hk_options.params, span_bytes, (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+    /* One call for the whole span area: slots already decommitted in it are
+     * harmless to advise again. */
+    if (mode != HK_DECOMMIT_OFF) slots_decommit(seg, 1, HK_SLOTS - 1, mode);
   }
   seg->idle_since_ms = hk_now_ms();
   hk_lock(&hk_cache_lock);
-  seg->next = hk_cache_head;
-  hk_cache_head = seg;
-  hk_cache_count++;
-  hk_stat_add(&hk_stat.segments_cached, 1);
-  cache_release_old(seg->idle_since_ms);
+  cache_push(seg, false);
+  cache_release_old(seg->idle_since_ms, false);
   hk_unlock(&hk_cache_lock);
 }
 
@@ -189,13 +313,25 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   }
 }
 
-static hk_span* span_from_owned(hk_heap* heap, unsigned cls) {
+/* A span of class cls from a segment the heap owns; NULL when none has room
+ * or, with *failed set, when the backend would not commit the slots. */
+static hk_span* span_from_owned(hk_heap* heap, unsigned cls, bool* failed) {
   unsigned slots = hk_class_slots[cls];
   for (hk_segment* seg = heap->segments; seg; seg = seg->next) {
     uint64_t m = runs_of(seg->free_slots, slots);
     if (m == 0) continue;
     unsigned idx = (unsigned)__builtin_ctzll(m);
-    seg->free_slots &= ~(((1ull << slots) - 1) << idx);
+    if (!slots_commit(seg, idx, slots)) {
+      /* An owned segment without spans would never be released (that
+       * happens when its last span goes): give it back now. */
+      if (seg->used_spans == 0) {
+        heap_unlink_segment(heap, seg);
+        hk_segment_release(seg);
+      }
+      *failed = true;
+      return NULL;
+    }
+    seg->free_slots &= ~slot_run(idx, slots);
     seg->used_spans++;
     span_init(heap, seg, idx, cls);
     return &seg->spans[idx];
@@ -204,21 +340,21 @@ static hk_span* span_from_owned(hk_heap* heap, unsigned cls) {
 }
 
 hk_span* hk_segment_alloc_span(hk_heap* heap, unsigned cls) {
-  hk_span* s = span_from_owned(heap, cls);
-  if (s) return s;
+  bool failed = false;
+  hk_span* s = span_from_owned(heap, cls, &failed);
+  if (s || failed) return s;
   /* No room: take over segments whose thread exited before mapping more. */
   while (hk_segment_adopt_one(heap)) {
-    if ((s = span_from_owned(heap, cls)) != NULL) return s;
+    if ((s = span_from_owned(heap, cls, &failed)) != NULL || failed) return s;
   }
   if (hk_segment_acquire(heap) == NULL) return NULL;
-  return span_from_owned(heap, cls);
+  return span_from_owned(heap, cls, &failed);
 }
 
 bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
   hk_segment* seg = hk_segment_of(span);
   unsigned idx = span->slot_index;
   unsigned slots = span->slot_count;
-  size_t bytes = (size_t)slots << HK_SLOT_SHIFT;
   for (unsigned k = 0; k < slots; k++) {
     hk_span* t = &seg->spans[idx + k];
     t->block_size = 0;
@@ -230,17 +366,21 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
     t->used = 0;
     atomic_store_explicit(&t->owner, NULL, memory_order_relaxed);
   }
-  seg->free_slots |= ((1ull << slots) - 1) << idx;  /* slots < 64 */
+  seg->free_slots |= slot_run(idx, slots);
   seg->used_spans--;
+  bool released = false;
   if (seg->used_spans == 0 && heap != NULL) {
     heap_unlink_segment(heap, seg);
     hk_segment_release(seg);
-    return true;
+    released = true;
+  } else {
+    hk_decommit_mode mode = hk_active->decommit->on_empty(
+        &hk_options.params, (size_t)slots << HK_SLOT_SHIFT,
+        (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+    if (mode != HK_DECOMMIT_OFF) slots_decommit(seg, idx, slots, mode);
   }
-  hk_decommit_mode mode = hk_active->decommit->on_empty(
-      &hk_options.params, bytes, (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
-  if (mode != HK_DECOMMIT_OFF) hk_active->backend->decommit((void*)span->start, bytes, mode);
-  return false;
+  hk_release_tick(0);
+  return released;
 }
 
 /* ---- abandonment ------------------------------------------------------- */

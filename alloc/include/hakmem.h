@@ -43,35 +43,105 @@ size_t hk_malloc_usable_size(const void* p);
  * hakmem manages; 0 otherwise. Never aborts. */
 int hk_owns(const void* p);
 
-/* Returns free memory to the OS now: empties this thread's caches, returns
- * empty spans and segments, decommits cached memory. Returns 1 if anything was
- * released (glibc's malloc_trim convention). */
+/* Returns free memory to the OS now, whatever the variant's policies say:
+ * this thread's empty spans and the free slots of its segments are advised
+ * MADV_DONTNEED (RSS falls at once), segments of exited threads are adopted
+ * and trimmed the same way, and every cached empty segment and large mapping
+ * is unmapped. Other threads trim their own empty spans on their next
+ * allocation slow path (only a heap's owner may touch it); a thread that
+ * never allocates again keeps them until it exits. pad is accepted for
+ * glibc's malloc_trim signature and ignored: hakmem has no heap top to pad.
+ * Returns 1 if memory was released, 0 otherwise (glibc's convention). */
 int hk_trim(size_t pad);
 
-/* Frees what this thread can without releasing memory to the OS: collects
- * blocks other threads freed into this thread's spans and retires empty spans. */
+/* Tidies this thread's heap without unmapping anything itself: takes in the
+ * blocks other threads freed into this thread's spans (until then they count
+ * as in use) and retires spans left empty to the segment and its caches, where
+ * the release policy decides when memory goes back to the OS. */
 void hk_collect(void);
 
-/* Process-wide counters. Read with hk_stats_get(); fields are sampled with
- * relaxed atomics, so totals are consistent to within the operations in flight. */
+/* ---- statistics ------------------------------------------------------------
+ *
+ * hk_stats_get(&s) fills a caller-provided struct: it never allocates, takes
+ * no lock on any allocation path, and may be called from any thread at any
+ * time (not from a signal handler: it takes hakmem's segment-registry spin
+ * lock, which a thread mapping or unmapping a segment holds briefly).
+ *
+ * Where the figures come from: counters that slow paths keep (segments,
+ * large mappings, caches, syscalls), per-thread counters each thread bumps on
+ * its own (refills, remote frees), and a walk over every segment's span
+ * descriptors (bytes in use, per-class figures). Malloc's and free's fast
+ * paths keep no counter at all, so nothing here costs them anything.
+ *
+ * What "consistent" means:
+ *   - Every field is a non-negative value that was true at some instant
+ *     during the call, or (for sums over threads and spans: bytes_in_use,
+ *     bytes_free_in_spans, classes[], thread_refills, remote_frees) the sum of
+ *     parts each read at some instant during the call. No value is torn or
+ *     wraps, and nothing read can be unmapped while it is read.
+ *   - With other threads allocating or freeing during the call, a sum may
+ *     differ from the truth at any one instant by the blocks those threads
+ *     allocated or freed during the call, and fields are not one atomic
+ *     snapshot of each other.
+ *   - When no other thread allocates or frees during the call (quiescent),
+ *     every field is exact. Always, by construction: bytes_in_use ==
+ *     sum(classes[i].blocks_in_use * classes[i].block_size) + large_bytes.
+ *   - A block freed by a thread other than the one whose span holds it counts
+ *     as in use until that thread collects it (its next allocation slow path,
+ *     hk_collect, hk_trim, or its exit). Sizes are whole blocks (what
+ *     malloc_usable_size returns), not the sizes programs asked for: counting
+ *     requested bytes would need a counter on the fast path. */
+
+#define HK_STATS_CLASSES 72  /* size classes: 16..128 B by 16, then 8 per doubling to 32 KiB */
+
+typedef struct hk_class_stats {
+  uint64_t block_size;     /* bytes per block of the class */
+  uint64_t blocks_in_use;  /* handed out and not yet back with the span's owner */
+  uint64_t blocks_free;    /* carved and free in the class's spans: served without a refill */
+  uint64_t spans;          /* spans of the class (each 64 KiB or a few slots) */
+} hk_class_stats_t;
+
 typedef struct hk_stats {
+  /* Memory, in bytes. */
+  uint64_t bytes_in_use;        /* small blocks in use (whole blocks) + bytes mapped for live large blocks */
+  uint64_t bytes_free_in_spans; /* free blocks carved in spans: the threads' caches */
+  uint64_t bytes_committed;     /* what may be resident: mapped and not decommitted */
+  uint64_t bytes_cached;        /* empty segments and large mappings kept for reuse */
   uint64_t bytes_reserved;      /* address space currently mapped from the OS */
+  uint64_t bytes_resident;      /* the whole process's resident set (/proc/self/statm), hakmem's or not; 0 without /proc */
+  /* Structures. */
   uint64_t segments_live;       /* small-object segments in use (owned or abandoned) */
   uint64_t segments_cached;     /* empty segments kept for reuse */
   uint64_t segments_abandoned;  /* segments whose thread exited, awaiting adoption */
   uint64_t large_live;          /* live large (directly mapped) allocations */
   uint64_t large_bytes;         /* bytes mapped for live large allocations */
   uint64_t threads_live;        /* threads with a heap */
+  /* Thread caches and cross-thread frees, since the process started. */
+  uint64_t thread_refills;      /* allocations that found their thread's span for the class empty (slow path) */
+  uint64_t remote_frees;        /* blocks freed by a thread (with a heap) other than their span's owner */
+  /* Syscalls made by the backend, since the process started. */
   uint64_t syscalls_mmap;       /* mmap calls made by the backend */
   uint64_t syscalls_munmap;     /* munmap calls */
   uint64_t syscalls_madvise;    /* madvise calls */
+  uint64_t syscalls_madvise_free;     /* madvise calls with MADV_FREE (lazy decommit) */
+  uint64_t syscalls_madvise_dontneed; /* madvise calls with MADV_DONTNEED (RSS drops at once) */
   uint64_t syscalls_mprotect;   /* mprotect calls */
+  /* Small blocks by size class (index = class): block_size is set for every
+   * class, the counts are 0 for classes without spans. */
+  hk_class_stats_t classes[HK_STATS_CLASSES];
 } hk_stats_t;
 
 void hk_stats_get(hk_stats_t* out);
 
-/* Writes a readable statistics report to file descriptor fd without allocating. */
+/* Writes the readable statistics report (the one HAKMEM_STATS=1 prints at
+ * exit) to file descriptor fd, without allocating: one "hakmem:   name value"
+ * line per field, then one line per size class in use. */
 void hk_stats_print(int fd);
+
+/* The same statistics as one line of JSON (what HAKMEM_STATS=json prints):
+ * an object with the fields above under the same names, plus "hakmem"
+ * (version), "variant", "pid" and "classes" (the classes in use). */
+void hk_stats_print_json(int fd);
 
 /* The library's version string, e.g. "hakmem 0.1.0". Also a marker tests use to
  * prove hakmem is the allocator in a process. */

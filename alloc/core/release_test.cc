@@ -1,0 +1,124 @@
+// The release clock (segment.c, large.c) in the lean variant: cached empty
+// memory goes back to the OS once the release delay has passed, on the next
+// slow-path free, even when the program never allocates again; committed
+// memory is decommitted down to the resident target as blocks are freed.
+// Counters only (no RSS), so it runs under the sanitizers too.
+#include <stdint.h>
+#include <time.h>
+
+#include <vector>
+
+#include "alloc/core/options.h"
+#include "alloc/include/hakmem.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+hk_stats_t Stats() {
+  hk_stats_t s;
+  hk_stats_get(&s);
+  return s;
+}
+
+void SleepMs(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, nullptr);
+}
+
+// Small blocks worth `bytes`, all in segments of this thread.
+std::vector<void*> Burst(size_t bytes, size_t block) {
+  std::vector<void*> v;
+  for (size_t done = 0; done < bytes; done += block) {
+    void* p = hk_malloc(block);
+    EXPECT_NE(p, nullptr);
+    static_cast<char*>(p)[0] = 1;
+    v.push_back(p);
+  }
+  return v;
+}
+
+void FreeAll(std::vector<void*>* v) {
+  for (void* p : *v) hk_free(p);
+  v->clear();
+}
+
+class LeanRelease : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_STREQ(hk_active->name, "lean") << "this test links //alloc:hakmem_api_lean";
+    saved_ = hk_options.params;
+    hk_trim(0);
+  }
+  void TearDown() override {
+    hk_options.params = saved_;
+    hk_trim(0);
+  }
+  hk_params saved_;
+};
+
+// Two spans of 48-byte blocks: the first full and no longer current, so
+// freeing all its blocks retires it (the span-retire slow path).
+struct Trailer {
+  std::vector<void*> first_span;
+  std::vector<void*> rest;
+  Trailer() {
+    const size_t per_span = 65536 / 48;
+    for (size_t i = 0; i < per_span; i++) first_span.push_back(hk_malloc(48));
+    rest.push_back(hk_malloc(48));  // starts the second span, now current
+  }
+  ~Trailer() {
+    FreeAll(&first_span);
+    FreeAll(&rest);
+  }
+};
+
+TEST_F(LeanRelease, CachedSegmentsGoBackOnTheNextSpanRetireAfterTheDelay) {
+  Trailer trailer;
+  std::vector<void*> burst = Burst(12u << 20, 4000);
+  FreeAll(&burst);
+  ASSERT_GT(Stats().bytes_cached, 0u) << "the freed burst should wait in the cache for the delay";
+  SleepMs(static_cast<long>(hk_options.params.release_delay_ms) + 50);
+  EXPECT_GT(Stats().bytes_cached, 0u) << "nothing ran, so nothing can have been released yet";
+  FreeAll(&trailer.first_span);  // a free, no allocation: retires a span
+  EXPECT_EQ(Stats().bytes_cached, 0u) << "the span-retire path did not release memory idle past the delay";
+}
+
+TEST_F(LeanRelease, CachedSegmentsGoBackOnALargeFreeAfterTheDelay) {
+  void* large = hk_malloc(1 << 20);
+  std::vector<void*> burst = Burst(12u << 20, 4000);
+  FreeAll(&burst);
+  uint64_t cached = Stats().bytes_cached;
+  ASSERT_GT(cached, 0u);
+  SleepMs(static_cast<long>(hk_options.params.release_delay_ms) + 50);
+  hk_free(large);
+  EXPECT_LE(Stats().bytes_cached, (1u << 20) + 4096u) << "only the large block freed just now may wait";
+}
+
+TEST_F(LeanRelease, YoungCacheStaysUntilTheDelayAndTrimTakesItAtOnce) {
+  hk_options.params.release_delay_ms = 60000;
+  Trailer trailer;
+  std::vector<void*> burst = Burst(8u << 20, 4000);
+  FreeAll(&burst);
+  FreeAll(&trailer.first_span);
+  EXPECT_GT(Stats().bytes_cached, 0u) << "memory younger than the delay must stay cached";
+  hk_trim(0);
+  EXPECT_EQ(Stats().bytes_cached, 0u) << "hk_trim must release the cache whatever its age";
+}
+
+TEST_F(LeanRelease, FreeingDecommitsDownToTheResidentTarget) {
+  const uint64_t target = hk_options.params.resident_target_mb << 20;
+  std::vector<void*> burst = Burst(64u << 20, 3000);
+  std::vector<void*> large;
+  for (int i = 0; i < 16; i++) large.push_back(hk_malloc(2u << 20));
+  ASSERT_GT(Stats().bytes_committed, 64u << 20);
+  uint64_t madvise_before = Stats().syscalls_madvise_dontneed;
+  FreeAll(&burst);
+  FreeAll(&large);
+  hk_stats_t s = Stats();
+  EXPECT_GT(s.syscalls_madvise_dontneed, madvise_before) << "lean decommits with MADV_DONTNEED";
+  // Decommit stops once committed memory is back at the target; what is
+  // left over it is one span or mapping's worth at most.
+  EXPECT_LE(s.bytes_committed, target + (4u << 20)) << "committed memory stayed above the resident target";
+}
+
+}  // namespace

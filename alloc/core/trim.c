@@ -1,0 +1,62 @@
+/* hk_trim (and through it malloc_trim): give free memory back to the OS now.
+ *
+ * What is free, and who may return it:
+ *   - the calling thread's empty spans and the free slots of its segments:
+ *     the caller, directly;
+ *   - segments of exited threads (abandoned): the caller adopts them, which
+ *     also collects the blocks other threads freed into them;
+ *   - the segment cache and the large-mapping cache: global, under their locks;
+ *   - other live threads' empty spans: only their owner may touch them, so
+ *     hk_trim bumps hk_trim_epoch and each such thread trims itself on its
+ *     next allocation slow path (page.c). A thread that never allocates again
+ *     keeps its empty spans until it exits.
+ * Free slots are advised MADV_DONTNEED whatever the variant's decommit mode:
+ * a caller of malloc_trim wants RSS to fall now, and MADV_FREE pages stay
+ * resident until the kernel is short of memory. Cached memory is unmapped
+ * whatever the release policy's delay: trim means now.
+ *
+ * Never called on a fast path; costs one madvise per run of free slots and
+ * one munmap per cached segment or mapping. */
+#include "alloc/core/internal.h"
+#include "alloc/backends/backend.h"
+#include "alloc/core/stats_internal.h"
+
+_Atomic uint64_t hk_trim_epoch;
+
+void hk_heap_trim(hk_heap* heap) {
+  heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
+  /* Remote frees in, empty spans out: segments left without a span go to
+   * the segment cache, which the next lines empty. */
+  hk_heap_collect(heap, true);
+  for (hk_segment* seg = heap->segments; seg; seg = seg->next) hk_segment_decommit_free_slots(seg);
+  hk_segment_cache_trim(true);
+  hk_large_trim();
+}
+
+int hk_trim(size_t pad) {
+  /* pad is glibc's "leave this much at the top of the heap"; hakmem has no
+   * heap top (memory comes in 4 MiB segments), so it has nothing to apply to. */
+  (void)pad;
+  hk_ensure_init();
+  uint64_t committed_before = (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed);
+  uint64_t reserved_before = hk_os_read(reserved_bytes);
+  atomic_fetch_add_explicit(&hk_trim_epoch, 1, memory_order_relaxed);
+
+  hk_heap* heap = hk_tls_heap;
+  if (!heap->is_live && hk_abandoned_segments() != 0) heap = hk_heap_get_or_create();
+  if (heap != NULL && heap->is_live) {
+    /* Adopted segments whose blocks are all free are released by the
+     * collect inside hk_heap_trim; the rest keep their live blocks here. */
+    while (hk_segment_adopt_one(heap)) {}
+    hk_heap_trim(heap);
+  } else {
+    hk_segment_cache_trim(true);
+    hk_large_trim();
+  }
+
+  /* Released: fewer bytes committed or mapped. (Slots an earlier MADV_FREE
+   * left resident already count as decommitted, so advising them again
+   * lowers RSS without changing these figures, and returns 0.) */
+  uint64_t committed_after = (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed);
+  return committed_after < committed_before || hk_os_read(reserved_bytes) < reserved_before;
+}
