@@ -65,7 +65,25 @@ static inline uint64_t large_committed(const hk_large* h) {
 /* ---- cache lists (lock held) ---------------------------------------------- */
 /* Adds h as the newest entry, or as the oldest (a mapping the backend would
  * not unmap goes back where it was). */
+/* Bytes of cached mappings still committed. Written under the cache lock,
+ * read without it by hk_large_free as a hint. */
+static uint64_t hk_large_warm_bytes;
+
+/* Cached mappings kept committed up to this many bytes before freeing
+ * decommits: a program that frees and reallocates big buffers at a high
+ * rate (a service's request bodies) then reuses warm memory instead of paying
+ * madvise plus a page fault per page on every cycle, while a freed burst
+ * still goes back at once beyond it. */
+#define HK_LARGE_WARM_BYTES ((uint64_t)2 << 20)
+
+static void warm_add(const hk_large* h, int sign) {
+  if (h->decommitted) return;
+  uint64_t v = __atomic_load_n(&hk_large_warm_bytes, __ATOMIC_RELAXED);
+  __atomic_store_n(&hk_large_warm_bytes, sign > 0 ? v + h->map_size : v - h->map_size, __ATOMIC_RELAXED);
+}
+
 static void cache_push(hk_large* h, bool oldest) {
+  warm_add(h, +1);
   if (oldest) {
     h->older = NULL;
     h->newer = hk_large_oldest;
@@ -86,6 +104,7 @@ static void cache_push(hk_large* h, bool oldest) {
 }
 
 static void cache_unlink(hk_large* h) {
+  warm_add(h, -1);
   if (h->newer) h->newer->older = h->older; else hk_large_newest = h->older;
   if (h->older) h->older->newer = h->newer; else hk_large_oldest = h->newer;
   if (h->bin_prev) h->bin_prev->bin_next = h->bin_next; else hk_large_bins[large_bin(h->map_size)] = h->bin_next;
@@ -242,8 +261,9 @@ void hk_large_free(void* p, const char* func) {
   h->decommitted = false;
   hk_decommit_mode mode = hk_active->decommit->on_empty(
       &hk_options.params, map_size, (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+  bool warm_room = __atomic_load_n(&hk_large_warm_bytes, __ATOMIC_RELAXED) + map_size <= HK_LARGE_WARM_BYTES;
   /* Keep the header page: the cache links entries through it. */
-  if (mode != HK_DECOMMIT_OFF && map_size > HK_OS_PAGE &&
+  if (mode != HK_DECOMMIT_OFF && !warm_room && map_size > HK_OS_PAGE &&
       hk_active->backend->decommit((uint8_t*)h + HK_OS_PAGE, map_size - HK_OS_PAGE, mode) == 0) {
     h->decommitted = true;
     hk_stat_add(&hk_stat.committed_bytes, -(int64_t)(map_size - HK_OS_PAGE));

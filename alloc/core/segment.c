@@ -278,6 +278,10 @@ void hk_segment_release(hk_segment* seg) {
   hk_unlock(&hk_cache_lock);
 }
 
+/* Empty slots a live segment keeps committed before span retirement starts
+ * decommitting (at most 128 KiB per 4 MiB segment stays resident). */
+#define HK_WARM_FREE_SLOTS 2
+
 /* Finds `slots` consecutive free slots: bit i of the result means slots
  * i..i+slots-1 are all free. */
 static inline uint64_t runs_of(uint64_t free, unsigned slots) {
@@ -320,7 +324,9 @@ static hk_span* span_from_owned(hk_heap* heap, unsigned cls, bool* failed) {
   for (hk_segment* seg = heap->segments; seg; seg = seg->next) {
     uint64_t m = runs_of(seg->free_slots, slots);
     if (m == 0) continue;
-    unsigned idx = (unsigned)__builtin_ctzll(m);
+    /* Prefer slots still committed: reusing them costs no page faults. */
+    uint64_t warm = runs_of(seg->free_slots & ~seg->decommitted_slots, slots);
+    unsigned idx = (unsigned)__builtin_ctzll(warm ? warm : m);
     if (!slots_commit(seg, idx, slots)) {
       /* An owned segment without spans would never be released (that
        * happens when its last span goes): give it back now. */
@@ -373,7 +379,10 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
     heap_unlink_segment(heap, seg);
     hk_segment_release(seg);
     released = true;
-  } else {
+  } else if (__builtin_popcountll(seg->free_slots & ~seg->decommitted_slots) > HK_WARM_FREE_SLOTS) {
+    /* Hysteresis: a segment keeps a few empty slots committed, so a heap
+     * whose spans empty and refill (a working set near the resident target)
+     * does not pay madvise plus refaults on every cycle. */
     hk_decommit_mode mode = hk_active->decommit->on_empty(
         &hk_options.params, (size_t)slots << HK_SLOT_SHIFT,
         (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
