@@ -158,6 +158,7 @@ def _plan(profile):
             larson(1, 0.5),
             larson(2, 0.5),
             larson(4, 0.5),
+            Case("service 2C/4H", "service", ["--seconds", "1"], threads=7),
             # 50 steps of 2M = 1e8 operations: resolves DESIGN.md's 1e-8 target.
             steady_syscalls(8192, 2_000_000, 50),
         ], 5
@@ -171,6 +172,7 @@ def _plan(profile):
             Case("prodcons 2x2T", "prodcons", [2, 2000000], threads=4),
             Case("realloc", "realloc_heavy", [5000000]),
             Case("large 64K-8M", "large", [20000], timeout=180),
+            Case("service 2C/4H", "service", ["--seconds", "3"], threads=7),
         ]
         cases += [random_mixed(ws, 10_000_000, group="sweep", name=f"sweep ws={ws}", strace=None)
                   for ws in (64 << i for i in range(11))]
