@@ -95,8 +95,9 @@ static size_t decode_align(fi* in) {
 
 /* A request of n bytes with alignment a: what may happen. */
 static expect_t expect_for(size_t n, size_t a) {
-  if (n >= HUGE_MIN || a >= HUGE_MIN) return MUST_FAIL;
-  if (n > BIG_MAX * 2 || a > HK_SEGMENT_SIZE) return MAY_FAIL;
+  /* Alignments of 4 MiB and more are refused with ENOMEM (README). */
+  if (n >= HUGE_MIN || a >= HUGE_MIN || a >= HK_SEGMENT_SIZE) return MUST_FAIL;
+  if (n > BIG_MAX * 2) return MAY_FAIL;
   if (hooks && hooks->may_fail && hooks->may_fail()) return MAY_FAIL;
   return MUST_SUCCEED;
 }

@@ -70,5 +70,24 @@ run_config default
 run_config asan --config=asan --test_tag_filters=-no_asan
 run_config tsan --config=tsan --test_tag_filters=-no_tsan
 
+# libFuzzer: each fuzz target runs for a bounded time under --config=fuzz
+# (clang, ASan+UBSan). Each target counts as one test in the totals.
+# HAKMEM_FUZZ_SECONDS=0 skips it (e.g. for a quick local run).
+fuzz_seconds=${HAKMEM_FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  echo "=== tools/test.sh: bash tools/fuzz_run.sh -t $fuzz_seconds -j 2 ===" >&2
+  fuzz_log=$(mktemp)
+  bash tools/fuzz_run.sh -t "$fuzz_seconds" -j 2 2>&1 | tee "$fuzz_log"
+  fuzz_counts=$(sed -n 's/^fuzz_run: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$fuzz_log" | tail -1)
+  rm -f "$fuzz_log"
+  if [ -z "$fuzz_counts" ]; then
+    echo "tools/test.sh: [fuzz] no summary from tools/fuzz_run.sh; counting 1 failure" >&2
+    fuzz_counts="0 1"
+  fi
+  echo "=== tools/test.sh: [fuzz] ${fuzz_counts% *} passed, ${fuzz_counts#* } failed ===" >&2
+  total_pass=$((total_pass + ${fuzz_counts% *}))
+  total_fail=$((total_fail + ${fuzz_counts#* }))
+fi
+
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ] && [ "$total_pass" -gt 0 ]

@@ -61,6 +61,29 @@ TEST(Api, AlignedAllocHonoursEveryPowerOfTwoUpTo1MiB) {
   }
 }
 
+TEST(Api, AlignmentOf4MiBOrMoreFailsWithEnomem) {
+  for (size_t align = size_t{4} << 20; align != 0 && align <= (size_t{1} << 62); align <<= 4) {
+    void* p = reinterpret_cast<void*>(0x1);
+    EXPECT_EQ(hk_posix_memalign(&p, align, 1), ENOMEM) << align;
+    errno = 0;
+    EXPECT_EQ(hk_aligned_alloc(align, align), nullptr) << align;
+    EXPECT_EQ(errno, ENOMEM) << align;
+  }
+}
+
+TEST(Api, ZeroBytesWithLargeAlignmentIsAUsableBlock) {
+  // Found by the ops fuzzer: this used to end exactly at its mapping.
+  for (size_t align : {size_t{65536}, size_t{128} << 10, size_t{2} << 20}) {
+    void* p = hk_aligned_alloc(align, 0);
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(IsAligned(p, align));
+    EXPECT_GE(hk_malloc_usable_size(p), 1u);
+    p = hk_realloc(p, 16);
+    ASSERT_NE(p, nullptr);
+    hk_free(p);
+  }
+}
+
 TEST(Api, BadAlignmentIsEinval) {
   void* p = reinterpret_cast<void*>(0x1);
   EXPECT_EQ(hk_posix_memalign(&p, 24, 10), EINVAL);

@@ -199,6 +199,17 @@ static hk_large* cache_take(size_t need) {
 
 void* hk_large_alloc(size_t size, size_t align, bool zero) {
   hk_ensure_init();
+  /* free() finds the header at the 4 MiB boundary below the pointer, so the
+   * pointer must sit in the mapping's first 4 MiB: alignments of 4 MiB and
+   * more cannot be served (ENOMEM, documented). Checked first, so no size
+   * arithmetic below can wrap for alignments near 2^63. */
+  if (align >= HK_SEGMENT_SIZE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* A zero-byte request still gets a distinct block with usable bytes; with
+   * a page-multiple offset it would otherwise end exactly at its mapping. */
+  if (size == 0) size = 1;
   if (align < HK_ALIGN) align = HK_ALIGN;
   /* The smallest multiple of align past the header. */
   size_t offset = (sizeof(hk_large) + align - 1) & ~(align - 1);
@@ -207,13 +218,11 @@ void* hk_large_alloc(size_t size, size_t align, bool zero) {
     return NULL;
   }
   size_t need = (offset + size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
-  size_t map_align = align > HK_SEGMENT_SIZE ? align : HK_SEGMENT_SIZE;
-
-  hk_large* h = map_align == HK_SEGMENT_SIZE ? cache_take(need) : NULL;
+  hk_large* h = cache_take(need);
   bool fresh = h == NULL;
   if (h == NULL) {
     void* base = NULL;
-    if (hk_active->backend->reserve(need, map_align, &base) != 0) {
+    if (hk_active->backend->reserve(need, HK_SEGMENT_SIZE, &base) != 0) {
       errno = ENOMEM;
       return NULL;
     }
