@@ -208,6 +208,9 @@ uint64_t hk_now_ms(void);
  * nothing waits; reads the clock only when something does. now: a fresh
  * hk_now_ms() if the caller has one, else 0. */
 void hk_release_tick(uint64_t now);
+/* True when the release policy wants a cached entry idle since idle_since_ms
+ * returned now (segment.c; shared by the segment and large caches). */
+bool hk_release_wanted(uint64_t idle_since_ms, uint64_t now);
 /* When a cache entry idle since idle_since_ms is due for release by time
  * under the linked release policy (monotonic ms; 0: never by time alone). */
 uint64_t hk_release_due_ms(uint64_t idle_since_ms);

@@ -139,9 +139,7 @@ static void cache_release_old(uint64_t now, bool all) {
   while (hk_large_oldest != NULL) {
     hk_large* oldest = hk_large_oldest;
     if (!all) {
-      uint64_t idle = now > oldest->idle_since_ms ? now - oldest->idle_since_ms : 0;
-      uint64_t cached = (uint64_t)atomic_load_explicit(&hk_stat.cached_bytes, memory_order_relaxed);
-      if (!hk_active->release->release_oldest(&hk_options.params, cached, idle)) break;
+      if (!hk_release_wanted(oldest->idle_since_ms, now)) break;
     }
     cache_unlink(oldest);
     if (!large_unmap(oldest)) {

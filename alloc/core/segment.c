@@ -173,6 +173,14 @@ static bool segment_unmap(hk_segment* seg) {
   return true;
 }
 
+/* The release policy's verdict on the oldest entry of either cache (empty
+ * segments here, large mappings in large.c), given when it went idle. */
+bool hk_release_wanted(uint64_t idle_since_ms, uint64_t now) {
+  uint64_t idle = now > idle_since_ms ? now - idle_since_ms : 0;
+  uint64_t cached = (uint64_t)atomic_load_explicit(&hk_stat.cached_bytes, memory_order_relaxed);
+  return hk_active->release->release_oldest(&hk_options.params, cached, idle);
+}
+
 /* Returns the oldest cached segments to the backend: all of them, or while
  * the release policy says so. Stops at the first the backend refuses (it
  * stays cached, oldest, for the next try). */
@@ -180,9 +188,7 @@ static void cache_release_old(uint64_t now, bool all) {
   while (hk_cache_oldest != NULL) {
     hk_segment* oldest = hk_cache_oldest;
     if (!all) {
-      uint64_t idle = now > oldest->idle_since_ms ? now - oldest->idle_since_ms : 0;
-      uint64_t cached = (uint64_t)atomic_load_explicit(&hk_stat.cached_bytes, memory_order_relaxed);
-      if (!hk_active->release->release_oldest(&hk_options.params, cached, idle)) break;
+      if (!hk_release_wanted(oldest->idle_since_ms, now)) break;
     }
     cache_unlink(oldest);
     if (!segment_unmap(oldest)) {
