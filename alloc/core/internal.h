@@ -4,7 +4,7 @@
  *   segment  4 MiB, aligned to 4 MiB, obtained from the backend. Slot 0 holds
  *            the segment header (this file's hk_segment); slots 1..63 (64 KiB
  *            each) hold spans.
- *   span     1..63 consecutive slots carved into blocks of one size class.
+ *   span     1..8 consecutive slots carved into blocks of one size class.
  *            Its descriptor lives in the segment header, indexed by slot, so a
  *            block's span is found from its address by masking (lesson 3).
  *   large    a request above HK_SMALL_MAX gets its own 4 MiB-aligned mapping
@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc/backends/backend.h"
 #include "alloc/include/hakmem.h"
 
 #define hk_likely(x) __builtin_expect(!!(x), 1)
@@ -60,6 +61,8 @@
 extern uint8_t hk_class_of_index[HK_SMALL_MAX / 16 + 1];
 extern uint32_t hk_class_size[HK_CLASSES];
 extern uint8_t hk_class_slots[HK_CLASSES];       /* slots per span of the class */
+#define HK_SPAN_MIN_BLOCKS 64u                   /* blocks a span holds at least, ... */
+#define HK_SPAN_MAX_SLOTS 8u                     /* ... unless that takes more than 8 slots (512 KiB) */
 
 void hk_size_classes_init(void);
 /* The class for an aligned request: a class whose size is a multiple of align
@@ -194,6 +197,9 @@ hk_segment* hk_segment_acquire(hk_heap* heap);
 void hk_segment_release(hk_segment* seg);
 hk_span* hk_segment_alloc_span(hk_heap* heap, unsigned cls);
 bool hk_segment_free_span(hk_heap* heap, hk_span* span); /* true: its segment was released too */
+/* The decommit policy's verdict on `bytes` that just became empty, given
+ * what is committed now: HK_DECOMMIT_OFF to keep them resident. */
+hk_decommit_mode hk_decommit_wanted(size_t bytes);
 bool hk_segment_adopt_one(hk_heap* heap);
 void hk_segment_abandon(hk_segment* seg);
 bool hk_span_adopt(hk_heap* heap, hk_span* span);

@@ -110,11 +110,21 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
   return hk_segment_free_span(heap, s);
 }
 
+/* An empty span goes back to its segment, except the one malloc pops from:
+ * a class that oscillates around one span must not pay span setup on every
+ * cycle. That one is kept too unless the decommit policy wants memory back
+ * now (a freed burst under a resident target), so every class's last span
+ * does not stay resident once the program has freed everything. */
+static bool span_keep_empty(hk_heap* heap, hk_span* s) {
+  return heap->current[s->class_idx] == s &&
+         hk_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == HK_DECOMMIT_OFF;
+}
+
 /* Brings a span back to where its state says it belongs after remote blocks
  * were collected into it. Returns true when its segment was released. */
 static bool span_refile(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
-  if (hk_span_live(s) == 0 && heap->current[cls] != s) return span_retire(heap, s);
+  if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) return span_retire(heap, s);
   if (hk_span_is_full(s) && s->free != NULL) {
     span_unmark_full(heap, s);
     sync_current(heap, cls);
@@ -200,9 +210,7 @@ void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
   s->free = b;
   s->used--;
   if (hk_span_is_full(s)) span_unmark_full(heap, s);
-  /* Keep the span malloc is popping from even when empty: a class that
-   * oscillates around one span must not thrash span setup. */
-  if (hk_span_live(s) == 0 && heap->current[s->class_idx] != s) span_retire(heap, s);
+  if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) span_retire(heap, s);
   else sync_current(heap, s->class_idx);
 }
 

@@ -363,6 +363,11 @@ hk_span* hk_segment_alloc_span(hk_heap* heap, unsigned cls) {
   return span_from_owned(heap, cls, &failed);
 }
 
+hk_decommit_mode hk_decommit_wanted(size_t bytes) {
+  return hk_active->decommit->on_empty(&hk_options.params, bytes,
+                                       (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+}
+
 bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
   hk_segment* seg = hk_segment_of(span);
   unsigned idx = span->slot_index;
@@ -389,9 +394,7 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
     /* Hysteresis: a segment keeps a few empty slots committed, so a heap
      * whose spans empty and refill (a working set near the resident target)
      * does not pay madvise plus refaults on every cycle. */
-    hk_decommit_mode mode = hk_active->decommit->on_empty(
-        &hk_options.params, (size_t)slots << HK_SLOT_SHIFT,
-        (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+    hk_decommit_mode mode = hk_decommit_wanted((size_t)slots << HK_SLOT_SHIFT);
     if (mode != HK_DECOMMIT_OFF) slots_decommit(seg, idx, slots, mode);
   }
   hk_release_tick(0);
