@@ -30,6 +30,11 @@
 #include "alloc/backends/backend.h"
 #include "alloc/include/hakmem.h"
 
+/* Everything declared below is the core's own: hidden, so the compiler
+ * addresses it directly instead of through the GOT (one load less per use
+ * on the fast paths, e.g. hk_secret in free). */
+#pragma GCC visibility push(hidden)
+
 #define hk_likely(x) __builtin_expect(!!(x), 1)
 #define hk_unlikely(x) __builtin_expect(!!(x), 0)
 #define HK_NOINLINE __attribute__((noinline))
@@ -277,5 +282,7 @@ void hk_write_hex(int fd, uintptr_t v);
 typedef struct { _Atomic int state; } hk_lock_t;
 void hk_lock(hk_lock_t* l);
 HK_INLINE void hk_unlock(hk_lock_t* l) { atomic_store_explicit(&l->state, 0, memory_order_release); }
+
+#pragma GCC visibility pop
 
 #endif
