@@ -78,16 +78,17 @@ HK_INLINE hk_span* hk_span_of_block(const void* p) {
   uintptr_t off = a - s->start;
   if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED))) return NULL;
   /* Block-start test without a divide. With magic = ceil(2^40 / size), the
-   * low 40 bits of off * magic are below 2^20 when size divides off and at
-   * least 2^40 / size >= 2^25 otherwise (off < 2^20: spans are at most
-   * HK_SPAN_MAX_SLOTS = 8 slots; size <= 2^15), so one
-   * multiply and one compare tell a block start from an interior pointer. */
-  if (hk_unlikely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) >= ((uint64_t)1 << 24))) return NULL;
+   * low 40 bits of off * magic are below off < 2^20 when size divides off
+   * and at least 2^40 / size >= 2^22 otherwise (spans are at most
+   * HK_SPAN_MAX_SLOTS = 8 slots, so off < 2^19; size <= 2^18), so one
+   * multiply and one mask test against 2^21 tell a block start from an
+   * interior pointer. */
+  if (hk_unlikely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) >= ((uint64_t)1 << 21))) return NULL;
   return s;
 }
 
-_Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 20) && HK_SMALL_MAX <= (1u << 15),
-               "the block-start test needs offsets below 2^20 and sizes up to 2^15");
+_Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 20) && HK_SMALL_MAX <= (1u << 18),
+               "the block-start test needs offsets below 2^20 and sizes up to 2^18");
 
 void hk_free_slow(void* p, const char* func);
 

@@ -19,10 +19,10 @@ hk_span hk_span_empty;  /* zero: free == NULL, so a pop always misses */
 hk_heap hk_heap_empty = {
     .current = {HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8,
                 HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8,
-                HK_EMPTY_CURRENT_8},
+                HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8, HK_EMPTY_CURRENT_8},
     .is_live = false,
 };
-_Static_assert(HK_CLASSES == 9 * 8, "hk_heap_empty initializer covers every class");
+_Static_assert(HK_CLASSES == 12 * 8, "hk_heap_empty initializer covers every class");
 
 HK_TLS hk_heap* hk_tls_heap = &hk_heap_empty;
 

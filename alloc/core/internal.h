@@ -7,7 +7,7 @@
  *   span     1..8 consecutive slots carved into blocks of one size class.
  *            Its descriptor lives in the segment header, indexed by slot, so a
  *            block's span is found from its address by masking (lesson 3).
- *   large    a request above HK_SMALL_MAX gets its own 4 MiB-aligned mapping
+ *   large    a request above HK_SMALL_MAX (256 KiB) gets its own 4 MiB-aligned mapping
  *            with a hk_large header at the base.
  *   segmap   one byte per 4 MiB of address space saying what hakmem has there
  *            (nothing, a segment, the head or the tail of a large mapping);
@@ -57,10 +57,13 @@
 #define HK_SEGMAP_ENTRIES ((size_t)1 << (HK_ADDRESS_BITS - HK_SEGMENT_SHIFT))
 
 /* ---- size classes ------------------------------------------------------ */
-/* 16..128 in steps of 16, then 8 classes per doubling up to 32 KiB: waste
- * beyond the 16-byte alignment granule is under 1/9 (11.1%) of the block. */
-#define HK_SMALL_MAX 32768u
-#define HK_CLASSES 72
+/* 16..128 in steps of 16, then 8 classes per doubling up to 256 KiB: waste
+ * beyond the 16-byte alignment granule is under 1/9 (11.1%) of the block.
+ * Blocks above 32 KiB ("medium") live in spans like the rest, so buffers of
+ * a few hundred KiB are reused from the thread's spans instead of costing a
+ * mapping each. */
+#define HK_SMALL_MAX 262144u
+#define HK_CLASSES 96
 #define HK_SIZE_INDEX(n) (((n) + 15) >> 4)       /* index into hk_class_of_index */
 
 extern uint8_t hk_class_of_index[HK_SMALL_MAX / 16 + 1];

@@ -19,7 +19,7 @@ void hk_size_classes_init(void) {
   for (unsigned c = 0; c < HK_CLASSES; c++) {
     /* At least 64 blocks per span, at most 8 slots (512 KiB): one slot for
      * every class up to 1 KiB, 2 for 2 KiB, 4 for 4 KiB, 8 from 8 KiB up (64
-     * blocks at 8 KiB, 16 at 32 KiB). A program that frees blocks in random
+     * blocks at 8 KiB, 16 at 32 KiB, 2 at 256 KiB). A program that frees blocks in random
      * order spreads its free blocks over every span of the class, and malloc
      * moves to the next span on its slow path whenever the current one runs
      * dry: the fewer spans a class has, the rarer that is (8 KiB random_mixed:
@@ -27,8 +27,16 @@ void hk_size_classes_init(void) {
      * ~20%). Memory is carved one page at a time, so a larger span costs
      * address space, not RSS; an emptied span the heap keeps for reuse goes
      * back when the decommit policy wants memory (page.c). */
-    uint32_t slots = (uint32_t)((HK_SPAN_MIN_BLOCKS * hk_class_size[c] + HK_SLOT_SIZE - 1) / HK_SLOT_SIZE);
-    if (slots > HK_SPAN_MAX_SLOTS) slots = HK_SPAN_MAX_SLOTS;
+    uint32_t size = hk_class_size[c];
+    uint32_t slots = (uint32_t)((HK_SPAN_MIN_BLOCKS * size + HK_SLOT_SIZE - 1) / HK_SLOT_SIZE);
+    if (slots > HK_SPAN_MAX_SLOTS) {
+      /* Capped: the most slots whose tail past the last whole block stays
+       * under 1/8 of the span, keeping at least two blocks (a 176 KiB class
+       * takes 6 slots for two blocks rather than 8 with 160 KiB unused). */
+      uint32_t least = (uint32_t)((2u * size + HK_SLOT_SIZE - 1) / HK_SLOT_SIZE);
+      slots = HK_SPAN_MAX_SLOTS;
+      while (slots > least && ((slots << HK_SLOT_SHIFT) % size) * 8 >= (slots << HK_SLOT_SHIFT)) slots--;
+    }
     hk_class_slots[c] = (uint8_t)(slots ? slots : 1);
   }
   unsigned c = 0;
@@ -40,7 +48,8 @@ void hk_size_classes_init(void) {
 }
 
 int hk_class_for_aligned(size_t size, size_t align) {
-  if (size > HK_SMALL_MAX || align > HK_SMALL_MAX) return -1;
+  /* Spans start on 64 KiB slot boundaries: no class can promise more. */
+  if (size > HK_SMALL_MAX || align > HK_SLOT_SIZE) return -1;
   if (size < align) size = align;
   for (unsigned c = hk_class_of_index[HK_SIZE_INDEX(size)]; c < HK_CLASSES; c++) {
     if ((hk_class_size[c] & (align - 1)) == 0) return (int)c;

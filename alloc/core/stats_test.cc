@@ -22,7 +22,7 @@ hk_stats_t Stats() {
   return s;
 }
 
-// The class hakmem serves a request of n bytes from (n <= 32 KiB).
+// The class hakmem serves a request of n bytes from (n <= 256 KiB).
 int ClassOf(size_t n) {
   void* p = hk_malloc(n);
   size_t usable = hk_malloc_usable_size(p);

@@ -92,7 +92,7 @@ void hk_collect(void);
  *     malloc_usable_size returns), not the sizes programs asked for: counting
  *     requested bytes would need a counter on the fast path. */
 
-#define HK_STATS_CLASSES 72  /* size classes: 16..128 B by 16, then 8 per doubling to 32 KiB */
+#define HK_STATS_CLASSES 96  /* size classes: 16..128 B by 16, then 8 per doubling to 256 KiB */
 
 typedef struct hk_class_stats {
   uint64_t block_size;     /* bytes per block of the class */

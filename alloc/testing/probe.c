@@ -152,7 +152,8 @@ static uint32_t xorshift32(uint32_t* x) {
 
 /* ---- burst ----------------------------------------------------------------- */
 /* The burst: about `bytes` in blocks drawn from seed 1. One block in 64 is
- * large (64 KiB .. 1 MiB: its own mapping), the rest small (16 B .. 32 KiB,
+ * big (64 KiB .. 1 MiB: a medium class up to 256 KiB, its own mapping
+ * above), the rest small (16 B .. 32 KiB,
  * log-uniform, so every size class); about half the bytes are in each kind.
  * Every page is written, so all of it is resident. */
 typedef struct burst {
