@@ -125,7 +125,8 @@ static size_t avoid_known_bugs(size_t n, size_t align) {
 static size_t usable_bound(size_t n, size_t a) {
   if (a <= HK_ALIGN && n <= HK_SMALL_MAX) return hk_class_size[hk_class_of_index[HK_SIZE_INDEX(n)]];
   size_t m = n > a ? n : a;
-  if (m <= HK_SMALL_MAX) return 2 * m + HK_ALIGN;
+  /* A class serves alignments up to the 64 KiB slot; larger ones go large. */
+  if (m <= HK_SMALL_MAX && a <= HK_SLOT_SIZE) return 2 * m + HK_ALIGN;
   size_t off = a > 64 ? a : 64;
   return off + 2 * n + 2 * HK_OS_PAGE;
 }
@@ -159,8 +160,13 @@ static void adopt(unsigned i, void* p, size_t req, size_t align, const char* how
   size_t u = hk_malloc_usable_size(p);
   FUZZ_CHECK(u >= req, "%s(%zu) gave usable size %zu", how, req, u);
   size_t bound = usable_bound(req, align);
-  /* realloc keeps a block that is at most twice the new size. */
-  if (is_realloc && bound < 2 * req + HK_ALIGN) bound = 2 * req + HK_ALIGN;
+  /* realloc keeps a block that is at most twice the new size, and a growing
+   * realloc asks for up to a quarter more than the new size. */
+  if (is_realloc) {
+    size_t grown = usable_bound(req + req / 4, align);
+    if (bound < grown) bound = grown;
+    if (bound < 2 * req + HK_ALIGN) bound = 2 * req + HK_ALIGN;
+  }
   FUZZ_CHECK(u <= bound, "%s(%zu, align %zu) gave usable size %zu, more than the bound %zu", how, req, align, u, bound);
   for (unsigned j = 0; j < NSLOTS; j++) {
     const slot* o = &slots[j];

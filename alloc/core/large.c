@@ -266,8 +266,7 @@ void hk_large_free(void* p, const char* func) {
   hk_stat_add(&hk_stat.large_bytes, -(int64_t)map_size);
 
   h->decommitted = false;
-  hk_decommit_mode mode = hk_active->decommit->on_empty(
-      &hk_options.params, map_size, (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+  hk_decommit_mode mode = hk_decommit_wanted(map_size);
   bool warm_room = __atomic_load_n(&hk_large_warm_bytes, __ATOMIC_RELAXED) + map_size <= HK_LARGE_WARM_BYTES;
   /* Keep the header page: the cache links entries through it. */
   if (mode != HK_DECOMMIT_OFF && !warm_room && map_size > HK_OS_PAGE &&

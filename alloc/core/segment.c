@@ -271,8 +271,7 @@ void hk_segment_release(hk_segment* seg) {
   seg->heap = NULL;
   uint64_t span_bytes = segment_committed(seg) - HK_SLOT_SIZE;
   if (span_bytes != 0) {
-    hk_decommit_mode mode = hk_active->decommit->on_empty(
-        &hk_options.params, span_bytes, (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+    hk_decommit_mode mode = hk_decommit_wanted(span_bytes);
     /* One call for the whole span area: slots already decommitted in it are
      * harmless to advise again. */
     if (mode != HK_DECOMMIT_OFF) slots_decommit(seg, 1, HK_SLOTS - 1, mode);
