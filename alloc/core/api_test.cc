@@ -161,6 +161,29 @@ TEST(Api, CallocZeroesRecycledMemory) {
   }
 }
 
+TEST(Api, ReallocGrowingByOneByteMovesLogarithmicallyOften) {
+  // Growing 1 byte at a time from 16 B to 1 MiB crosses ~100 size classes and
+  // the large threshold; each move takes at least a quarter more room, so
+  // the block moves at most log(65536)/log(1.25) ~ 50 times.
+  auto* p = static_cast<unsigned char*>(hk_malloc(16));
+  ASSERT_NE(p, nullptr);
+  for (size_t k = 0; k < 16; k++) p[k] = static_cast<unsigned char>(k * 13);
+  int moves = 0;
+  for (size_t n = 17; n <= (1u << 20); n++) {
+    auto* q = static_cast<unsigned char*>(hk_realloc(p, n));
+    ASSERT_NE(q, nullptr);
+    if (q != p) {
+      moves++;
+      for (size_t k = 0; k < n - 1; k++) ASSERT_EQ(q[k], static_cast<unsigned char>(k * 13)) << "after growing to " << n;
+    }
+    q[n - 1] = static_cast<unsigned char>((n - 1) * 13);
+    p = q;
+  }
+  EXPECT_LE(moves, 55);
+  EXPECT_GE(hk_malloc_usable_size(p), size_t{1} << 20);
+  hk_free(p);
+}
+
 TEST(Api, ReallocKeepsContentsAcrossClassesAndIntoAndOutOfLarge) {
   const size_t sizes[] = {1, 16, 17, 100, 1000, 4000, 9000, 32768, 32769, 100000, 262144, 262145, 5 << 20, 300, 24, 0};
   size_t cur = 8;
