@@ -111,13 +111,18 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
 }
 
 /* An empty span goes back to its segment, except the one malloc pops from:
- * a class that oscillates around one span must not pay span setup on every
- * cycle. That one is kept too unless the decommit policy wants memory back
- * now (a freed burst under a resident target), so every class's last span
- * does not stay resident once the program has freed everything. */
+ * a class that oscillates around one span must not pay span setup (and,
+ * under a resident target, madvise plus page faults) on every cycle. Kept
+ * whatever the decommit policy says while at most one slot of it was ever
+ * carved (64 KiB per class at most); a larger one goes back when the policy
+ * wants memory now, so a freed burst does not leave every class's big last
+ * span resident. Measured on the example service under lean: keeping every
+ * current span ran 425k requests/s at 35 MB peak RSS, retiring every large
+ * one 340k at 28 MB, retiring all of them 150k at 21 MB. */
 static bool span_keep_empty(hk_heap* heap, hk_span* s) {
   return heap->current[s->class_idx] == s &&
-         hk_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == HK_DECOMMIT_OFF;
+         (s->carved_bytes <= HK_SLOT_SIZE ||
+          hk_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == HK_DECOMMIT_OFF);
 }
 
 /* Brings a span back to where its state says it belongs after remote blocks

@@ -121,4 +121,26 @@ TEST_F(LeanRelease, FreeingDecommitsDownToTheResidentTarget) {
   EXPECT_LE(s.bytes_committed, target + (4u << 20)) << "committed memory stayed above the resident target";
 }
 
+// Above the resident target a freed span is decommitted, but not the span
+// malloc pops from while it is small: a request loop that allocates and
+// frees a few blocks of a class (and empties that span every time) must not
+// pay madvise plus page faults per request.
+TEST_F(LeanRelease, AClassCyclingInItsCurrentSpanMakesNoMadviseAboveTheTarget) {
+  hk_options.params.resident_target_mb = 0;  // always above the target
+  void* warm[4];
+  for (void*& p : warm) p = hk_malloc(200);  // the class's current span
+  for (void* p : warm) hk_free(p);           // emptied once: kept
+  uint64_t madvise_before = Stats().syscalls_madvise;
+  for (int round = 0; round < 10000; round++) {
+    void* p[4];
+    for (void*& q : p) {
+      q = hk_malloc(200);
+      ASSERT_NE(q, nullptr);
+      static_cast<char*>(q)[199] = 1;
+    }
+    for (void* q : p) hk_free(q);
+  }
+  EXPECT_EQ(Stats().syscalls_madvise, madvise_before) << "the current span was decommitted and refaulted per cycle";
+}
+
 }  // namespace
