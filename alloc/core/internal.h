@@ -160,8 +160,10 @@ enum {
 extern uint8_t hk_segmap[HK_SEGMAP_ENTRIES];
 
 HK_INLINE unsigned hk_segmap_kind(uintptr_t a) {
-  if (hk_unlikely(a >> HK_ADDRESS_BITS)) return HK_MAP_NONE;
-  return __atomic_load_n(&hk_segmap[a >> HK_SEGMENT_SHIFT], __ATOMIC_RELAXED);
+  /* One shift serves both the bound and the index. */
+  uintptr_t i = a >> HK_SEGMENT_SHIFT;
+  if (hk_unlikely(i >= HK_SEGMAP_ENTRIES)) return HK_MAP_NONE;
+  return __atomic_load_n(&hk_segmap[i], __ATOMIC_RELAXED);
 }
 void hk_segmap_set(void* base, size_t size, unsigned kind);
 
