@@ -41,7 +41,7 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
       hk_large_free(p, func);
       return;
     case HK_MAP_SEGMENT: {
-      hk_span* s = hk_segment_of(p)->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)].head;
+      hk_span* s = hk_span_at(p);
       if (a & (HK_ALIGN - 1)) hk_misuse("free of a misaligned pointer", p, func);
       else if (s->in_use && a - s->start < __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED)) hk_misuse("free of an interior pointer", p, func);
       else hk_misuse("invalid free (not an allocated block)", p, func);
@@ -142,8 +142,8 @@ void* hk_realloc_impl(void* p, size_t size, const char* func) {
    * grown a few bytes at a time (string builders, vectors appending) is
    * copied O(log n) times, not once per class step. Under memcheck the
    * block is exactly what was asked, so its view of sizes stays exact. */
-  size_t want = size;
-  if (size > old && !HK_VG_RUNNING() && size - old < old / 4 && old + old / 4 > size) want = old + old / 4;
+  size_t grown = old + old / 4;  /* old is a block's usable size, far below SIZE_MAX */
+  size_t want = size > old && size < grown && !HK_VG_RUNNING() ? grown : size;
   void* q = hk_malloc_inline(want);
   if (q == NULL && want != size) q = hk_malloc_inline(size);
   if (q == NULL) return NULL;  /* errno set; p stays valid, as POSIX says */

@@ -72,10 +72,8 @@ HK_INLINE void* hk_malloc_inline(size_t size) {
 /* Resolves p to its span, checking that p is exactly a block start the span
  * has handed out at some point. NULL when p is not a small block start. */
 HK_INLINE hk_span* hk_span_of_block(const void* p) {
-  uintptr_t a = (uintptr_t)p;
-  hk_segment* seg = hk_segment_of(p);
-  hk_span* s = seg->spans[(a >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)].head;
-  uintptr_t off = a - s->start;
+  hk_span* s = hk_span_at(p);
+  uintptr_t off = (uintptr_t)p - s->start;
   if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED))) return NULL;
   /* Block-start test without a divide. With magic = ceil(2^40 / size), the
    * low 40 bits of off * magic are below off < 2^20 when size divides off

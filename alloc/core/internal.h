@@ -150,6 +150,11 @@ HK_INLINE hk_segment* hk_segment_of(const void* p) {
   return (hk_segment*)((uintptr_t)p & ~(uintptr_t)HK_SEGMENT_MASK);
 }
 
+/* The span whose slots hold p (p inside a segment): its slot's head. */
+HK_INLINE hk_span* hk_span_at(const void* p) {
+  return hk_segment_of(p)->spans[((uintptr_t)p >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)].head;
+}
+
 /* ---- segmap ------------------------------------------------------------ */
 enum {
   HK_MAP_NONE = 0,       /* not hakmem's */
