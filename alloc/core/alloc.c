@@ -40,6 +40,9 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
     case HK_MAP_LARGE:
       hk_large_free(p, func);
       return;
+    case HK_MAP_ARENA:
+      hk_arena_free(p, func);
+      return;
     case HK_MAP_SEGMENT: {
       hk_span* s = hk_span_at(p);
       if (a & (HK_ALIGN - 1)) hk_misuse("free of a misaligned pointer", p, func);
@@ -93,6 +96,14 @@ size_t hk_usable_size_checked(const void* p, const char* func) {
   } else if (kind == HK_MAP_LARGE) {
     size_t n = hk_large_usable(p);
     if (n) return n;
+  } else if (kind == HK_MAP_ARENA) {
+    bool freed = false;
+    size_t n = hk_arena_usable(p, &freed);
+    if (n) return n;
+    if (freed) {
+      hk_misuse("use of a freed block", p, func);
+      return 0;
+    }
   }
   hk_misuse("invalid pointer", p, func);
   return 0;

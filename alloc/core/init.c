@@ -36,9 +36,11 @@ static void fork_prepare(void) {
   hk_segments_lock(true, false);
   hk_stats_lock(true, false);  /* after the segment locks: an unmap holds the cache lock, then takes this */
   hk_large_lock(true, false);
+  hk_arena_lock(true, false);
 }
 
 static void fork_parent(void) {
+  hk_arena_lock(false, false);
   hk_large_lock(false, false);
   hk_stats_lock(false, false);
   hk_segments_lock(false, false);
@@ -46,6 +48,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  hk_arena_lock(false, true);
   hk_large_lock(false, true);
   hk_stats_lock(false, true);
   hk_segments_lock(false, true);

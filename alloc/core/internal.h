@@ -7,10 +7,15 @@
  *   span     1..8 consecutive slots carved into blocks of one size class.
  *            Its descriptor lives in the segment header, indexed by slot, so a
  *            block's span is found from its address by masking (lesson 3).
- *   large    a request above HK_SMALL_MAX (256 KiB) gets its own 4 MiB-aligned mapping
- *            with a hk_large header at the base.
+ *   arena    a request above HK_SMALL_MAX (256 KiB) up to HK_ARENA_MAX_BLOCK
+ *            (16 MiB) is a run of 64 KiB pages in a 32 MiB chunk shared by
+ *            all threads (arena.c); freed runs join their neighbours and
+ *            serve any later request that fits.
+ *   large    a bigger request, or one aligned beyond 64 KiB, gets its own
+ *            4 MiB-aligned mapping with a hk_large header at the base.
  *   segmap   one byte per 4 MiB of address space saying what hakmem has there
- *            (nothing, a segment, the head or the tail of a large mapping);
+ *            (nothing, a segment, an arena chunk, the head or the tail of a
+ *            large mapping);
  *            it is how the core knows a pointer is its own before touching it.
  *
  * Ownership: every segment belongs to one thread heap (or to nobody when its
@@ -161,6 +166,7 @@ enum {
   HK_MAP_SEGMENT = 1,    /* a small-object segment */
   HK_MAP_LARGE = 2,      /* first 4 MiB of a large mapping: header at its base */
   HK_MAP_LARGE_TAIL = 3, /* later 4 MiB pieces of a large mapping */
+  HK_MAP_ARENA = 4,      /* a 4 MiB piece of an arena chunk: header at the 32 MiB boundary below */
 };
 extern uint8_t hk_segmap[HK_SEGMAP_ENTRIES];
 
@@ -263,6 +269,24 @@ void hk_stats_print_malloc_stats(int fd);
 void hk_heaps_sum_counters(uint64_t* refills, uint64_t* remote_frees);
 
 void* hk_large_alloc(size_t size, size_t align, bool zero);
+/* The arena (arena.c): blocks above HK_SMALL_MAX up to HK_ARENA_MAX_BLOCK,
+ * 64 KiB-aligned, in 32 MiB chunks. */
+#define HK_ARENA_SHIFT 25
+#define HK_ARENA_SIZE ((size_t)1 << HK_ARENA_SHIFT)
+#define HK_ARENA_MAX_BLOCK (HK_ARENA_SIZE / 2)
+/* size in (0, HK_ARENA_MAX_BLOCK]; NULL (errno untouched) when the backend
+ * refused a chunk or a commit. */
+void* hk_arena_alloc(size_t size, bool zero);
+void hk_arena_free(void* p, const char* func);
+/* Usable bytes of the live arena block at p, else 0 with *freed telling
+ * whether p is the start of a freed one. */
+size_t hk_arena_usable(const void* p, bool* freed);
+void hk_arena_lock(bool lock, bool reinit);
+void hk_arena_trim(void);                      /* purges every free run, unmaps empty chunks */
+/* When the oldest committed free run is due for purging (monotonic ms, 0:
+ * nothing waits); written under the arena lock. */
+extern _Atomic uint64_t hk_arena_due_ms;
+void hk_arena_release_due(uint64_t now);
 void hk_large_free(void* p, const char* func);
 size_t hk_large_usable(const void* p);
 void hk_large_lock(bool lock, bool reinit);

@@ -1,6 +1,7 @@
 /* Large allocations (above HK_SMALL_MAX, or aligned beyond what a size class
- * can give): each is its own mapping, aligned to 4 MiB so free() finds the
- * header by masking, exactly as for segments. Freed mappings wait in a cache
+ * can give). Up to HK_ARENA_MAX_BLOCK with alignment up to 64 KiB they come
+ * from the arena (arena.c); the rest are each their own mapping, aligned to
+ * 4 MiB so free() finds the header by masking, exactly as for segments. Freed mappings wait in a cache
  * for reuse (no syscall for a program that frees and reallocates big
  * buffers), bounded and aged by the release policy (cache_mb, delay) and
  * decommitted as the decommit policy says. */
@@ -154,6 +155,7 @@ void hk_large_trim(void) {
   hk_lock(&hk_large_lock_);
   cache_release_old(0, true);
   hk_unlock(&hk_large_lock_);
+  hk_arena_trim();
 }
 
 void hk_large_release_due(uint64_t now) {
@@ -208,6 +210,12 @@ void* hk_large_alloc(size_t size, size_t align, bool zero) {
   /* A zero-byte request still gets a distinct block with usable bytes; with
    * a page-multiple offset it would otherwise end exactly at its mapping. */
   if (size == 0) size = 1;
+  if (align <= HK_SLOT_SIZE && size <= HK_ARENA_MAX_BLOCK) {
+    void* p = hk_arena_alloc(size, zero);
+    if (p != NULL) return p;
+    /* No chunk could be mapped or committed (an address-space limit, a
+     * backend's byte budget): a mapping of just this block may still fit. */
+  }
   if (align < HK_ALIGN) align = HK_ALIGN;
   /* The smallest multiple of align past the header. */
   size_t offset = (sizeof(hk_large) + align - 1) & ~(align - 1);

@@ -42,10 +42,39 @@ TEST(MisuseDeathTest, DoubleFreeFromAnotherThread) {
       "hakmem: double free of " PTR " in hk_free\\(\\)");
 }
 
-TEST(MisuseDeathTest, DoubleFreeOfLargeBlock) {
+TEST(MisuseDeathTest, DoubleFreeOfArenaBlock) {
   EXPECT_DEATH(
       {
         void* p = hk_malloc(1 << 20);
+        hk_free(p);
+        hk_free(p);
+      },
+      "hakmem: double free of " PTR " in hk_free\\(\\)");
+}
+
+TEST(MisuseDeathTest, DoubleFreeOfArenaBlockMergedWithItsNeighbours) {
+  // Once freed, the block's pages join the free run before it: the second
+  // free finds a page-aligned address inside a free run.
+  EXPECT_DEATH(
+      {
+        void* a = hk_malloc(1 << 20);
+        void* b = hk_malloc(1 << 20);
+        void* keep = hk_malloc(1 << 20);
+        hk_free(a);
+        hk_free(b);
+        hk_free(b);
+        hk_free(keep);
+      },
+      "hakmem: double free of " PTR " in hk_free\\(\\)");
+}
+
+TEST(MisuseDeathTest, DoubleFreeOfMappedLargeBlock) {
+  // Above the arena's 16 MiB a block is its own mapping; a freed one waits
+  // in the mapping cache, where the second free cannot tell it from a
+  // pointer into another cached mapping.
+  EXPECT_DEATH(
+      {
+        void* p = hk_malloc(20 << 20);
         hk_free(p);
         hk_free(p);
       },
@@ -85,10 +114,37 @@ TEST(MisuseDeathTest, FreeOfInteriorPointer) {
       "hakmem: free of an interior pointer of " PTR " in hk_free\\(\\)");
 }
 
-TEST(MisuseDeathTest, FreeOfInteriorPointerOfLargeBlock) {
+TEST(MisuseDeathTest, FreeOfInteriorPointerOfArenaBlock) {
   EXPECT_DEATH(
       {
         char* p = static_cast<char*>(hk_malloc(10 << 20));
+        hk_free(p + (5 << 20));  // a page boundary inside the block
+      },
+      "hakmem: free of an interior pointer of " PTR " in hk_free\\(\\)");
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(hk_malloc(1 << 20));
+        hk_free(p + 4096);
+      },
+      "hakmem: free of an interior pointer of " PTR " in hk_free\\(\\)");
+}
+
+TEST(MisuseDeathTest, FreeIntoAFreedArenaBlockIsInvalid) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(hk_malloc(1 << 20));
+        char* keep = static_cast<char*>(hk_malloc(1 << 20));
+        hk_free(p);
+        hk_free(p + 4096);
+        hk_free(keep);
+      },
+      "hakmem: invalid free \\(not an allocated block\\) of " PTR " in hk_free\\(\\)");
+}
+
+TEST(MisuseDeathTest, FreeOfInteriorPointerOfMappedLargeBlock) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(hk_malloc(20 << 20));
         hk_free(p + (5 << 20));
       },
       "hakmem: free of an interior pointer of " PTR " in hk_free\\(\\)");
@@ -125,6 +181,18 @@ TEST(MisuseDeathTest, ReallocOfFreedPointer) {
         void* p = hk_malloc(64);
         hk_free(p);
         hk_realloc(p, 128);
+        hk_free(keep);
+      },
+      "hakmem: use of a freed block of " PTR " in hk_realloc\\(\\)");
+}
+
+TEST(MisuseDeathTest, ReallocOfFreedArenaBlock) {
+  EXPECT_DEATH(
+      {
+        void* p = hk_malloc(1 << 20);
+        void* keep = hk_malloc(1 << 20);
+        hk_free(p);
+        hk_realloc(p, 2 << 20);
         hk_free(keep);
       },
       "hakmem: use of a freed block of " PTR " in hk_realloc\\(\\)");

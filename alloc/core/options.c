@@ -36,7 +36,7 @@ static opt_desc hk_opts[] = {
      .meaning = "empty memory idle this long is returned to the OS"},
     {.name = "HAKMEM_CACHE_MB", .kind = OPT_U64, .field = &hk_options.params.cache_mb, .max = 1048576,
      .accepted = "an integer 0..1048576", .from_variant = true, .param = HK_READS_CACHE,
-     .meaning = "empty segments and large mappings kept for reuse"},
+     .meaning = "empty segments, large mappings and free arena pages kept for reuse"},
     {.name = "HAKMEM_RESIDENT_TARGET_MB", .kind = OPT_U64, .field = &hk_options.params.resident_target_mb,
      .max = 1048576, .accepted = "an integer 0..1048576", .from_variant = true, .param = HK_READS_RESIDENT_TARGET,
      .meaning = "decommit empty memory while more than this is committed"},

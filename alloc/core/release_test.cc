@@ -1,4 +1,4 @@
-// The release clock (segment.c, large.c) in the lean variant: cached empty
+// The release clock (segment.c, large.c, arena.c) in the lean variant: cached empty
 // memory goes back to the OS once the release delay has passed, on the next
 // slow-path free, even when the program never allocates again; committed
 // memory is decommitted down to the resident target as blocks are freed.
@@ -119,6 +119,42 @@ TEST_F(LeanRelease, FreeingDecommitsDownToTheResidentTarget) {
   // Decommit stops once committed memory is back at the target; what is
   // left over it is one span or mapping's worth at most.
   EXPECT_LE(s.bytes_committed, target + (4u << 20)) << "committed memory stayed above the resident target";
+}
+
+// Freed arena pages (blocks of 256 KiB - 16 MiB) stay committed for reuse
+// while under the resident target, and are purged once the release delay
+// has passed, on the next slow-path free; the chunk left empty goes too.
+TEST_F(LeanRelease, FreedArenaPagesArePurgedAfterTheDelayNotBefore) {
+  hk_options.params.resident_target_mb = 1024;  // no decommit on free: only the clock
+  Trailer trailer;
+  hk_stats_t before = Stats();
+  char* p = static_cast<char*>(hk_malloc(4u << 20));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < (4u << 20); i += 4096) p[i] = 1;
+  hk_free(p);
+  hk_stats_t freed = Stats();
+  EXPECT_EQ(freed.bytes_cached, before.bytes_cached + (4u << 20)) << "freed pages wait for reuse";
+  uint64_t madvise_before = freed.syscalls_madvise_dontneed;
+  SleepMs(static_cast<long>(hk_options.params.release_delay_ms) + 50);
+  EXPECT_EQ(Stats().bytes_cached, freed.bytes_cached) << "nothing ran, so nothing can have been purged yet";
+  FreeAll(&trailer.first_span);  // a free, no allocation: retires a span, runs the clock
+  hk_stats_t after = Stats();
+  EXPECT_EQ(after.bytes_cached, 0u) << "the freed arena pages were not purged after the delay";
+  EXPECT_GT(after.syscalls_madvise_dontneed, madvise_before) << "purging is MADV_DONTNEED";
+  EXPECT_LE(after.bytes_reserved + (32u << 20), freed.bytes_reserved) << "the empty chunk should be unmapped";
+}
+
+TEST_F(LeanRelease, AnArenaBlockFreedAboveTheTargetIsDecommittedAtOnce) {
+  hk_options.params.resident_target_mb = 0;  // always above the target
+  char* p = static_cast<char*>(hk_malloc(4u << 20));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < (4u << 20); i += 4096) p[i] = 1;
+  hk_stats_t live = Stats();
+  hk_free(p);
+  hk_stats_t freed = Stats();
+  EXPECT_GT(freed.syscalls_madvise_dontneed, live.syscalls_madvise_dontneed);
+  EXPECT_LE(freed.bytes_committed + (4u << 20), live.bytes_committed) << "the block's pages were not decommitted";
+  EXPECT_EQ(freed.bytes_cached, live.bytes_cached) << "decommitted pages are not cached memory";
 }
 
 // Above the resident target a freed span is decommitted, but not the span

@@ -209,7 +209,8 @@ void hk_segment_cache_trim(bool all) {
 void hk_release_tick(uint64_t now) {
   uint64_t seg_due = atomic_load_explicit(&hk_cache_due_ms, memory_order_relaxed);
   uint64_t large_due = atomic_load_explicit(&hk_large_due_ms, memory_order_relaxed);
-  if (seg_due == 0 && large_due == 0) return;
+  uint64_t arena_due = atomic_load_explicit(&hk_arena_due_ms, memory_order_relaxed);
+  if (seg_due == 0 && large_due == 0 && arena_due == 0) return;
   if (now == 0) now = hk_now_ms();
   if (seg_due != 0 && now >= seg_due) {
     hk_lock(&hk_cache_lock);
@@ -217,6 +218,7 @@ void hk_release_tick(uint64_t now) {
     hk_unlock(&hk_cache_lock);
   }
   if (large_due != 0 && now >= large_due) hk_large_release_due(now);
+  if (arena_due != 0 && now >= arena_due) hk_arena_release_due(now);
 }
 
 static void heap_link_segment(hk_heap* heap, hk_segment* seg) {

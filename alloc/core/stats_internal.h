@@ -11,7 +11,7 @@ typedef struct hk_stat_counters {
   _Atomic int64_t segments_live;
   _Atomic int64_t segments_cached;
   _Atomic int64_t committed_bytes;  /* what may be resident: segment headers, slots not decommitted, large mappings not decommitted */
-  _Atomic int64_t cached_bytes;     /* mapped but empty, kept for reuse: cached segments + cached large mappings */
+  _Atomic int64_t cached_bytes;     /* empty, kept resident for reuse: cached segments, cached large mappings, free arena pages not purged */
   _Atomic int64_t large_live;
   _Atomic int64_t large_bytes;
   _Atomic int64_t threads_live;

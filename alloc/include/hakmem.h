@@ -103,18 +103,18 @@ typedef struct hk_class_stats {
 
 typedef struct hk_stats {
   /* Memory, in bytes. */
-  uint64_t bytes_in_use;        /* small blocks in use (whole blocks) + bytes mapped for live large blocks */
+  uint64_t bytes_in_use;        /* small blocks in use (whole blocks) + bytes of live large blocks (arena pages or mapping) */
   uint64_t bytes_free_in_spans; /* free blocks carved in spans: the threads' caches */
   uint64_t bytes_committed;     /* what may be resident: mapped and not decommitted */
-  uint64_t bytes_cached;        /* empty segments and large mappings kept for reuse */
+  uint64_t bytes_cached;        /* empty segments, large mappings and free arena pages kept resident for reuse */
   uint64_t bytes_reserved;      /* address space currently mapped from the OS */
   uint64_t bytes_resident;      /* the whole process's resident set (/proc/self/statm), hakmem's or not; 0 without /proc */
   /* Structures. */
   uint64_t segments_live;       /* small-object segments in use (owned or abandoned) */
   uint64_t segments_cached;     /* empty segments kept for reuse */
   uint64_t segments_abandoned;  /* segments whose thread exited, awaiting adoption */
-  uint64_t large_live;          /* live large (directly mapped) allocations */
-  uint64_t large_bytes;         /* bytes mapped for live large allocations */
+  uint64_t large_live;          /* live blocks above 256 KiB (arena runs and own mappings) */
+  uint64_t large_bytes;         /* bytes they occupy: whole 64 KiB arena pages, or the mapping */
   uint64_t threads_live;        /* threads with a heap */
   /* Thread caches and cross-thread frees, since the process started. */
   uint64_t thread_refills;      /* allocations that found their thread's span for the class empty (slow path) */

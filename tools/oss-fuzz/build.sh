@@ -36,6 +36,7 @@ compile() {
 # list with the sources Bazel's graph links into the fuzz targets.
 core_srcs=(
   alloc/core/alloc.c
+  alloc/core/arena.c
   alloc/core/checked.c
   alloc/core/error.c
   alloc/core/heap.c
