@@ -149,6 +149,11 @@ void* hk_realloc_impl(void* p, size_t size, const char* func) {
   }
   /* Keep the block when the new size fits and would not waste over half. */
   if (size <= old && size >= old / 2 && !HK_VG_RUNNING()) return p;
+  /* An arena block that stays in the arena's range changes size where it is
+   * when it can (its tail back, or the free pages after it taken): no copy. */
+  if (size > HK_SMALL_MAX && size <= HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() &&
+      hk_segmap_kind((uintptr_t)p) == HK_MAP_ARENA && hk_arena_resize(p, size))
+    return p;
   /* Growing: take at least a quarter more than the block had, so a buffer
    * grown a few bytes at a time (string builders, vectors appending) is
    * copied O(log n) times, not once per class step. Under memcheck the

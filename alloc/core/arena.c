@@ -249,10 +249,37 @@ static bool chunk_add(void) {
   return true;
 }
 
+/* Takes the first k pages of the free run at `first` (its head): commits
+ * those that are not (false, nothing changed, if the backend refuses), and
+ * leaves the rest of the run free with its idle time. The caller marks the
+ * taken pages as (part of) a live run. *was_dirty: some taken page may hold
+ * old bytes. */
+static bool take_pages(hk_arena* a, unsigned first, unsigned k, bool* was_dirty) {
+  int64_t warm = committed_bytes(a, first, k);
+  int64_t bytes = (int64_t)k << HK_ARENA_PAGE_SHIFT;
+  if (warm != bytes && hk_active->backend->commit(page_addr(a, first), (size_t)bytes) != 0) return false;
+  unsigned len = run_len(a->head[first]);
+  run_unmark(a, first, len);
+  if (len > k) {
+    run_mark(a, first + k, len - k, RUN_FREE);
+    a->idle_since_ms[first + k] = a->idle_since_ms[first];
+  }
+  a->free_pages -= k;
+  bits_set(a->committed, first, k, true);
+  *was_dirty = bits_count(a->dirty, first, k) != 0;
+  bits_set(a->dirty, first, k, true);
+  hk_stat_add(&hk_stat.committed_bytes, bytes - warm);
+  hk_stat_add(&hk_stat.cached_bytes, -warm);
+  hk_stat_add(&hk_stat.large_bytes, bytes);
+  if (warm != 0) update_due(); /* the run that was due may be gone */
+  return true;
+}
+
 void* hk_arena_alloc(size_t size, bool zero) {
   unsigned n = (unsigned)((size + HK_ARENA_PAGE - 1) >> HK_ARENA_PAGE_SHIFT);
   hk_arena* a = NULL;
   unsigned page = 0;
+  bool was_dirty = false;
   hk_lock(&hk_arena_lock_);
   if (!find_run(n, &a, &page)) {
     if (!chunk_add()) {
@@ -262,31 +289,15 @@ void* hk_arena_alloc(size_t size, bool zero) {
     a = hk_arena_chunks;
     page = 1;
   }
-  int64_t warm = committed_bytes(a, page, n);
-  int64_t bytes = (int64_t)n << HK_ARENA_PAGE_SHIFT;
-  if (warm != bytes && hk_active->backend->commit(page_addr(a, page), (size_t)bytes) != 0) {
+  if (!take_pages(a, page, n, &was_dirty)) {
     hk_unlock(&hk_arena_lock_);
     return NULL;
   }
-  unsigned len = run_len(a->head[page]);
-  run_unmark(a, page, len);
-  if (len > n) {
-    run_mark(a, page + n, len - n, RUN_FREE);
-    a->idle_since_ms[page + n] = a->idle_since_ms[page];
-  }
   run_mark(a, page, n, RUN_LIVE);
-  a->free_pages -= n;
-  bits_set(a->committed, page, n, true);
-  bool was_dirty = bits_count(a->dirty, page, n) != 0;
-  bits_set(a->dirty, page, n, true);
-  hk_stat_add(&hk_stat.committed_bytes, bytes - warm);
-  hk_stat_add(&hk_stat.cached_bytes, -warm);
   hk_stat_add(&hk_stat.large_live, 1);
-  hk_stat_add(&hk_stat.large_bytes, bytes);
-  if (warm != 0) update_due(); /* the run that was due may be gone */
   hk_unlock(&hk_arena_lock_);
   void* user = page_addr(a, page);
-  HK_VG_ALLOC(user, (size_t)bytes);
+  HK_VG_ALLOC(user, (size_t)n << HK_ARENA_PAGE_SHIFT);
   if (zero && was_dirty) memset(user, 0, size);
   return user;
 }
@@ -332,29 +343,19 @@ size_t hk_arena_usable(const void* p, bool* freed) {
   return n;
 }
 
-void hk_arena_free(void* p, const char* func) {
-  hk_arena* a;
-  unsigned page;
-  hk_lock(&hk_arena_lock_);
-  const char* misuse = live_block(p, &a, &page);
-  if (misuse != NULL) {
-    hk_unlock(&hk_arena_lock_);
-    hk_misuse(misuse, p, func);
-    return;
-  }
-  HK_VG_FREE(p);
-  unsigned n = run_len(a->head[page]);
+/* Returns pages [first, first + n), just cut from a live run, to the free
+ * runs: decommitted at once if the decommit policy says so, else kept
+ * resident (cached) for reuse; joined with free neighbours. Then purges
+ * what the release policy no longer wants (over the cache cap, or a
+ * policy without delay). */
+static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now) {
   int64_t bytes = (int64_t)n << HK_ARENA_PAGE_SHIFT;
-  run_unmark(a, page, n);
   a->free_pages += n;
-  hk_stat_add(&hk_stat.large_live, -1);
   hk_stat_add(&hk_stat.large_bytes, -bytes);
-  hk_stat_add(&hk_stat.cached_bytes, bytes); /* resident until purged, as a cached mapping */
+  hk_stat_add(&hk_stat.cached_bytes, bytes); /* live pages are all committed */
   hk_decommit_mode mode = hk_decommit_wanted((size_t)bytes);
-  if (mode != HK_DECOMMIT_OFF) pages_decommit(a, page, n, mode, true);
-
-  /* Join the free neighbours. */
-  unsigned first = page, len = n;
+  if (mode != HK_DECOMMIT_OFF) pages_decommit(a, first, n, mode, true);
+  unsigned len = n;
   if (first > 1 && (a->tail[first - 1] & RUN_FREE)) {
     unsigned before = run_len(a->tail[first - 1]);
     run_unmark(a, first - before, before);
@@ -367,11 +368,60 @@ void hk_arena_free(void* p, const char* func) {
     len += after;
   }
   run_mark(a, first, len, RUN_FREE);
-  uint64_t now = hk_now_ms();
   a->idle_since_ms[first] = now;
-  /* Over the cache cap (or a policy without delay): purge now. Otherwise
-   * the release clock does it when the delay has passed. */
   purge(now, false);
+}
+
+void hk_arena_free(void* p, const char* func) {
+  hk_arena* a;
+  unsigned page;
+  hk_lock(&hk_arena_lock_);
+  const char* misuse = live_block(p, &a, &page);
+  if (misuse != NULL) {
+    hk_unlock(&hk_arena_lock_);
+    hk_misuse(misuse, p, func);
+    return;
+  }
+  HK_VG_FREE(p);
+  unsigned n = run_len(a->head[page]);
+  run_unmark(a, page, n);
+  hk_stat_add(&hk_stat.large_live, -1);
+  uint64_t now = hk_now_ms();
+  release_pages(a, page, n, now);
   hk_unlock(&hk_arena_lock_);
   hk_release_tick(now); /* the segment and mapping caches may be due too */
+}
+
+bool hk_arena_resize(void* p, size_t size) {
+  unsigned want = (unsigned)((size + HK_ARENA_PAGE - 1) >> HK_ARENA_PAGE_SHIFT);
+  hk_arena* a;
+  unsigned page;
+  bool done = false;
+  uint64_t now = 0;
+  hk_lock(&hk_arena_lock_);
+  if (live_block(p, &a, &page) == NULL) {
+    unsigned n = run_len(a->head[page]);
+    unsigned next = page + n;
+    bool was_dirty;
+    if (want == n) {
+      done = true;
+    } else if (want < n) {
+      /* Shrink: the tail goes back as free pages, no copy. */
+      run_unmark(a, page, n);
+      run_mark(a, page, want, RUN_LIVE);
+      now = hk_now_ms();
+      release_pages(a, page + want, n - want, now);
+      done = true;
+    } else if (next < HK_ARENA_PAGES && (a->head[next] & RUN_FREE) && run_len(a->head[next]) >= want - n &&
+               take_pages(a, next, want - n, &was_dirty)) {
+      /* Grow into the free run that follows: no copy, and the pages added
+       * are warm if they were used before. */
+      run_unmark(a, page, n);
+      run_mark(a, page, want, RUN_LIVE);
+      done = true;
+    }
+  }
+  hk_unlock(&hk_arena_lock_);
+  if (now != 0) hk_release_tick(now);
+  return done;
 }

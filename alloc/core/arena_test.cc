@@ -137,6 +137,51 @@ TEST_F(Arena, ReallocWithinTheArenaKeepsContents) {
   hk_free(p);
 }
 
+TEST_F(Arena, ReallocGrowsIntoTheFreePagesAfterTheBlockWithoutMoving) {
+  char* p = Alloc(300 * kKiB);
+  memset(p, 7, 300 * kKiB);
+  hk_stats_t before = Stats();
+  for (size_t n = 400 * kKiB; n <= 12 * kMiB; n += 300 * kKiB) {
+    char* q = static_cast<char*>(hk_realloc(p, n));
+    ASSERT_EQ(q, p) << "the pages after the block are free: it should grow in place to " << n;
+    ASSERT_EQ(hk_malloc_usable_size(q), (n + kPage - 1) / kPage * kPage);
+    q[n - 1] = 7;
+  }
+  EXPECT_EQ(Stats().large_live, before.large_live);
+  for (size_t i = 0; i < 300 * kKiB; i += 4096) ASSERT_EQ(p[i], 7);
+  hk_free(p);
+}
+
+TEST_F(Arena, ReallocMovesWhenTheNextPagesAreTaken) {
+  char* p = Alloc(kMiB);
+  char* wall = Alloc(kMiB);  // right after p
+  ASSERT_EQ(wall, p + kMiB);
+  memset(p, 3, kMiB);
+  char* q = static_cast<char*>(hk_realloc(p, 2 * kMiB));
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(q, p);
+  for (size_t i = 0; i < kMiB; i += 4096) ASSERT_EQ(q[i], 3);
+  hk_free(q);
+  hk_free(wall);
+}
+
+TEST_F(Arena, ReallocShrinkingBelowHalfGivesTheTailBackInPlace) {
+  char* p = Alloc(8 * kMiB);
+  memset(p, 9, 8 * kMiB);
+  hk_stats_t before = Stats();
+  char* q = static_cast<char*>(hk_realloc(p, 3 * kMiB));
+  ASSERT_EQ(q, p);
+  EXPECT_EQ(hk_malloc_usable_size(q), 3 * kMiB);
+  hk_stats_t after = Stats();
+  EXPECT_EQ(after.large_bytes + 5 * kMiB, before.large_bytes);
+  EXPECT_EQ(after.bytes_cached, before.bytes_cached + 5 * kMiB) << "the tail stays resident for reuse";
+  char* r = Alloc(5 * kMiB);
+  EXPECT_EQ(r, p + 3 * kMiB) << "the freed tail is warm: the next block takes it";
+  for (size_t i = 0; i < 3 * kMiB; i += 4096) ASSERT_EQ(q[i], 9);
+  hk_free(r);
+  hk_free(q);
+}
+
 // Blocks allocated on one thread and freed on another: the arena has no
 // owners, so every thread frees directly, and the counters add up after.
 TEST_F(Arena, ThreadsFreeEachOthersBlocks) {

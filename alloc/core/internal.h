@@ -278,6 +278,11 @@ void* hk_large_alloc(size_t size, size_t align, bool zero);
  * refused a chunk or a commit. */
 void* hk_arena_alloc(size_t size, bool zero);
 void hk_arena_free(void* p, const char* func);
+/* Makes the live arena block at p hold size bytes (in (HK_SMALL_MAX,
+ * HK_ARENA_MAX_BLOCK]) where it is: shrinking gives back its tail, growing
+ * takes the free pages right after it. False (block unchanged) when it
+ * cannot grow in place. */
+bool hk_arena_resize(void* p, size_t size);
 /* Usable bytes of the live arena block at p, else 0 with *freed telling
  * whether p is the start of a freed one. */
 size_t hk_arena_usable(const void* p, bool* freed);
