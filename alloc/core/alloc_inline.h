@@ -94,7 +94,6 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
   if (hk_likely(hk_segmap_kind((uintptr_t)p) == HK_MAP_SEGMENT)) {
     hk_span* s = hk_span_of_block(p);
     if (hk_likely(s != NULL)) {
-      hk_heap* heap = hk_tls_heap;
       hk_block* b = (hk_block*)p;
       uintptr_t tag = hk_free_tag(b);
       if (hk_unlikely(b->tag == tag)) {
@@ -103,13 +102,13 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
       }
       if (HK_CHECKED) hk_checked_free(s, b);
       HK_VG_FREE(p);
-      if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == heap)) {
+      if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk_thread_id())) {
         uint32_t used = s->used;
         /* Slow when the span empties (maybe retire it), was full (relink it)
          * or has nothing handed out (a double free, checked before the push
          * so the free list is never corrupted). */
         if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
-          hk_span_free_local_slow(heap, s, b, func);
+          hk_span_free_local_slow(hk_tls_heap, s, b, func);
           return;
         }
         hk_block_make_free_tagged(b, s->free, tag);

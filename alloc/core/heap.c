@@ -69,6 +69,7 @@ hk_heap* hk_heap_get_or_create(void) {
   memset(heap, 0, sizeof(*heap));
   for (unsigned c = 0; c < HK_CLASSES; c++) heap->current[c] = &hk_span_empty;
   heap->is_live = true;
+  heap->owner_id = hk_thread_id();
   hk_lock(&hk_heaps_lock);
   heap->next_heap = hk_heaps_live;
   if (hk_heaps_live) hk_heaps_live->prev_heap = heap;

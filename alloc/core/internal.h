@@ -118,7 +118,7 @@ typedef struct hk_span {
   uint32_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it */
   uint64_t div_magic;           /* ceil(2^40 / block_size): offset / size without a divide */
   uintptr_t start;              /* address of block 0 */
-  _Atomic(struct hk_heap*) owner; /* heap allowed to push locally; NULL when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
+  _Atomic uintptr_t owner;      /* hk_thread_id() of the thread whose heap owns it (may push locally); 0 when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
   _Atomic(hk_block*) remote;    /* cross-thread frees; pushed with release CAS, taken by the owner with acquire exchange */
   struct hk_span* head;         /* the span this slot belongs to (itself for a head slot or a free slot); set when the segment is acquired and per span */
   /* ---- cold: slow paths only ---- */
@@ -156,6 +156,12 @@ HK_INLINE hk_segment* hk_segment_of(const void* p) {
 }
 
 /* The span whose slots hold p (p inside a segment): its slot's head. */
+/* The calling thread's identity for span ownership: its thread pointer
+ * (%fs:0 on x86-64), one load without the TLS offset the heap pointer needs.
+ * Unique among live threads; a thread's spans are abandoned (owner 0)
+ * before it exits, so a later thread at the same address owns none. */
+HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_pointer(); }
+
 HK_INLINE hk_span* hk_span_at(const void* p) {
   return hk_segment_of(p)->spans[((uintptr_t)p >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)].head;
 }
@@ -193,6 +199,7 @@ typedef struct hk_heap {
   uint64_t remote_frees;          /* blocks this thread pushed to other threads' spans */
   uint64_t refills;               /* slow-path allocations */
   bool is_live;                   /* false for the static empty heap */
+  uintptr_t owner_id;             /* hk_thread_id() of its thread: what its spans' owner fields hold */
   uint64_t trim_epoch;            /* hk_trim_epoch when this heap last trimmed itself (trim.c). Owner-only */
 } hk_heap;
 

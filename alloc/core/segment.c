@@ -311,7 +311,7 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   s->div_magic = (((uint64_t)1 << 40) + size - 1) / size;
   s->start = (uintptr_t)seg + ((uintptr_t)idx << HK_SLOT_SHIFT);
   atomic_store_explicit(&s->remote, NULL, memory_order_relaxed);
-  atomic_store_explicit(&s->owner, heap, memory_order_relaxed);
+  atomic_store_explicit(&s->owner, heap->owner_id, memory_order_relaxed);
   s->next = s->prev = NULL;
   s->capacity = (uint32_t)(((size_t)slots << HK_SLOT_SHIFT) / size);
   s->slot_count = (uint8_t)slots;
@@ -382,7 +382,7 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
     t->in_use = 0;
     t->free = NULL;
     t->used = 0;
-    atomic_store_explicit(&t->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&t->owner, 0, memory_order_relaxed);
   }
   seg->free_slots |= slot_run(idx, slots);
   seg->used_spans--;
@@ -406,7 +406,7 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
 void hk_segment_abandon(hk_segment* seg) {
   for (unsigned i = 1; i < HK_SLOTS; i++) {
     hk_span* s = &seg->spans[i];
-    if (s->in_use && s->slot_offset == 0) atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    if (s->in_use && s->slot_offset == 0) atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
   }
   seg->heap = NULL;
   hk_lock(&hk_abandoned_lock);
@@ -434,7 +434,7 @@ bool hk_segment_adopt_one(hk_heap* heap) {
     hk_span* s = &seg->spans[i];
     if (!s->in_use || s->slot_offset != 0) continue;
     unsigned slots = s->slot_count;
-    atomic_store_explicit(&s->owner, heap, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, heap->owner_id, memory_order_relaxed);
     if (hk_span_adopt(heap, s)) break;  /* the span was its last: segment released */
     i += slots - 1u;
   }
