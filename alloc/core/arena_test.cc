@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,10 @@ class Arena : public ::testing::Test {
   void SetUp() override { hk_trim(0); }
   void TearDown() override { hk_trim(0); }
 };
+
+void FreeAll(std::initializer_list<void*> blocks) {
+  for (void* p : blocks) hk_free(p);
+}
 
 char* Alloc(size_t n) {
   char* p = static_cast<char*>(hk_malloc(n));
@@ -53,9 +58,7 @@ TEST_F(Arena, ConsecutiveBlocksAreCutFromOneRun) {
   char* c = Alloc(kMiB);
   EXPECT_EQ(b, a + kMiB);
   EXPECT_EQ(c, b + kMiB);
-  hk_free(a);
-  hk_free(b);
-  hk_free(c);
+  FreeAll({a, b, c});
 }
 
 TEST_F(Arena, AFreedBlockServesAnySmallerRequestFromItsWarmPages) {
@@ -72,9 +75,7 @@ TEST_F(Arena, AFreedBlockServesAnySmallerRequestFromItsWarmPages) {
   EXPECT_LT(b, big + 8 * kMiB);
   EXPECT_GE(c, big);
   EXPECT_LE(c + 4 * kMiB, big + 8 * kMiB);
-  hk_free(a);
-  hk_free(b);
-  hk_free(c);
+  FreeAll({a, b, c});
 }
 
 TEST_F(Arena, FreedNeighboursJoinIntoOneRun) {
@@ -90,8 +91,7 @@ TEST_F(Arena, FreedNeighboursJoinIntoOneRun) {
   hk_free(b);  // joins both sides
   char* whole = Alloc(4 * kMiB);
   EXPECT_EQ(whole, a) << "the three freed blocks should make one 4 MiB run";
-  hk_free(whole);
-  hk_free(keep);
+  FreeAll({whole, keep});
 }
 
 TEST_F(Arena, CallocOfRecycledPagesIsZero) {
@@ -234,9 +234,7 @@ TEST_F(Arena, BiggerOrStricterAlignedBlocksAreTheirOwnMapping) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(c) % (128 * kKiB), 0u);
   memset(b, 1, 16 * kMiB + 1);
   memset(c, 1, kMiB);
-  hk_free(a);
-  hk_free(b);
-  hk_free(c);
+  FreeAll({a, b, c});
 }
 
 }  // namespace
