@@ -15,7 +15,12 @@
 
 #define HK_EXPORT __attribute__((visibility("default")))
 
-HK_EXPORT void* malloc(size_t size) { return hk_malloc_inline(size); }
+/* malloc starts a cache line and free follows it (both are hot; together
+ * they are 4 lines). Without the pin, any change elsewhere in the library
+ * shifts them, and this machine showed +-2% on random_mixed from placement
+ * alone, with identical instructions; this placement measured best of
+ * those tried (both functions line-aligned was 1.4% slower). */
+HK_EXPORT __attribute__((aligned(64))) void* malloc(size_t size) { return hk_malloc_inline(size); }
 HK_EXPORT void free(void* p) { hk_free_inline(p, "free"); }
 HK_EXPORT void cfree(void* p) { hk_free_inline(p, "cfree"); }
 HK_EXPORT void* calloc(size_t count, size_t size) { return hk_calloc_impl(count, size); }
