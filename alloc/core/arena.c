@@ -354,7 +354,18 @@ static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now)
   hk_stat_add(&hk_stat.large_bytes, -bytes);
   hk_stat_add(&hk_stat.cached_bytes, bytes); /* live pages are all committed */
   hk_decommit_mode mode = hk_decommit_wanted((size_t)bytes);
-  if (mode != HK_DECOMMIT_OFF) pages_decommit(a, first, n, mode, true);
+  if (mode != HK_DECOMMIT_OFF) {
+    /* Only as many pages as take the process back to the resident target
+     * (the fewest the policy is content with), from the run's end: the
+     * rest stay warm for the next big block, which takes the warm front. */
+    unsigned lo = 1, hi = n;
+    while (lo < hi) {
+      unsigned mid = lo + (hi - lo) / 2;
+      if (hk_decommit_wanted_after((size_t)bytes, (uint64_t)mid << HK_ARENA_PAGE_SHIFT) == HK_DECOMMIT_OFF) hi = mid;
+      else lo = mid + 1;
+    }
+    pages_decommit(a, first + n - lo, lo, mode, true);
+  }
   unsigned len = n;
   if (first > 1 && (a->tail[first - 1] & RUN_FREE)) {
     unsigned before = run_len(a->tail[first - 1]);

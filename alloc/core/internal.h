@@ -228,6 +228,10 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span); /* true: its segment wa
 /* The decommit policy's verdict on `bytes` that just became empty, given
  * what is committed now: HK_DECOMMIT_OFF to keep them resident. */
 hk_decommit_mode hk_decommit_wanted(size_t bytes);
+/* The same verdict as if `gone` more bytes had been decommitted already:
+ * lets a caller holding a big range decommit only what takes the process
+ * back to the resident target. */
+hk_decommit_mode hk_decommit_wanted_after(size_t bytes, uint64_t gone);
 bool hk_segment_adopt_one(hk_heap* heap);
 void hk_segment_abandon(hk_segment* seg);
 bool hk_span_adopt(hk_heap* heap, hk_span* span);

@@ -157,6 +157,24 @@ TEST_F(LeanRelease, AnArenaBlockFreedAboveTheTargetIsDecommittedAtOnce) {
   EXPECT_EQ(freed.bytes_cached, live.bytes_cached) << "decommitted pages are not cached memory";
 }
 
+TEST_F(LeanRelease, AnArenaBlockFreedJustAboveTheTargetGivesBackOnlyTheExcess) {
+  char* p = static_cast<char*>(hk_malloc(4u << 20));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < (4u << 20); i += 4096) p[i] = 1;
+  hk_stats_t live = Stats();
+  // A target 1 MiB (16 arena pages) short of what is committed now.
+  const uint64_t target = (live.bytes_committed >> 20) - 1;
+  hk_options.params.resident_target_mb = target;
+  const uint64_t excess = live.bytes_committed - (target << 20);
+  hk_free(p);
+  hk_stats_t freed = Stats();
+  EXPECT_GT(freed.syscalls_madvise_dontneed, live.syscalls_madvise_dontneed);
+  EXPECT_LE(freed.bytes_committed, target << 20) << "still above the resident target";
+  EXPECT_GT(freed.bytes_committed + (64u << 10), target << 20) << "decommitted more than the excess";
+  EXPECT_EQ(freed.bytes_cached, live.bytes_cached + (4u << 20) - ((excess + 0xffff) & ~uint64_t{0xffff}))
+      << "the pages kept are cached for reuse";
+}
+
 // Above the resident target a freed span is decommitted, but not the span
 // malloc pops from while it is small: a request loop that allocates and
 // frees a few blocks of a class (and empties that span every time) must not

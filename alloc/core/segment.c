@@ -364,10 +364,12 @@ hk_span* hk_segment_alloc_span(hk_heap* heap, unsigned cls) {
   return span_from_owned(heap, cls, &failed);
 }
 
-hk_decommit_mode hk_decommit_wanted(size_t bytes) {
-  return hk_active->decommit->on_empty(&hk_options.params, bytes,
-                                       (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed));
+hk_decommit_mode hk_decommit_wanted_after(size_t bytes, uint64_t gone) {
+  uint64_t committed = (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed);
+  return hk_active->decommit->on_empty(&hk_options.params, bytes, committed > gone ? committed - gone : 0);
 }
+
+hk_decommit_mode hk_decommit_wanted(size_t bytes) { return hk_decommit_wanted_after(bytes, 0); }
 
 bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
   hk_segment* seg = hk_segment_of(span);
