@@ -28,7 +28,6 @@
 #define HK_ARENA_PAGE HK_SLOT_SIZE
 #define HK_ARENA_PAGES (HK_ARENA_SIZE >> HK_ARENA_PAGE_SHIFT) /* 512; page 0 holds the header */
 #define HK_ARENA_WORDS (HK_ARENA_PAGES / 64)
-#define HK_ARENA_MAGIC 0x686b6172656e61ull /* "hkarena" */
 
 /* Run markers, at the first page (head) and the last page (tail) of every
  * run, live or free: the run's length in pages and what it is. A page that is
@@ -43,7 +42,6 @@ _Static_assert(HK_ARENA_MAX_BLOCK <= HK_ARENA_SIZE / 2 && HK_ARENA_MAX_BLOCK > H
                "arena blocks are large blocks of at most half a chunk");
 
 typedef struct hk_arena {
-  uint64_t magic;                          /* HK_ARENA_MAGIC */
   struct hk_arena* next;                   /* chunk list, newest first */
   struct hk_arena* prev;
   uint32_t free_pages;                     /* pages in free runs; HK_ARENA_PAGES - 1 when the chunk is empty */
@@ -109,6 +107,11 @@ static void run_unmark(hk_arena* a, unsigned first, unsigned n) {
   bits_set(a->free_heads, first, 1, false);
 }
 
+/* Pages a block of `size` bytes takes. */
+static inline unsigned pages_for(size_t size) {
+  return (unsigned)((size + HK_ARENA_PAGE - 1) >> HK_ARENA_PAGE_SHIFT);
+}
+
 static inline uint8_t* page_addr(hk_arena* a, unsigned page) {
   return (uint8_t*)a + ((size_t)page << HK_ARENA_PAGE_SHIFT);
 }
@@ -145,16 +148,17 @@ static void update_due(void) {
   atomic_store_explicit(&hk_arena_due_ms, due, memory_order_relaxed);
 }
 
-/* Gives a's committed pages in [first, first + n) back with mode; false if
- * the backend refused (they stay committed and counted). */
-static bool pages_decommit(hk_arena* a, unsigned first, unsigned n, hk_decommit_mode mode, bool cached) {
+/* Gives a's committed pages in [first, first + n), all in free runs (so
+ * counted as cached), back with mode; false if the backend refused (they
+ * stay committed and counted). */
+static bool pages_decommit(hk_arena* a, unsigned first, unsigned n, hk_decommit_mode mode) {
   int64_t bytes = committed_bytes(a, first, n);
   if (bytes == 0) return true;
   if (hk_active->backend->decommit(page_addr(a, first), (size_t)n << HK_ARENA_PAGE_SHIFT, mode) != 0) return false;
   bits_set(a->committed, first, n, false);
   if (mode == HK_DECOMMIT_DONTNEED) bits_set(a->dirty, first, n, false);  /* reads zeros from now on */
   hk_stat_add(&hk_stat.committed_bytes, -bytes);
-  if (cached) hk_stat_add(&hk_stat.cached_bytes, -bytes);
+  hk_stat_add(&hk_stat.cached_bytes, -bytes);
   return true;
 }
 
@@ -185,7 +189,7 @@ static void purge(uint64_t now, bool all) {
   unsigned page;
   while (oldest_committed_run(&a, &page)) {
     if (!all && !hk_release_wanted(a->idle_since_ms[page], now)) break;
-    if (!pages_decommit(a, page, run_len(a->head[page]), HK_DECOMMIT_DONTNEED, true)) break;
+    if (!pages_decommit(a, page, run_len(a->head[page]), HK_DECOMMIT_DONTNEED)) break;
   }
   release_empty_chunks();
   update_due();
@@ -236,7 +240,6 @@ static bool chunk_add(void) {
   void* mem = NULL;
   if (hk_active->backend->reserve(HK_ARENA_SIZE, HK_ARENA_SIZE, &mem) != 0) return false;
   hk_arena* a = mem; /* fresh mappings are zero: nothing committed, dirty or marked */
-  a->magic = HK_ARENA_MAGIC;
   a->free_pages = HK_ARENA_PAGES - 1;
   run_mark(a, 1, HK_ARENA_PAGES - 1, RUN_FREE);
   a->idle_since_ms[1] = hk_now_ms();
@@ -276,7 +279,7 @@ static bool take_pages(hk_arena* a, unsigned first, unsigned k, bool* was_dirty)
 }
 
 void* hk_arena_alloc(size_t size, bool zero) {
-  unsigned n = (unsigned)((size + HK_ARENA_PAGE - 1) >> HK_ARENA_PAGE_SHIFT);
+  unsigned n = pages_for(size);
   hk_arena* a = NULL;
   unsigned page = 0;
   bool was_dirty = false;
@@ -364,7 +367,7 @@ static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now)
       if (hk_decommit_wanted_after((size_t)bytes, (uint64_t)mid << HK_ARENA_PAGE_SHIFT) == HK_DECOMMIT_OFF) hi = mid;
       else lo = mid + 1;
     }
-    pages_decommit(a, first + n - lo, lo, mode, true);
+    pages_decommit(a, first + n - lo, lo, mode);
   }
   unsigned len = n;
   if (first > 1 && (a->tail[first - 1] & RUN_FREE)) {
@@ -404,7 +407,7 @@ void hk_arena_free(void* p, const char* func) {
 }
 
 bool hk_arena_resize(void* p, size_t size) {
-  unsigned want = (unsigned)((size + HK_ARENA_PAGE - 1) >> HK_ARENA_PAGE_SHIFT);
+  unsigned want = pages_for(size);
   hk_arena* a;
   unsigned page;
   bool done = false;
