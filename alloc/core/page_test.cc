@@ -1,0 +1,102 @@
+// How a thread's spans serve a class (page.c): where the next block comes
+// from when the span malloc pops from runs dry.
+#include <stdint.h>
+
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "alloc/include/hakmem.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+hk_stats_t Stats() {
+  hk_stats_t s;
+  hk_stats_get(&s);
+  return s;
+}
+
+int ClassOf(size_t size) {
+  void* p = hk_malloc(size);
+  size_t usable = hk_malloc_usable_size(p);
+  hk_free(p);
+  hk_stats_t s = Stats();
+  for (int c = 0; c < HK_STATS_CLASSES; c++)
+    if (s.classes[c].block_size == usable) return c;
+  return -1;
+}
+
+// Each test runs in a thread of its own: a fresh heap, no spans of any class
+// left by earlier tests.
+template <typename F>
+void InFreshThread(F f) {
+  std::thread(f).join();
+}
+
+// Span A is full, span B (current) has used every block carved so far, and
+// one block of A is freed. The next allocation must be that block, not fresh
+// memory carved from B: blocks already resident come before pages not yet
+// touched.
+TEST(Page, AFreedBlockOfAnotherSpanIsReusedBeforeFreshMemoryIsCarved) {
+  InFreshThread([] {
+    const size_t kSize = 2800;  // one block per carved page: every refill carves exactly one
+    std::vector<char*> blocks;
+    char* first = static_cast<char*>(hk_malloc(kSize));
+    ASSERT_NE(first, nullptr);
+    const size_t stride = hk_malloc_usable_size(first);
+    blocks.push_back(first);
+    // Fill span A: blocks come in address order until the next span starts.
+    char* in_b = nullptr;
+    for (int i = 0; i < 100000 && in_b == nullptr; i++) {
+      char* p = static_cast<char*>(hk_malloc(kSize));
+      ASSERT_NE(p, nullptr);
+      if (p != blocks.back() + stride) in_b = p;
+      blocks.push_back(p);
+    }
+    ASSERT_NE(in_b, nullptr) << "never left the first span";
+    ASSERT_GT(blocks.size(), 3u);
+    char* freed = blocks[blocks.size() / 2];  // a block of A
+    hk_free(freed);
+    char* next = static_cast<char*>(hk_malloc(kSize));
+    EXPECT_EQ(next, freed) << "fresh memory (" << static_cast<void*>(next) << ") was carved while block "
+                           << static_cast<void*>(freed) << " of another span was free";
+    hk_free(next);
+    for (char* p : blocks)
+      if (p != freed) hk_free(p);
+  });
+}
+
+// A class drops to half its live count (frees spread over its spans) and
+// climbs back: the blocks freed are resident already and must serve the
+// climb before any fresh memory is carved, or the carved (resident) part of
+// each class would creep towards the whole capacity of every span it ever
+// used, as a long-running program's RSS.
+TEST(Page, AClassClimbingBackToItsHighestLiveCountCarvesNothingNew) {
+  InFreshThread([] {
+    const size_t kSize = 2800;
+    const int c = ClassOf(kSize);
+    ASSERT_GE(c, 0);
+    const int kLive = 1000;
+    const hk_class_stats_t before = Stats().classes[c];  // other threads' blocks of the class
+    std::vector<void*> blocks;
+    for (int i = 0; i < kLive; i++) blocks.push_back(hk_malloc(kSize));
+    const hk_class_stats_t peak = Stats().classes[c];
+    const uint64_t carved_at_peak = (peak.blocks_in_use + peak.blocks_free) - (before.blocks_in_use + before.blocks_free);
+    std::mt19937 rng(7);
+    for (void*& p : blocks)
+      if (rng() & 1) {
+        hk_free(p);
+        p = nullptr;
+      }
+    for (void*& p : blocks)
+      if (p == nullptr) p = hk_malloc(kSize);
+    const hk_class_stats_t after = Stats().classes[c];
+    const uint64_t carved = (after.blocks_in_use + after.blocks_free) - (before.blocks_in_use + before.blocks_free);
+    EXPECT_EQ(carved, carved_at_peak) << "back at " << kLive << " live blocks, " << carved - carved_at_peak
+                                      << " more were carved while freed ones waited in other spans";
+    for (void* p : blocks) hk_free(p);
+  });
+}
+
+}  // namespace
