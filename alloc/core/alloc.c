@@ -138,7 +138,31 @@ void* hk_calloc_impl(size_t count, size_t size) {
   return p;
 }
 
-void* hk_realloc_impl(void* p, size_t size, const char* func) {
+/* realloc's new block for a block of `old` usable bytes that must move:
+ * growing takes at least a quarter more than the block had, so a buffer
+ * grown a few bytes at a time (string builders, vectors appending) is
+ * copied O(log n) times, not once per class step. Under memcheck the block
+ * is exactly what was asked, so its view of sizes stays exact. The caller
+ * frees p once this succeeded; NULL (errno set) leaves p alone, as POSIX
+ * says. */
+static void* realloc_move(void* p, size_t old, size_t size) {
+  size_t grown = old + old / 4;  /* old is a block's usable size, far below SIZE_MAX */
+  size_t want = size > old && size < grown && !HK_VG_RUNNING() ? grown : size;
+  void* q = hk_malloc_inline(want);
+  if (q == NULL && want != size) q = hk_malloc_inline(size);
+  if (q != NULL) memcpy(q, p, size < old ? size : old);
+  return q;
+}
+
+/* Keep the block when the new size fits and would not waste over half
+ * (never for size 0: the smallest block is 16 bytes). */
+static inline bool realloc_fits(size_t old, size_t size) {
+  return size <= old && size >= old / 2 && !HK_VG_RUNNING();
+}
+
+/* Everything but a live small block: NULL, arena and mapped blocks, and
+ * pointers to report. */
+static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
   if (p == NULL) return hk_malloc_inline(size);
   size_t old = hk_usable_size_checked(p, func);
   if (old == 0) return NULL;  /* misuse reported (warn mode): leave p alone */
@@ -147,25 +171,38 @@ void* hk_realloc_impl(void* p, size_t size, const char* func) {
     hk_free_inline(p, func);
     return NULL;
   }
-  /* Keep the block when the new size fits and would not waste over half. */
-  if (size <= old && size >= old / 2 && !HK_VG_RUNNING()) return p;
+  if (realloc_fits(old, size)) return p;
   /* An arena block that stays in the arena's range changes size where it is
    * when it can (its tail back, or the free pages after it taken): no copy. */
   if (size > HK_SMALL_MAX && size <= HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() &&
       hk_segmap_kind((uintptr_t)p) == HK_MAP_ARENA && hk_arena_resize(p, size))
     return p;
-  /* Growing: take at least a quarter more than the block had, so a buffer
-   * grown a few bytes at a time (string builders, vectors appending) is
-   * copied O(log n) times, not once per class step. Under memcheck the
-   * block is exactly what was asked, so its view of sizes stays exact. */
-  size_t grown = old + old / 4;  /* old is a block's usable size, far below SIZE_MAX */
-  size_t want = size > old && size < grown && !HK_VG_RUNNING() ? grown : size;
-  void* q = hk_malloc_inline(want);
-  if (q == NULL && want != size) q = hk_malloc_inline(size);
-  if (q == NULL) return NULL;  /* errno set; p stays valid, as POSIX says */
-  memcpy(q, p, size < old ? size : old);
-  hk_free_inline(p, func);
+  void* q = realloc_move(p, old, size);
+  if (q != NULL) hk_free_inline(p, func);
   return q;
+}
+
+void* hk_realloc_impl(void* p, size_t size, const char* func) {
+  /* A live small block, checked once as free() would check it (segmap,
+   * block start, not freed): kept, or moved and then given back without
+   * checking it again. The rest of realloc is the slow path. */
+  if (hk_likely(hk_segmap_kind((uintptr_t)p) == HK_MAP_SEGMENT)) {
+    hk_span* s = hk_span_of_block(p);
+    hk_block* b = (hk_block*)p;
+    uintptr_t tag = hk_free_tag(b);
+    if (hk_likely(s != NULL && b->tag != tag)) {
+      size_t old = s->block_size;
+      if (realloc_fits(old, size)) return p;
+      if (size == 0) {
+        hk_free_block(s, b, tag, func);  /* glibc frees and returns NULL */
+        return NULL;
+      }
+      void* q = realloc_move(p, old, size);
+      if (q != NULL) hk_free_block(s, b, tag, func);
+      return q;
+    }
+  }
+  return realloc_other(p, size, func);
 }
 
 void* hk_reallocarray_impl(void* p, size_t count, size_t size, const char* func) {

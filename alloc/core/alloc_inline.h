@@ -90,6 +90,28 @@ _Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 20)
 
 void hk_free_slow(void* p, const char* func);
 
+/* Gives back b, a block start of span s that is not free (its tag, `tag`
+ * = hk_free_tag(b), checked by the caller). */
+HK_INLINE void hk_free_block(hk_span* s, hk_block* b, uintptr_t tag, const char* func) {
+  if (HK_CHECKED) hk_checked_free(s, b);
+  HK_VG_FREE(b);
+  if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk_thread_id())) {
+    uint32_t used = s->used;
+    /* Slow when the span empties (maybe retire it), was full (relink it)
+     * or has nothing handed out (a double free, checked before the push
+     * so the free list is never corrupted). */
+    if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
+      hk_span_free_local_slow(hk_tls_heap, s, b, func);
+      return;
+    }
+    hk_block_make_free_tagged(b, s->free, tag);
+    s->free = b;
+    s->used = used - 1;
+    return;
+  }
+  hk_free_remote(hk_segment_of(b), s, b);
+}
+
 HK_INLINE void hk_free_inline(void* p, const char* func) {
   if (hk_likely(hk_segmap_kind((uintptr_t)p) == HK_MAP_SEGMENT)) {
     hk_span* s = hk_span_of_block(p);
@@ -100,23 +122,7 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
         hk_misuse("double free", p, func);
         return;
       }
-      if (HK_CHECKED) hk_checked_free(s, b);
-      HK_VG_FREE(p);
-      if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk_thread_id())) {
-        uint32_t used = s->used;
-        /* Slow when the span empties (maybe retire it), was full (relink it)
-         * or has nothing handed out (a double free, checked before the push
-         * so the free list is never corrupted). */
-        if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
-          hk_span_free_local_slow(hk_tls_heap, s, b, func);
-          return;
-        }
-        hk_block_make_free_tagged(b, s->free, tag);
-        s->free = b;
-        s->used = used - 1;
-        return;
-      }
-      hk_free_remote(hk_segment_of(p), s, b);
+      hk_free_block(s, b, tag, func);
       return;
     }
   }

@@ -203,6 +203,28 @@ TEST(MisuseDeathTest, ReallocOfForeignPointer) {
   EXPECT_DEATH(hk_realloc(global, 10), "hakmem: invalid pointer of " PTR " in hk_realloc\\(\\)");
 }
 
+TEST(MisuseDeathTest, ReallocOfInteriorPointerOfSmallBlock) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(hk_malloc(256));
+        hk_realloc(p + 16, 100);  // would fit in place: must still be refused
+        hk_free(p);
+      },
+      "hakmem: invalid pointer of " PTR " in hk_realloc\\(\\)");
+}
+
+TEST(MisuseDeathTest, ReallocToZeroFreesSoASecondFreeIsADoubleFree) {
+  EXPECT_DEATH(
+      {
+        void* keep = hk_malloc(48);
+        void* p = hk_malloc(48);
+        EXPECT_EQ(hk_realloc(p, 0), nullptr);
+        hk_free(p);
+        hk_free(keep);
+      },
+      "hakmem: double free of " PTR " in hk_free\\(\\)");
+}
+
 TEST(MisuseDeathTest, UsableSizeOfForeignPointer) {
   static int global;
   EXPECT_DEATH(hk_malloc_usable_size(&global), "hakmem: invalid pointer of " PTR " in hk_malloc_usable_size\\(\\)");
