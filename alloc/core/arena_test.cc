@@ -11,19 +11,16 @@
 #include <thread>
 #include <vector>
 
+#include "alloc/core/stats_testing.h"
 #include "alloc/include/hakmem.h"
 #include "gtest/gtest.h"
 
 namespace {
 
+using hk_testing::Stats;
+
 constexpr size_t kKiB = 1024, kMiB = 1024 * 1024;
 constexpr size_t kPage = 64 * kKiB;
-
-hk_stats_t Stats() {
-  hk_stats_t s;
-  hk_stats_get(&s);
-  return s;
-}
 
 class Arena : public ::testing::Test {
  protected:

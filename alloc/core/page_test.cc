@@ -6,26 +6,14 @@
 #include <thread>
 #include <vector>
 
+#include "alloc/core/stats_testing.h"
 #include "alloc/include/hakmem.h"
 #include "gtest/gtest.h"
 
 namespace {
 
-hk_stats_t Stats() {
-  hk_stats_t s;
-  hk_stats_get(&s);
-  return s;
-}
-
-int ClassOf(size_t size) {
-  void* p = hk_malloc(size);
-  size_t usable = hk_malloc_usable_size(p);
-  hk_free(p);
-  hk_stats_t s = Stats();
-  for (int c = 0; c < HK_STATS_CLASSES; c++)
-    if (s.classes[c].block_size == usable) return c;
-  return -1;
-}
+using hk_testing::Stats;
+using hk_testing::ClassOf;
 
 // Each test runs in a thread of its own: a fresh heap, no spans of any class
 // left by earlier tests.

@@ -9,16 +9,13 @@
 #include <vector>
 
 #include "alloc/core/options.h"
+#include "alloc/core/stats_testing.h"
 #include "alloc/include/hakmem.h"
 #include "gtest/gtest.h"
 
 namespace {
 
-hk_stats_t Stats() {
-  hk_stats_t s;
-  hk_stats_get(&s);
-  return s;
-}
+using hk_testing::Stats;
 
 void SleepMs(long ms) {
   timespec ts{ms / 1000, (ms % 1000) * 1000000L};

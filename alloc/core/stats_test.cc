@@ -11,27 +11,16 @@
 #include <vector>
 
 #include "alloc/core/options.h"
+#include "alloc/core/stats_testing.h"
 #include "alloc/include/hakmem.h"
 #include "gtest/gtest.h"
 
 namespace {
 
-hk_stats_t Stats() {
-  hk_stats_t s;
-  hk_stats_get(&s);
-  return s;
-}
+using hk_testing::Stats;
+using hk_testing::ClassOf;
 
 // The class hakmem serves a request of n bytes from (n <= 256 KiB).
-int ClassOf(size_t n) {
-  void* p = hk_malloc(n);
-  size_t usable = hk_malloc_usable_size(p);
-  hk_free(p);
-  hk_stats_t s = Stats();
-  for (int c = 0; c < HK_STATS_CLASSES; c++)
-    if (s.classes[c].block_size == usable) return c;
-  return -1;
-}
 
 uint64_t SumClasses(const hk_stats_t& s) {
   uint64_t b = 0;

@@ -1,0 +1,32 @@
+// Helpers the core's tests share to read hakmem's statistics.
+#ifndef HAKMEM_CORE_STATS_TESTING_H
+#define HAKMEM_CORE_STATS_TESTING_H
+
+#include <stddef.h>
+
+#include "alloc/include/hakmem.h"
+
+namespace hk_testing {
+
+// The statistics as of now.
+inline hk_stats_t Stats() {
+  hk_stats_t s;
+  hk_stats_get(&s);
+  return s;
+}
+
+// Index in hk_stats_t::classes of the class a request of n bytes gets, or
+// -1 if no small class serves it.
+inline int ClassOf(size_t n) {
+  void* p = hk_malloc(n);
+  size_t usable = hk_malloc_usable_size(p);
+  hk_free(p);
+  hk_stats_t s = Stats();
+  for (int c = 0; c < HK_STATS_CLASSES; c++)
+    if (s.classes[c].block_size == usable) return c;
+  return -1;
+}
+
+}  // namespace hk_testing
+
+#endif
