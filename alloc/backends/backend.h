@@ -43,6 +43,12 @@ typedef struct hk_backend {
   /* Unmaps [p, p+size) entirely. On failure the range stays mapped and the
    * core keeps it (cached) to try again later. */
   int (*release)(void* p, size_t size);
+  /* Moves the pages of [old, old+old_size) to dst, a range of new_size >=
+   * old_size bytes that reserve() returned, without copying them: dst then
+   * starts with old's contents and reads zeros past them, and old is unmapped
+   * (dst's own reservation is replaced). On failure both ranges stay as they
+   * were. NULL: the backend cannot, and the core copies instead. */
+  int (*move)(void* old, size_t old_size, void* dst, size_t new_size);
 } hk_backend;
 
 /* Syscall counters, incremented by backends with relaxed __atomic builtins
@@ -54,6 +60,7 @@ typedef struct hk_os_counters {
   uint64_t madvise_free;     /* ... of which MADV_FREE */
   uint64_t madvise_dontneed; /* ... of which MADV_DONTNEED (also the fallback where MADV_FREE is missing) */
   uint64_t mprotect;         /* mprotect calls (none on Linux today; kept so reports stay comparable) */
+  uint64_t mremap;           /* mremap calls (moving a large block's pages when realloc grows it) */
   uint64_t reserved_bytes;   /* currently mapped by hakmem */
 } hk_os_counters;
 

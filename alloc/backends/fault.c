@@ -85,10 +85,16 @@ static int fault_release(void* p, size_t size) {
   return hk_backend_linux.release(p, size);
 }
 
+static int fault_move(void* old, size_t old_size, void* dst, size_t new_size) {
+  if (should_fail(HK_FAULT_MOVE, 0)) return ENOMEM;
+  return hk_backend_linux.move(old, old_size, dst, new_size);
+}
+
 const hk_backend hk_backend_fault = {
     .name = "fault(linux)",
     .reserve = fault_reserve,
     .commit = fault_commit,
     .decommit = fault_decommit,
     .release = fault_release,
+    .move = fault_move,
 };

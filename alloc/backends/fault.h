@@ -34,7 +34,8 @@ enum {
   HK_FAULT_COMMIT = 1u << 1,
   HK_FAULT_DECOMMIT = 1u << 2,
   HK_FAULT_RELEASE = 1u << 3,
-  HK_FAULT_ALL_OPS = 0xfu,
+  HK_FAULT_MOVE = 1u << 4,
+  HK_FAULT_ALL_OPS = 0x1fu,
 };
 
 typedef struct hk_fault_plan {

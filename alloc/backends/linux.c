@@ -1,4 +1,4 @@
-/* Linux backend: mmap, munmap and madvise, nothing else.
+/* Linux backend: mmap, munmap, madvise and mremap, nothing else.
  *
  * Alignment: the core wants 4 MiB-aligned segments. Mapping size+align and
  * trimming costs three syscalls, so we first ask for the address right after
@@ -10,6 +10,9 @@
  * use. We do not call MADV_HUGEPAGE or MADV_NOHUGEPAGE; in the common
  * "madvise" mode THP stays off for hakmem memory and RSS follows what is
  * touched. Decommitting part of a huge page splits it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap */
+#endif
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -87,10 +90,20 @@ static int linux_decommit(void* p, size_t size, hk_decommit_mode mode) {
   return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
+/* mremap moves page table entries: a block of any size changes address
+ * without its bytes being copied or faulted in again. */
+static int linux_move(void* old, size_t old_size, void* dst, size_t new_size) {
+  hk_os_count(mremap, 1);
+  if (mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) return errno;
+  hk_os_count(reserved_bytes, -(int64_t)old_size);
+  return 0;
+}
+
 const hk_backend hk_backend_linux = {
     .name = "linux",
     .reserve = linux_reserve,
     .commit = linux_commit,
     .decommit = linux_decommit,
     .release = linux_release,
+    .move = linux_move,
 };

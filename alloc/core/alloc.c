@@ -138,16 +138,20 @@ void* hk_calloc_impl(size_t count, size_t size) {
   return p;
 }
 
-/* realloc's new block for a block of `old` usable bytes that must move:
+/* realloc's new size for a block of `old` usable bytes that must move:
  * growing takes at least a quarter more than the block had, so a buffer
  * grown a few bytes at a time (string builders, vectors appending) is
  * copied O(log n) times, not once per class step. Under memcheck the block
- * is exactly what was asked, so its view of sizes stays exact. The caller
- * frees p once this succeeded; NULL (errno set) leaves p alone, as POSIX
- * says. */
-static void* realloc_move(void* p, size_t old, size_t size) {
+ * is exactly what was asked, so its view of sizes stays exact. */
+static size_t realloc_want(size_t old, size_t size) {
   size_t grown = old + old / 4;  /* old is a block's usable size, far below SIZE_MAX */
-  size_t want = size > old && size < grown && !HK_VG_RUNNING() ? grown : size;
+  return size > old && size < grown && !HK_VG_RUNNING() ? grown : size;
+}
+
+/* The block p moved to, its contents copied; the caller frees p once this
+ * succeeded. NULL (errno set) leaves p alone, as POSIX says. */
+static void* realloc_move(void* p, size_t old, size_t size) {
+  size_t want = realloc_want(old, size);
   void* q = hk_malloc_inline(want);
   if (q == NULL && want != size) q = hk_malloc_inline(size);
   if (q != NULL) memcpy(q, p, size < old ? size : old);
@@ -177,6 +181,13 @@ static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
   if (size > HK_SMALL_MAX && size <= HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() &&
       hk_segmap_kind((uintptr_t)p) == HK_MAP_ARENA && hk_arena_resize(p, size))
     return p;
+  /* A mapped block growing beyond the arena's range moves its pages to a
+   * larger mapping instead of having them copied. */
+  if (size > old && size > HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() &&
+      hk_segmap_kind((uintptr_t)p) == HK_MAP_LARGE) {
+    void* q = hk_large_grow(p, realloc_want(old, size));
+    if (q != NULL) return q;
+  }
   void* q = realloc_move(p, old, size);
   if (q != NULL) hk_free_inline(p, func);
   return q;

@@ -4,7 +4,8 @@
  * 4 MiB so free() finds the header by masking, exactly as for segments. Freed mappings wait in a cache
  * for reuse (no syscall for a program that frees and reallocates big
  * buffers), bounded and aged by the release policy (cache_mb, delay) and
- * decommitted as the decommit policy says. */
+ * decommitted as the decommit policy says. realloc grows a mapped block by
+ * moving its pages into a larger mapping (hk_large_grow), never by copying. */
 #include <errno.h>
 #include <string.h>
 
@@ -197,6 +198,13 @@ static hk_large* cache_take(size_t need) {
   return found;
 }
 
+/* Bytes to map for a block of size bytes offset bytes past the base (whole
+ * OS pages); 0 when that would overflow. */
+static size_t large_map_bytes(size_t offset, size_t size) {
+  if (size > SIZE_MAX / 2 - offset - HK_SEGMENT_SIZE) return 0;
+  return (offset + size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
+}
+
 void* hk_large_alloc(size_t size, size_t align, bool zero) {
   hk_ensure_init();
   /* free() finds the header at the 4 MiB boundary below the pointer, so the
@@ -219,11 +227,11 @@ void* hk_large_alloc(size_t size, size_t align, bool zero) {
   if (align < HK_ALIGN) align = HK_ALIGN;
   /* The smallest multiple of align past the header. */
   size_t offset = (sizeof(hk_large) + align - 1) & ~(align - 1);
-  if (size > SIZE_MAX / 2 - offset - HK_SEGMENT_SIZE) {
+  size_t need = large_map_bytes(offset, size);
+  if (need == 0) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t need = (offset + size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
   hk_large* h = cache_take(need);
   bool fresh = h == NULL;
   if (h == NULL) {
@@ -253,6 +261,30 @@ static hk_large* large_header(const void* p) {
   hk_large* h = (hk_large*)hk_segment_of(p);
   if (h->magic != HK_LARGE_MAGIC || (uintptr_t)p != (uintptr_t)h + h->user_offset) return NULL;
   return h;
+}
+
+void* hk_large_grow(void* p, size_t size) {
+  const hk_backend* backend = hk_active->backend;
+  hk_large* h = large_header(p);
+  if (h == NULL || backend->move == NULL) return NULL;
+  size_t old_size = h->map_size;
+  size_t need = large_map_bytes(h->user_offset, size);
+  if (need <= old_size) return NULL;
+  /* A new 4 MiB-aligned range (free() finds the header by masking), which
+   * the old pages, header included, then replace. */
+  void* dst = NULL;
+  if (backend->reserve(need, HK_SEGMENT_SIZE, &dst) != 0) return NULL;
+  if (backend->move(h, old_size, dst, need) != 0) {
+    backend->release(dst, need);  /* if even this fails, the range stays mapped, unused and counted */
+    return NULL;
+  }
+  hk_segmap_set(h, old_size, HK_MAP_NONE);  /* h is unmapped now */
+  h = dst;
+  h->map_size = need;
+  hk_segmap_set(h, need, HK_MAP_LARGE);
+  hk_stat_add(&hk_stat.committed_bytes, (int64_t)(need - old_size));
+  hk_stat_add(&hk_stat.large_bytes, (int64_t)(need - old_size));
+  return (uint8_t*)h + h->user_offset;
 }
 
 size_t hk_large_usable(const void* p) {

@@ -150,6 +150,7 @@ void hk_stats_get(hk_stats_t* out) {
   out->syscalls_madvise_free = hk_os_read(madvise_free);
   out->syscalls_madvise_dontneed = hk_os_read(madvise_dontneed);
   out->syscalls_mprotect = hk_os_read(mprotect);
+  out->syscalls_mremap = hk_os_read(mremap);
 }
 
 /* ---- formatting without malloc ------------------------------------------------ */
@@ -241,6 +242,7 @@ static const stat_field hk_stat_fields[] = {
     HK_FIELD(syscalls_madvise_free, false),
     HK_FIELD(syscalls_madvise_dontneed, false),
     HK_FIELD(syscalls_mprotect, false),
+    HK_FIELD(syscalls_mremap, false),
 };
 #define HK_STAT_FIELDS (sizeof(hk_stat_fields) / sizeof(hk_stat_fields[0]))
 _Static_assert(HK_STAT_FIELDS * sizeof(uint64_t) == offsetof(hk_stats_t, classes),

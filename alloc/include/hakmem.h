@@ -126,6 +126,7 @@ typedef struct hk_stats {
   uint64_t syscalls_madvise_free;     /* madvise calls with MADV_FREE (lazy decommit) */
   uint64_t syscalls_madvise_dontneed; /* madvise calls with MADV_DONTNEED (RSS drops at once) */
   uint64_t syscalls_mprotect;   /* mprotect calls */
+  uint64_t syscalls_mremap;     /* mremap calls (realloc growing a block above 16 MiB moves its pages, no copy) */
   /* Small blocks by size class (index = class): block_size is set for every
    * class, the counts are 0 for classes without spans. */
   hk_class_stats_t classes[HK_STATS_CLASSES];

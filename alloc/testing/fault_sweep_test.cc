@@ -239,4 +239,30 @@ TEST_F(FaultSweep, RandomFailuresWithASeed) {
   EXPECT_GT(failures, 0u);
 }
 
+// realloc grows a block above 16 MiB by moving its pages (the backend's
+// move). When the move fails, realloc copies instead: same contents, the
+// old range still the old block's until it is freed, nothing lost.
+TEST_F(FaultSweep, AFailedPageMoveFallsBackToCopying) {
+  Block b{static_cast<uint8_t*>(hk_malloc(20u << 20)), 20u << 20, 9};
+  ASSERT_NE(b.p, nullptr);
+  Fill(b);
+  hk_stats_t before;
+  hk_stats_get(&before);
+  hk_fault_plan plan{};
+  plan.ops = HK_FAULT_MOVE;
+  plan.fail_every = 1;
+  hk_fault_set(&plan);
+  uint8_t* q = static_cast<uint8_t*>(hk_realloc(b.p, 40u << 20));
+  EXPECT_GT(hk_fault_failures(), 0u) << "the move was not attempted";
+  hk_fault_clear();
+  ASSERT_NE(q, nullptr);
+  hk_stats_t after;
+  hk_stats_get(&after);
+  EXPECT_EQ(after.syscalls_mremap, before.syscalls_mremap) << "a failed move makes no mremap";
+  b.p = q;
+  EXPECT_TRUE(Intact(b)) << "contents lost when the move failed";
+  EXPECT_EQ(after.large_live, before.large_live) << "the old block was not freed after the copy";
+  hk_free(q);
+}
+
 }  // namespace
