@@ -104,6 +104,14 @@ class WorkloadTest(unittest.TestCase):
         self.assertGreater(r["reallocs"], r["mallocs"], "not realloc-heavy")
         self.assertFreesEverything(r)
 
+    def test_realloc_large_grows_to_max_keeping_contents(self):
+        r, _, _ = run("realloc_large", 2, 1 << 20, 32 << 20)
+        self.assertCommonFields(r, "realloc_large")
+        self.assertEqual(r["errors"], 0, "realloc lost a buffer's contents")
+        self.assertEqual(r["reallocs"], 2 * 5, "1 MiB doubled to 32 MiB is 5 reallocs per round")
+        self.assertEqual(r["mallocs"], r["frees"])
+        self.assertEqual(r["ops"], r["mallocs"] + r["reallocs"] + r["frees"])
+
     def test_large_spans_the_size_range_and_frees_everything(self):
         r, _, _ = run("large", 200, 4, 1, 65536, 1 << 20, 0)
         self.assertCommonFields(r, "large")

@@ -142,6 +142,7 @@ def _plan(profile):
             Case("prodcons 1x2T", "prodcons", [1, 20000], threads=2),
             Case("realloc", "realloc_heavy", [50000]),
             Case("large 64K-8M", "large", [200, 4, 1, 65536, 8388608, 0]),
+            Case("realloc 1M-16M", "realloc_large", [1, 1 << 20, 16 << 20]),
             random_mixed(64, 50000, group="sweep", name="sweep ws=64", strace=None),
             random_mixed(1024, 50000, group="sweep", name="sweep ws=1024", strace=None),
             soak(0.3, 50000, 256),
@@ -172,6 +173,7 @@ def _plan(profile):
             Case("prodcons 2x2T", "prodcons", [2, 2000000], threads=4),
             Case("realloc", "realloc_heavy", [5000000]),
             Case("large 64K-8M", "large", [20000], timeout=180),
+            Case("realloc 1M-256M", "realloc_large", [4]),
             Case("service 2C/4H", "service", ["--seconds", "3"], threads=7),
         ]
         cases += [random_mixed(ws, 10_000_000, group="sweep", name=f"sweep ws={ws}", strace=None)
