@@ -181,11 +181,10 @@ static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
   if (size > HK_SMALL_MAX && size <= HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() &&
       hk_segmap_kind((uintptr_t)p) == HK_MAP_ARENA && hk_arena_resize(p, size))
     return p;
-  /* A mapped block growing beyond the arena's range moves its pages to a
-   * larger mapping instead of having them copied. */
-  if (size > old && size > HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() &&
-      hk_segmap_kind((uintptr_t)p) == HK_MAP_LARGE) {
-    void* q = hk_large_grow(p, realloc_want(old, size));
+  /* A mapped block that stays beyond the arena's range is resized without
+   * a copy: its tail unmapped, or its pages moved to a larger mapping. */
+  if (size > HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() && hk_segmap_kind((uintptr_t)p) == HK_MAP_LARGE) {
+    void* q = hk_large_resize(p, realloc_want(old, size));
     if (q != NULL) return q;
   }
   void* q = realloc_move(p, old, size);

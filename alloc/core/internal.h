@@ -305,11 +305,13 @@ extern _Atomic uint64_t hk_arena_due_ms;
 void hk_arena_release_due(uint64_t now);
 void hk_large_free(void* p, const char* func);
 size_t hk_large_usable(const void* p);
-/* Grows the live mapped block at p to hold size bytes by moving its pages
- * (backend move: mremap on Linux) to a larger mapping: no copy, no page
- * faults. Returns the new pointer, or NULL (block unchanged) when p is not
- * a mapped block, would not grow, or the backend could not. */
-void* hk_large_grow(void* p, size_t size);
+/* Makes the live mapped block at p hold size bytes without copying it:
+ * shrinking unmaps the pages past it (same pointer), growing moves its pages
+ * (backend move: mremap on Linux) to a larger mapping, with no page fault.
+ * Returns the block's pointer, or NULL (block unchanged) when p is not a
+ * mapped block, the backend could not, or a cached mapping could take the
+ * contents by copy instead. */
+void* hk_large_resize(void* p, size_t size);
 void hk_large_lock(bool lock, bool reinit);
 void hk_large_trim(void);
 /* When the oldest cached large mapping is due for release by time (monotonic

@@ -4,8 +4,9 @@
  * 4 MiB so free() finds the header by masking, exactly as for segments. Freed mappings wait in a cache
  * for reuse (no syscall for a program that frees and reallocates big
  * buffers), bounded and aged by the release policy (cache_mb, delay) and
- * decommitted as the decommit policy says. realloc grows a mapped block by
- * moving its pages into a larger mapping (hk_large_grow), never by copying. */
+ * decommitted as the decommit policy says. realloc resizes a mapped block
+ * without copying it (hk_large_resize): shrinking unmaps its tail, growing
+ * moves its pages into a larger mapping. */
 #include <errno.h>
 #include <string.h>
 
@@ -166,21 +167,32 @@ void hk_large_release_due(uint64_t now) {
 }
 
 /* A cached mapping of at least `need` bytes wasting at most half, newest
- * first within a bin, made usable again; NULL if none fits or the backend
- * refused to commit it. Only the bins from need's to 2 * need's can hold one. */
-static hk_large* cache_take(size_t need) {
-  hk_large* found = NULL;
-  hk_lock(&hk_large_lock_);
+ * first within a bin, or NULL. Only the bins from need's to 2 * need's can
+ * hold one. Lock held. */
+static hk_large* cache_find(size_t need) {
   unsigned last = large_bin(need * 2);
-  for (unsigned b = large_bin(need); b <= last && found == NULL; b++) {
+  for (unsigned b = large_bin(need); b <= last; b++) {
     hk_large* h = hk_large_bins[b];
-    for (unsigned walked = 0; h != NULL && walked < HK_LARGE_BIN_WALK; h = h->bin_next, walked++) {
-      if (h->map_size >= need && h->map_size / 2 <= need) {
-        found = h;
-        break;
-      }
-    }
+    for (unsigned walked = 0; h != NULL && walked < HK_LARGE_BIN_WALK; h = h->bin_next, walked++)
+      if (h->map_size >= need && h->map_size / 2 <= need) return h;
   }
+  return NULL;
+}
+
+/* Whether cache_take(need) would hand out a mapping still resident. */
+static bool cache_has_warm_fit(size_t need) {
+  hk_lock(&hk_large_lock_);
+  hk_large* found = cache_find(need);
+  bool warm = found != NULL && !found->decommitted;
+  hk_unlock(&hk_large_lock_);
+  return warm;
+}
+
+/* cache_find's mapping made usable again; NULL if none fits or the backend
+ * refused to commit it. */
+static hk_large* cache_take(size_t need) {
+  hk_lock(&hk_large_lock_);
+  hk_large* found = cache_find(need);
   if (found) {
     cache_unlink(found);
     if (found->decommitted) {
@@ -263,17 +275,31 @@ static hk_large* large_header(const void* p) {
   return h;
 }
 
-void* hk_large_grow(void* p, size_t size) {
-  const hk_backend* backend = hk_active->backend;
-  hk_large* h = large_header(p);
-  if (h == NULL || backend->move == NULL) return NULL;
+/* Gives back the mapping's pages past need (< its size) where it is. */
+static bool large_shrink(hk_large* h, size_t need) {
   size_t old_size = h->map_size;
-  size_t need = large_map_bytes(h->user_offset, size);
-  if (need <= old_size) return NULL;
-  /* A new 4 MiB-aligned range (free() finds the header by masking), which
-   * the old pages, header included, then replace. */
+  /* 4 MiB pieces no longer part of it leave the segmap first: free() must
+   * not trust them once they are unmapped. */
+  size_t kept = (need + HK_SEGMENT_MASK) & ~(size_t)HK_SEGMENT_MASK;
+  size_t had = (old_size + HK_SEGMENT_MASK) & ~(size_t)HK_SEGMENT_MASK;
+  if (had > kept) hk_segmap_set((uint8_t*)h + kept, had - kept, HK_MAP_NONE);
+  if (hk_active->backend->release((uint8_t*)h + need, old_size - need) != 0) {
+    hk_segmap_set(h, old_size, HK_MAP_LARGE);
+    return false;
+  }
+  h->map_size = need;
+  hk_stat_add(&hk_stat.committed_bytes, -(int64_t)(old_size - need));
+  hk_stat_add(&hk_stat.large_bytes, -(int64_t)(old_size - need));
+  return true;
+}
+
+/* Moves the mapping's pages, header included, into a new 4 MiB-aligned
+ * mapping of need (> its size) bytes. The new header, or NULL. */
+static hk_large* large_move(hk_large* h, size_t need) {
+  const hk_backend* backend = hk_active->backend;
+  size_t old_size = h->map_size;
   void* dst = NULL;
-  if (backend->reserve(need, HK_SEGMENT_SIZE, &dst) != 0) return NULL;
+  if (backend->move == NULL || backend->reserve(need, HK_SEGMENT_SIZE, &dst) != 0) return NULL;
   if (backend->move(h, old_size, dst, need) != 0) {
     backend->release(dst, need);  /* if even this fails, the range stays mapped, unused and counted */
     return NULL;
@@ -284,7 +310,21 @@ void* hk_large_grow(void* p, size_t size) {
   hk_segmap_set(h, need, HK_MAP_LARGE);
   hk_stat_add(&hk_stat.committed_bytes, (int64_t)(need - old_size));
   hk_stat_add(&hk_stat.large_bytes, (int64_t)(need - old_size));
-  return (uint8_t*)h + h->user_offset;
+  return h;
+}
+
+void* hk_large_resize(void* p, size_t size) {
+  hk_large* h = large_header(p);
+  if (h == NULL) return NULL;
+  size_t need = large_map_bytes(h->user_offset, size);
+  if (need == 0) return NULL;
+  if (need <= h->map_size) return need == h->map_size || large_shrink(h, need) ? p : NULL;
+  /* A resident cached mapping that fits is better filled by a copy: moved
+   * pages would leave it idle and fault in the new part. NULL sends realloc
+   * to the copy, which takes it. */
+  if (cache_has_warm_fit(need)) return NULL;
+  h = large_move(h, need);
+  return h ? (uint8_t*)h + h->user_offset : NULL;
 }
 
 size_t hk_large_usable(const void* p) {

@@ -1,5 +1,5 @@
 // Blocks above the arena's range (16 MiB), each its own mapping (large.c):
-// realloc grows them by moving their pages, not by copying them.
+// realloc resizes them without copying (tail unmapped, or pages moved).
 #include <stdint.h>
 #include <sys/resource.h>
 
@@ -53,6 +53,53 @@ TEST(Large, GrowingAMappedBlockMovesItsPagesInsteadOfCopyingThem) {
   q[kNew / 8 - 1] = 7;  // the grown part is usable
   hk_free(q);
   EXPECT_EQ(Stats().large_live, before.large_live - 1);
+}
+
+// Shrinking a mapped block below half its size, to a size still above the
+// arena's range, unmaps its tail where it is: same pointer, no copy.
+TEST(Large, ShrinkingAMappedBlockGivesBackItsTailInPlace) {
+  const size_t kOld = 100 * kMiB, kNew = 40 * kMiB;
+  uint64_t* p = static_cast<uint64_t*>(hk_malloc(kOld));
+  ASSERT_NE(p, nullptr);
+  Fill(p, kNew);
+  const hk_stats_t before = Stats();
+  uint64_t* q = static_cast<uint64_t*>(hk_realloc(p, kNew));
+  const hk_stats_t after = Stats();
+  EXPECT_EQ(q, p) << "a shrinking mapped block moved";
+  EXPECT_TRUE(Intact(q, kNew));
+  EXPECT_EQ(after.syscalls_munmap, before.syscalls_munmap + 1);
+  EXPECT_EQ(after.bytes_reserved + (kOld - kNew), before.bytes_reserved) << "the tail was not unmapped";
+  EXPECT_GE(hk_malloc_usable_size(q), kNew);
+  EXPECT_LT(hk_malloc_usable_size(q), kNew + kPage);
+  EXPECT_EQ(hk_owns(reinterpret_cast<char*>(q) + 64 * kMiB), 0) << "the unmapped tail is still hakmem's";
+  q[kNew / 8 - 1] = 1;
+  hk_free(q);
+}
+
+// With a resident mapping of the right size in the cache, growing copies
+// into it instead: its pages are faulted in already, where moving would
+// leave it idle and fault in the new half.
+TEST(Large, GrowingPrefersAResidentCachedMappingToMovingPages) {
+  hk_trim(0);  // no cached mapping left by earlier tests
+  const size_t kCached = 48 * kMiB, kOld = 20 * kMiB, kNew = 40 * kMiB;
+  uint64_t* cached = static_cast<uint64_t*>(hk_malloc(kCached));
+  ASSERT_NE(cached, nullptr);
+  Fill(cached, kCached);  // resident
+  hk_free(cached);        // kept for reuse, still resident
+  ASSERT_GE(Stats().bytes_cached, kCached);
+  uint64_t* p = static_cast<uint64_t*>(hk_malloc(kOld));  // too small for the cached one: a mapping of its own
+  ASSERT_NE(p, nullptr);
+  Fill(p, kOld);
+  const hk_stats_t before = Stats();
+  const long faults_before = MinorFaults();
+  uint64_t* q = static_cast<uint64_t*>(hk_realloc(p, kNew));
+  const long faults = MinorFaults() - faults_before;
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q, cached) << "the resident cached mapping was not reused";
+  EXPECT_EQ(Stats().syscalls_mremap, before.syscalls_mremap) << "pages were moved although resident ones waited";
+  EXPECT_LT(faults, 64) << "copying into resident pages must not fault";
+  EXPECT_TRUE(Intact(q, kOld));
+  hk_free(q);
 }
 
 // The moved block is an ordinary mapped block: it grows again, shrinks in
