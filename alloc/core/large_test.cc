@@ -45,19 +45,39 @@ bool Intact(const uint64_t* p, size_t bytes) {
   return true;
 }
 
+// A block of `size` bytes, filled over its first `filled` bytes, then
+// realloc'd to new_size: the statistics and this process's minor page faults
+// around the realloc alone.
+struct Resized {
+  uint64_t* p;  // before
+  uint64_t* q;  // after (nullptr: realloc failed)
+  hk_stats_t before, after;
+  long faults;
+};
+
+Resized FillAndRealloc(size_t size, size_t filled, size_t new_size) {
+  Resized r{};
+  r.p = static_cast<uint64_t*>(hk_malloc(size));
+  if (r.p == nullptr) return r;
+  Fill(r.p, filled);
+  r.before = Stats();
+  const long faults_before = MinorFaults();
+  r.q = static_cast<uint64_t*>(hk_realloc(r.p, new_size));
+  r.faults = MinorFaults() - faults_before;
+  r.after = Stats();
+  return r;
+}
+
 // A copy into fresh memory would fault in every page of the destination
 // (6144 for 24 MiB); moving the pages faults none and makes one mremap.
 TEST(Large, GrowingAMappedBlockMovesItsPagesInsteadOfCopyingThem) {
   const size_t kOld = 24 * kMiB, kNew = 40 * kMiB;
-  uint64_t* p = static_cast<uint64_t*>(hk_malloc(kOld));
-  ASSERT_NE(p, nullptr);
-  Fill(p, kOld);
-  const hk_stats_t before = Stats();
-  const long faults_before = MinorFaults();
-  uint64_t* q = static_cast<uint64_t*>(hk_realloc(p, kNew));
-  const long faults = MinorFaults() - faults_before;
-  const hk_stats_t after = Stats();
-  ASSERT_NE(q, nullptr);
+  const Resized r = FillAndRealloc(kOld, kOld, kNew);
+  ASSERT_NE(r.p, nullptr);
+  ASSERT_NE(r.q, nullptr);
+  uint64_t *p = r.p, *q = r.q;
+  const hk_stats_t &before = r.before, &after = r.after;
+  const long faults = r.faults;
   EXPECT_EQ(after.syscalls_mremap, before.syscalls_mremap + 1);
   if (kFaultsAreOurs) EXPECT_LT(faults, 64) << "the old contents were copied into fresh pages";
   EXPECT_TRUE(Intact(q, kOld)) << "contents lost in the move";
@@ -74,13 +94,11 @@ TEST(Large, GrowingAMappedBlockMovesItsPagesInsteadOfCopyingThem) {
 // arena's range, unmaps its tail where it is: same pointer, no copy.
 TEST(Large, ShrinkingAMappedBlockGivesBackItsTailInPlace) {
   const size_t kOld = 100 * kMiB, kNew = 40 * kMiB;
-  uint64_t* p = static_cast<uint64_t*>(hk_malloc(kOld));
-  ASSERT_NE(p, nullptr);
-  Fill(p, kNew);
-  const hk_stats_t before = Stats();
-  uint64_t* q = static_cast<uint64_t*>(hk_realloc(p, kNew));
-  const hk_stats_t after = Stats();
-  EXPECT_EQ(q, p) << "a shrinking mapped block moved";
+  const Resized r = FillAndRealloc(kOld, kNew, kNew);
+  ASSERT_NE(r.p, nullptr);
+  uint64_t* q = r.q;
+  const hk_stats_t &before = r.before, &after = r.after;
+  EXPECT_EQ(q, r.p) << "a shrinking mapped block moved";
   EXPECT_TRUE(Intact(q, kNew));
   EXPECT_EQ(after.syscalls_munmap, before.syscalls_munmap + 1);
   EXPECT_EQ(after.bytes_reserved + (kOld - kNew), before.bytes_reserved) << "the tail was not unmapped";
@@ -102,19 +120,15 @@ TEST(Large, GrowingPrefersAResidentCachedMappingToMovingPages) {
   Fill(cached, kCached);  // resident
   hk_free(cached);        // kept for reuse, still resident
   ASSERT_GE(Stats().bytes_cached, kCached);
-  uint64_t* p = static_cast<uint64_t*>(hk_malloc(kOld));  // too small for the cached one: a mapping of its own
-  ASSERT_NE(p, nullptr);
-  Fill(p, kOld);
-  const hk_stats_t before = Stats();
-  const long faults_before = MinorFaults();
-  uint64_t* q = static_cast<uint64_t*>(hk_realloc(p, kNew));
-  const long faults = MinorFaults() - faults_before;
-  ASSERT_NE(q, nullptr);
-  EXPECT_EQ(q, cached) << "the resident cached mapping was not reused";
-  EXPECT_EQ(Stats().syscalls_mremap, before.syscalls_mremap) << "pages were moved although resident ones waited";
-  if (kFaultsAreOurs) EXPECT_LT(faults, 64) << "copying into resident pages must not fault";
-  EXPECT_TRUE(Intact(q, kOld));
-  hk_free(q);
+  // kOld is too small for the cached mapping: it gets a mapping of its own.
+  const Resized r = FillAndRealloc(kOld, kOld, kNew);
+  ASSERT_NE(r.p, nullptr);
+  ASSERT_NE(r.q, nullptr);
+  EXPECT_EQ(r.q, cached) << "the resident cached mapping was not reused";
+  EXPECT_EQ(r.after.syscalls_mremap, r.before.syscalls_mremap) << "pages were moved although resident ones waited";
+  if (kFaultsAreOurs) EXPECT_LT(r.faults, 64) << "copying into resident pages must not fault";
+  EXPECT_TRUE(Intact(r.q, kOld));
+  hk_free(r.q);
 }
 
 // The moved block is an ordinary mapped block: it grows again, shrinks in
