@@ -176,16 +176,17 @@ static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
     return NULL;
   }
   if (realloc_fits(old, size)) return p;
-  /* An arena block that stays in the arena's range changes size where it is
-   * when it can (its tail back, or the free pages after it taken): no copy. */
-  if (size > HK_SMALL_MAX && size <= HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() &&
-      hk_segmap_kind((uintptr_t)p) == HK_MAP_ARENA && hk_arena_resize(p, size))
-    return p;
-  /* A mapped block that stays beyond the arena's range is resized without
-   * a copy: its tail unmapped, or its pages moved to a larger mapping. */
-  if (size > HK_ARENA_MAX_BLOCK && !HK_VG_RUNNING() && hk_segmap_kind((uintptr_t)p) == HK_MAP_LARGE) {
-    void* q = hk_large_resize(p, realloc_want(old, size));
-    if (q != NULL) return q;
+  if (size > HK_SMALL_MAX && !HK_VG_RUNNING()) {
+    unsigned kind = hk_segmap_kind((uintptr_t)p);
+    /* An arena block that stays in the arena's range changes size where it
+     * is when it can (its tail back, or the free pages after it taken). */
+    if (kind == HK_MAP_ARENA && size <= HK_ARENA_MAX_BLOCK && hk_arena_resize(p, size)) return p;
+    /* A mapped block that stays beyond the arena's range is resized without
+     * a copy: its tail unmapped, or its pages moved to a larger mapping. */
+    if (kind == HK_MAP_LARGE && size > HK_ARENA_MAX_BLOCK) {
+      void* q = hk_large_resize(p, realloc_want(old, size));
+      if (q != NULL) return q;
+    }
   }
   void* q = realloc_move(p, old, size);
   if (q != NULL) hk_free_inline(p, func);
