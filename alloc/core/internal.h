@@ -257,6 +257,15 @@ void hk_segments_lock(bool lock, bool reinit);
  * MADV_FREE left resident; owner or under the lock that holds seg. True if
  * anything was advised. For trim only. */
 bool hk_segment_decommit_free_slots(hk_segment* seg);
+/* Decommits (MADV_DONTNEED) the slots of span s from its slot `from` on, which
+ * hold no carved block any more. Owner only; for trim. */
+void hk_segment_decommit_span_slots(hk_span* s, unsigned from);
+/* Commits the slots holding bytes [from, to) of span s (offsets from its
+ * first block) if trim gave them back. False if the backend refused. */
+bool hk_segment_commit_span_bytes(hk_span* s, size_t from, size_t to);
+/* Gives back the slots past the last live block of every span the heap
+ * owns (page.c). For trim. */
+void hk_heap_release_span_tails(hk_heap* heap);
 
 /* ---- trim (trim.c) ------------------------------------------------------ */
 /* Bumped by hk_trim; a heap whose trim_epoch differs trims itself on its next

@@ -74,6 +74,8 @@ static bool span_carve(hk_span* s) {
   if (want < s->block_size) want = s->block_size;
   if (want > left) want = left;
   uint32_t n = (uint32_t)(want / s->block_size);
+  /* Slots past the live blocks may have been given back by trim. */
+  if (!hk_segment_commit_span_bytes(s, s->carved_bytes, s->carved_bytes + n * s->block_size)) return false;
   uint8_t* first = (uint8_t*)s->start + s->carved_bytes;
   HK_VG_CARVE(first, (size_t)n * s->block_size);
   uint8_t* p = first;
@@ -163,6 +165,57 @@ static bool heap_collect_remote(hk_heap* heap, bool force) {
     seg = next;
   }
   return any;
+}
+
+/* Gives back the slots of s past its last live block: a span whose first
+ * blocks outlive a burst allocated after them would otherwise keep the whole
+ * burst's pages resident until its last block is freed. The free blocks
+ * there leave the free list and count as not carved; carving them again
+ * commits their slots. Owner only; for trim (one walk of the free list). */
+static void span_release_tail(hk_span* s) {
+  if (s->slot_count < 2) return;
+  uint32_t size = s->block_size;
+  uint32_t carved = s->carved_bytes / size;
+  /* Multi-slot spans hold fewer than 2 * HK_SPAN_MIN_BLOCKS blocks (size_class.c). */
+  uint64_t is_free[(2 * HK_SPAN_MIN_BLOCKS + 63) / 64] = {0};
+  if (carved > 64 * (sizeof(is_free) / sizeof(is_free[0]))) return;
+  for (hk_block* b = s->free; b != NULL;) {
+    uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
+    is_free[i / 64] |= (uint64_t)1 << (i % 64);
+    HK_VG_LINK_OPEN(b);
+    hk_block* next = hk_block_next(b);
+    HK_VG_LINK_CLOSE(b);
+    b = next;
+  }
+  uint32_t live_end = carved;  /* blocks from here on are all free */
+  while (live_end > 0 && (is_free[(live_end - 1) / 64] >> ((live_end - 1) % 64) & 1)) live_end--;
+  /* Whole slots only: the first slot past the last live block. */
+  unsigned from_slot = (unsigned)(((size_t)live_end * size + HK_SLOT_SIZE - 1) >> HK_SLOT_SHIFT);
+  if (from_slot >= s->slot_count || s->carved_bytes <= ((size_t)from_slot << HK_SLOT_SHIFT)) return;
+  uint32_t keep = (uint32_t)(((size_t)from_slot << HK_SLOT_SHIFT) / size);  /* blocks wholly below that slot */
+  hk_block* prev = NULL;
+  for (hk_block* b = s->free; b != NULL;) {
+    HK_VG_LINK_OPEN(b);
+    hk_block* next = hk_block_next(b);
+    HK_VG_LINK_CLOSE(b);
+    if ((uintptr_t)b - s->start >= (size_t)keep * size) {
+      if (prev) hk_block_make_free(prev, next); else s->free = next;
+    } else {
+      prev = b;
+    }
+    b = next;
+  }
+  __atomic_store_n(&s->carved_bytes, keep * size, __ATOMIC_RELAXED);
+  hk_segment_decommit_span_slots(s, from_slot);
+}
+
+void hk_heap_release_span_tails(hk_heap* heap) {
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
+    for (int k = 0; k < 2; k++) {
+      for (hk_span* s = lists[k]->head; s; s = s->next) span_release_tail(s);
+    }
+  }
 }
 
 void hk_heap_collect(hk_heap* heap, bool force) {

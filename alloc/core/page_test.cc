@@ -1,7 +1,9 @@
 // How a thread's spans serve a class (page.c): where the next block comes
 // from when the span malloc pops from runs dry.
 #include <stdint.h>
+#include <string.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 #include <vector>
@@ -84,6 +86,56 @@ TEST(Page, AClassClimbingBackToItsHighestLiveCountCarvesNothingNew) {
     EXPECT_EQ(carved, carved_at_peak) << "back at " << kLive << " live blocks, " << carved - carved_at_peak
                                       << " more were carved while freed ones waited in other spans";
     for (void* p : blocks) hk_free(p);
+  });
+}
+
+// A few blocks outlive a burst of their class allocated after them, in the
+// same span. Once the burst is freed, trim must give back the span's slots
+// past the live blocks (they would otherwise stay resident until the last
+// live block goes), and the span must carve them again when the class grows.
+TEST(Page, TrimGivesBackTheSlotsOfASpanPastItsLastLiveBlock) {
+  InFreshThread([] {
+    const size_t kSize = 2800;
+    const int c = ClassOf(kSize);
+    ASSERT_GE(c, 0);
+    const hk_class_stats_t before = Stats().classes[c];  // other threads' blocks of the class
+    std::vector<char*> live;
+    for (int i = 0; i < 4; i++) {
+      live.push_back(static_cast<char*>(hk_malloc(kSize)));
+      memset(live.back(), 'a' + i, kSize);
+    }
+    const size_t stride = hk_malloc_usable_size(live[0]);
+    const uint64_t slot_blocks = (64u << 10) / stride;
+    std::vector<char*> burst;
+    for (int i = 0; i < 1000; i++) {  // several spans' worth: the live blocks' span is carved to its end
+      burst.push_back(static_cast<char*>(hk_malloc(kSize)));
+      memset(burst.back(), 'z', kSize);
+    }
+    const uint64_t dontneed_before = Stats().syscalls_madvise_dontneed;
+    for (char* p : burst) hk_free(p);
+    hk_trim(0);
+    const hk_class_stats_t after = Stats().classes[c];
+    const uint64_t carved = (after.blocks_in_use + after.blocks_free) - (before.blocks_in_use + before.blocks_free);
+    EXPECT_EQ(after.blocks_in_use - before.blocks_in_use, live.size());
+    EXPECT_LE(carved, slot_blocks) << "after trim the class keeps " << carved << " blocks carved for " << live.size()
+                                   << " live ones; the slots past them hold only free blocks";
+    EXPECT_GT(Stats().syscalls_madvise_dontneed, dontneed_before);
+    for (size_t i = 0; i < live.size(); i++)
+      for (size_t k = 0; k < kSize; k++) ASSERT_EQ(live[i][k], static_cast<char>('a' + i)) << "live block " << i;
+    // The class grows again into the slots trim gave back.
+    std::vector<char*> again;
+    for (int i = 0; i < 1000; i++) {
+      again.push_back(static_cast<char*>(hk_malloc(kSize)));
+      ASSERT_NE(again.back(), nullptr);
+      memset(again.back(), 'y', kSize);
+    }
+    std::vector<char*> sorted = again;
+    sorted.insert(sorted.end(), live.begin(), live.end());
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 1; i < sorted.size(); i++)
+      ASSERT_GE(sorted[i], sorted[i - 1] + stride) << "two blocks overlap after the span was carved again";
+    for (char* p : again) hk_free(p);
+    for (char* p : live) hk_free(p);
   });
 }
 

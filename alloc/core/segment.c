@@ -92,6 +92,16 @@ static bool slots_commit(hk_segment* seg, unsigned first, unsigned count) {
   return true;
 }
 
+void hk_segment_decommit_span_slots(hk_span* s, unsigned from) {
+  slots_decommit(hk_segment_of(s), s->slot_index + from, s->slot_count - from, HK_DECOMMIT_DONTNEED);
+}
+
+bool hk_segment_commit_span_bytes(hk_span* s, size_t from, size_t to) {
+  unsigned first = (unsigned)(from >> HK_SLOT_SHIFT);
+  unsigned last = (unsigned)((to - 1) >> HK_SLOT_SHIFT);
+  return slots_commit(hk_segment_of(s), s->slot_index + first, last - first + 1);
+}
+
 bool hk_segment_decommit_free_slots(hk_segment* seg) {
   /* Every free slot, committed or not: a slot decommitted with MADV_FREE is
    * still resident until the kernel needs the memory, and trim promises RSS

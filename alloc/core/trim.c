@@ -1,8 +1,9 @@
 /* hk_trim (and through it malloc_trim): give free memory back to the OS now.
  *
  * What is free, and who may return it:
- *   - the calling thread's empty spans and the free slots of its segments:
- *     the caller, directly;
+ *   - the calling thread's empty spans, the slots of its spans past their
+ *     last live block, and the free slots of its segments: the caller,
+ *     directly;
  *   - segments of exited threads (abandoned): the caller adopts them, which
  *     also collects the blocks other threads freed into them;
  *   - the segment cache and the large-mapping cache: global, under their locks;
@@ -28,6 +29,7 @@ void hk_heap_trim(hk_heap* heap) {
   /* Remote frees in, empty spans out: segments left without a span go to
    * the segment cache, which the next lines empty. */
   hk_heap_collect(heap, true);
+  hk_heap_release_span_tails(heap);
   for (hk_segment* seg = heap->segments; seg; seg = seg->next) hk_segment_decommit_free_slots(seg);
   hk_segment_cache_trim(true);
   hk_large_trim();
