@@ -78,7 +78,7 @@ HK_INLINE hk_span* hk_span_of_block(const void* p) {
   /* Block-start test without a divide. With magic = ceil(2^40 / size), the
    * low 40 bits of off * magic are below off < 2^20 when size divides off
    * and at least 2^40 / size >= 2^22 otherwise (spans are at most
-   * HK_SPAN_MAX_SLOTS = 8 slots, so off < 2^19; size <= 2^18), so one
+   * HK_SPAN_MAX_SLOTS = 16 slots, so off < 2^20; size <= 2^18), so one
    * multiply and one mask test against 2^21 tell a block start from an
    * interior pointer. */
   if (hk_unlikely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) >= ((uint64_t)1 << 21))) return NULL;

@@ -74,8 +74,8 @@
 extern uint8_t hk_class_of_index[HK_SMALL_MAX / 16 + 1];
 extern uint32_t hk_class_size[HK_CLASSES];
 extern uint8_t hk_class_slots[HK_CLASSES];       /* slots per span of the class */
-#define HK_SPAN_MIN_BLOCKS 64u                   /* blocks a span holds at least, ... */
-#define HK_SPAN_MAX_SLOTS 8u                     /* ... unless that takes more than 8 slots (512 KiB) */
+#define HK_SPAN_MIN_BLOCKS 256u                  /* blocks a span holds at least, ... */
+#define HK_SPAN_MAX_SLOTS 16u                    /* ... unless that takes more than 16 slots (1 MiB) */
 
 void hk_size_classes_init(void);
 /* The class for an aligned request: a class whose size is a multiple of align
