@@ -110,7 +110,7 @@ struct hk_heap;
 typedef struct hk_span {
   hk_block* free;               /* owner-only list of free blocks (LIFO, cache-warm) */
   uint32_t used;                /* blocks handed out and not yet returned to the owner, | HK_USED_FULL. Owner-only */
-  uint8_t unused_;              /* spare */
+  uint8_t pinned;               /* 1 while the span is its heap's current one and `used` holds one extra count for it (page.c). Owner-only */
   uint8_t class_idx;            /* size class */
   uint8_t slot_offset;          /* for tail slots of a multi-slot span: distance to the head slot; 0 on the head */
   uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
@@ -148,7 +148,7 @@ typedef struct hk_segment {
 
 #define HK_ALL_SPAN_SLOTS (~(uint64_t)1) /* slots 1..63 */
 
-HK_INLINE uint32_t hk_span_live(const hk_span* s) { return s->used & ~HK_USED_FULL; }
+HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_FULL) - s->pinned; }
 HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
 
 HK_INLINE hk_segment* hk_segment_of(const void* p) {

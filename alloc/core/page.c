@@ -30,11 +30,42 @@ static void list_push_back(hk_span_list* l, hk_span* s) {
   l->tail = s;
 }
 
+/* The span malloc pops from holds one count of its own in `used` while at
+ * most one slot of it is carved: free()'s fast path leaves for the slow one
+ * when a span is about to empty (`used` below 2), and the current span of a
+ * class with few live blocks empties all the time (a program that mallocs
+ * and frees one block in turn empties it on every free). Such a span is kept
+ * when it empties anyway (span_keep_empty), so the slow path had nothing to
+ * do; with the extra count it is not taken. A span carved further goes back
+ * to the slow path on emptying, where the decommit policy may retire it.
+ * hk_span_live() subtracts the count. */
+static void span_pin(hk_span* s) {
+  if (s->pinned || s == &hk_span_empty || s->carved_bytes > HK_SLOT_SIZE) return;
+  s->pinned = 1;
+  s->used++;
+}
+
+static void span_unpin(hk_span* s) {
+  if (!s->pinned) return;
+  s->pinned = 0;
+  s->used--;
+}
+
+/* Makes s (a span of avail[cls], or the empty span) the one malloc pops
+ * from. Slow paths only. */
+static void set_current(hk_heap* heap, unsigned cls, hk_span* s) {
+  hk_span* old = heap->current[cls];
+  if (old == s) return;
+  span_unpin(old);
+  heap->current[cls] = s;
+  span_pin(s);
+}
+
 /* current[cls] always mirrors the head of avail[cls] (or the empty span), so
  * the fast path needs no NULL check. */
 static inline void sync_current(hk_heap* heap, unsigned cls) {
   hk_span* head = heap->avail[cls].head;
-  heap->current[cls] = head ? head : &hk_span_empty;
+  set_current(heap, cls, head ? head : &hk_span_empty);
 }
 
 /* ---- block supply ------------------------------------------------------- */
@@ -88,6 +119,7 @@ static bool span_carve(hk_span* s) {
   s->free = (hk_block*)first;
   /* Atomic store: free() on other threads reads it to validate pointers. */
   __atomic_store_n(&s->carved_bytes, s->carved_bytes + n * s->block_size, __ATOMIC_RELAXED);
+  if (s->carved_bytes > HK_SLOT_SIZE) span_unpin(s);  /* emptying it is the policy's call again */
   return true;
 }
 
@@ -253,7 +285,7 @@ void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
       }
       if (s->free == NULL) span_carve(s);
       if (s->free != NULL) {
-        heap->current[cls] = s;
+        set_current(heap, cls, s);
         return hk_span_pop(s);
       }
       span_mark_full(heap, s);
@@ -308,7 +340,7 @@ bool hk_span_adopt(hk_heap* heap, hk_span* s) {
 void hk_heap_release_all(hk_heap* heap) {
   heap_collect_remote(heap, true);
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
-    heap->current[cls] = &hk_span_empty;
+    set_current(heap, cls, &hk_span_empty);
     hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
     for (int k = 0; k < 2; k++) {
       hk_span* s = lists[k]->head;

@@ -313,6 +313,7 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   hk_span* s = &seg->spans[idx];
   s->free = NULL;
   s->used = 0;
+  s->pinned = 0;
   s->class_idx = (uint8_t)cls;
   s->slot_offset = 0;
   s->in_use = 1;
@@ -394,6 +395,7 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
     t->in_use = 0;
     t->free = NULL;
     t->used = 0;
+    t->pinned = 0;
     atomic_store_explicit(&t->owner, 0, memory_order_relaxed);
   }
   seg->free_slots |= slot_run(idx, slots);

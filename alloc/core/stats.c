@@ -84,7 +84,8 @@ __attribute__((no_sanitize("thread"))) static void walk_spans(hk_stats_t* out) {
         continue;
       }
       uint64_t capacity = HK_LOAD(s->capacity);
-      uint64_t used = HK_LOAD(s->used) & ~HK_USED_FULL;
+      uint64_t counted = HK_LOAD(s->used) & ~HK_USED_FULL, pinned = HK_LOAD(s->pinned);
+      uint64_t used = counted > pinned ? counted - pinned : 0;  /* the current span's own count is no block */
       uint64_t carved = HK_LOAD(s->carved_bytes) / size;
       if (used > capacity) used = capacity;
       hk_class_stats_t* c = &out->classes[cls];
