@@ -39,8 +39,12 @@ static void list_push_back(hk_span_list* l, hk_span* s) {
  * do; with the extra count it is not taken. A span carved further goes back
  * to the slow path on emptying, where the decommit policy may retire it.
  * hk_span_live() subtracts the count. */
+/* At most one slot carved: as the current span, kept when it empties
+ * whatever the decommit policy says (span_keep_empty). */
+static inline bool span_within_one_slot(const hk_span* s) { return s->carved_bytes <= HK_SLOT_SIZE; }
+
 static void span_pin(hk_span* s) {
-  if (s->pinned || s == &hk_span_empty || s->carved_bytes > HK_SLOT_SIZE) return;
+  if (s->pinned || s == &hk_span_empty || !span_within_one_slot(s)) return;
   s->pinned = 1;
   s->used++;
 }
@@ -119,7 +123,7 @@ static bool span_carve(hk_span* s) {
   s->free = (hk_block*)first;
   /* Atomic store: free() on other threads reads it to validate pointers. */
   __atomic_store_n(&s->carved_bytes, s->carved_bytes + n * s->block_size, __ATOMIC_RELAXED);
-  if (s->carved_bytes > HK_SLOT_SIZE) span_unpin(s);  /* emptying it is the policy's call again */
+  if (!span_within_one_slot(s)) span_unpin(s);  /* emptying it is the policy's call again */
   return true;
 }
 
@@ -158,7 +162,7 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
  * one 340k at 28 MB, retiring all of them 150k at 21 MB. */
 static bool span_keep_empty(hk_heap* heap, hk_span* s) {
   return heap->current[s->class_idx] == s &&
-         (s->carved_bytes <= HK_SLOT_SIZE ||
+         (span_within_one_slot(s) ||
           hk_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == HK_DECOMMIT_OFF);
 }
 
