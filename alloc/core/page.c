@@ -30,6 +30,10 @@ static void list_push_back(hk_span_list* l, hk_span* s) {
   l->tail = s;
 }
 
+/* At most one slot carved: as the current span, kept when it empties
+ * whatever the decommit policy says (span_keep_empty). */
+static inline bool span_within_one_slot(const hk_span* s) { return s->carved_bytes <= HK_SLOT_SIZE; }
+
 /* The span malloc pops from holds one count of its own in `used` while at
  * most one slot of it is carved: free()'s fast path leaves for the slow one
  * when a span is about to empty (`used` below 2), and the current span of a
@@ -39,10 +43,6 @@ static void list_push_back(hk_span_list* l, hk_span* s) {
  * do; with the extra count it is not taken. A span carved further goes back
  * to the slow path on emptying, where the decommit policy may retire it.
  * hk_span_live() subtracts the count. */
-/* At most one slot carved: as the current span, kept when it empties
- * whatever the decommit policy says (span_keep_empty). */
-static inline bool span_within_one_slot(const hk_span* s) { return s->carved_bytes <= HK_SLOT_SIZE; }
-
 static void span_pin(hk_span* s) {
   if (s->pinned || s == &hk_span_empty || !span_within_one_slot(s)) return;
   s->pinned = 1;
@@ -73,6 +73,15 @@ static inline void sync_current(hk_heap* heap, unsigned cls) {
 }
 
 /* ---- block supply ------------------------------------------------------- */
+/* The link of free block b, for slow paths that walk a list (b is no-access
+ * to memcheck between uses). */
+static inline hk_block* block_link(hk_block* b) {
+  HK_VG_LINK_OPEN(b);
+  hk_block* next = hk_block_next(b);
+  HK_VG_LINK_CLOSE(b);
+  return next;
+}
+
 /* Takes the blocks other threads freed into this span. */
 static uint32_t span_collect_remote(hk_span* s) {
   if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) return 0;
@@ -83,9 +92,7 @@ static uint32_t span_collect_remote(hk_span* s) {
   uint32_t n = 1;
   hk_block* tail = list;
   for (;;) {
-    HK_VG_LINK_OPEN(tail);
-    hk_block* next = hk_block_next(tail);
-    HK_VG_LINK_CLOSE(tail);
+    hk_block* next = block_link(tail);
     if (next == NULL) break;
     tail = next;
     n++;
@@ -218,10 +225,7 @@ static void span_release_tail(hk_span* s) {
   for (hk_block* b = s->free; b != NULL;) {
     uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
-    HK_VG_LINK_OPEN(b);
-    hk_block* next = hk_block_next(b);
-    HK_VG_LINK_CLOSE(b);
-    b = next;
+    b = block_link(b);
   }
   uint32_t live_end = carved;  /* blocks from here on are all free */
   while (live_end > 0 && (is_free[(live_end - 1) / 64] >> ((live_end - 1) % 64) & 1)) live_end--;
@@ -231,9 +235,7 @@ static void span_release_tail(hk_span* s) {
   uint32_t keep = (uint32_t)(((size_t)from_slot << HK_SLOT_SHIFT) / size);  /* blocks wholly below that slot */
   hk_block* prev = NULL;
   for (hk_block* b = s->free; b != NULL;) {
-    HK_VG_LINK_OPEN(b);
-    hk_block* next = hk_block_next(b);
-    HK_VG_LINK_CLOSE(b);
+    hk_block* next = block_link(b);
     if ((uintptr_t)b - s->start >= (size_t)keep * size) {
       if (prev) hk_block_make_free(prev, next); else s->free = next;
     } else {
