@@ -125,7 +125,7 @@ static size_t avoid_known_bugs(size_t n, size_t align) {
 static size_t usable_bound(size_t n, size_t a) {
   if (a <= HK_ALIGN && n <= HK_SMALL_MAX) return hk_class_size[hk_class_of_index[HK_SIZE_INDEX(n)]];
   size_t m = n > a ? n : a;
-  /* A class serves alignments up to the 64 KiB slot; larger ones go large. */
+  /* A class serves alignments up to the slot size; larger ones go large. */
   if (m <= HK_SMALL_MAX && a <= HK_SLOT_SIZE) return 2 * m + HK_ALIGN;
   size_t off = a > 64 ? a : 64;
   return off + 2 * n + 2 * HK_OS_PAGE;

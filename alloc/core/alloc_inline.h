@@ -76,17 +76,17 @@ HK_INLINE hk_span* hk_span_of_block(const void* p) {
   uintptr_t off = (uintptr_t)p - s->start;
   if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED))) return NULL;
   /* Block-start test without a divide. With magic = ceil(2^40 / size), the
-   * low 40 bits of off * magic are below off < 2^20 when size divides off
+   * low 40 bits of off * magic are below off < 2^21 when size divides off
    * and at least 2^40 / size >= 2^22 otherwise (spans are at most
-   * HK_SPAN_MAX_SLOTS = 16 slots, so off < 2^20; size <= 2^18), so one
+   * HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE = 2 MiB, so off < 2^21; size <= 2^18), so one
    * multiply and one mask test against 2^21 tell a block start from an
    * interior pointer. */
   if (hk_unlikely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) >= ((uint64_t)1 << 21))) return NULL;
   return s;
 }
 
-_Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 20) && HK_SMALL_MAX <= (1u << 18),
-               "the block-start test needs offsets below 2^20 and sizes up to 2^18");
+_Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 21) && HK_SMALL_MAX <= (1u << 18),
+               "the block-start test needs offsets below 2^21 and sizes up to 2^18");
 
 void hk_free_slow(void* p, const char* func);
 

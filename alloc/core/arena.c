@@ -24,8 +24,6 @@
 #include "alloc/core/options.h"
 #include "alloc/core/stats_internal.h"
 
-#define HK_ARENA_PAGE_SHIFT HK_SLOT_SHIFT
-#define HK_ARENA_PAGE HK_SLOT_SIZE
 #define HK_ARENA_PAGES (HK_ARENA_SIZE >> HK_ARENA_PAGE_SHIFT) /* 512; page 0 holds the header */
 #define HK_ARENA_WORDS (HK_ARENA_PAGES / 64)
 

@@ -2,8 +2,8 @@
  *
  * Layout of memory (see README "Design"):
  *   segment  4 MiB, aligned to 4 MiB, obtained from the backend. Slot 0 holds
- *            the segment header (this file's hk_segment); slots 1..63 (64 KiB
- *            each) hold spans.
+ *            the segment header (this file's hk_segment); slots 1..15 (256
+ *            KiB each) hold spans.
  *   span     1..8 consecutive slots carved into blocks of one size class.
  *            Its descriptor lives in the segment header, indexed by slot, so a
  *            block's span is found from its address by masking (lesson 3).
@@ -11,7 +11,7 @@
  *            (16 MiB) is a run of 64 KiB pages in a 32 MiB chunk shared by
  *            all threads (arena.c); freed runs join their neighbours and
  *            serve any later request that fits.
- *   large    a bigger request, or one aligned beyond 64 KiB, gets its own
+ *   large    a bigger request, or one aligned beyond an arena page, gets its own
  *            4 MiB-aligned mapping with a hk_large header at the base.
  *   segmap   one byte per 4 MiB of address space saying what hakmem has there
  *            (nothing, a segment, an arena chunk, the head or the tail of a
@@ -50,9 +50,9 @@
 #define HK_SEGMENT_SHIFT 22                      /* 4 MiB segments */
 #define HK_SEGMENT_SIZE ((size_t)1 << HK_SEGMENT_SHIFT)
 #define HK_SEGMENT_MASK (HK_SEGMENT_SIZE - 1)
-#define HK_SLOT_SHIFT 16                         /* 64 KiB slots */
+#define HK_SLOT_SHIFT 18                         /* 256 KiB slots: one span for every class up to 1 KiB */
 #define HK_SLOT_SIZE ((size_t)1 << HK_SLOT_SHIFT)
-#define HK_SLOTS (HK_SEGMENT_SIZE / HK_SLOT_SIZE) /* 64; slot 0 is the header */
+#define HK_SLOTS (HK_SEGMENT_SIZE / HK_SLOT_SIZE) /* 16; slot 0 is the header */
 #define HK_OS_PAGE 4096u
 #define HK_ALIGN 16u                             /* alignof(max_align_t) */
 
@@ -75,11 +75,11 @@ extern uint8_t hk_class_of_index[HK_SMALL_MAX / 16 + 1];
 extern uint32_t hk_class_size[HK_CLASSES];
 extern uint8_t hk_class_slots[HK_CLASSES];       /* slots per span of the class */
 #define HK_SPAN_MIN_BLOCKS 256u                  /* blocks a span holds at least, ... */
-#define HK_SPAN_MAX_SLOTS 16u                    /* ... unless that takes more than 16 slots (1 MiB) */
+#define HK_SPAN_MAX_SLOTS 8u                     /* ... unless that takes more than 8 slots (2 MiB) */
 
 void hk_size_classes_init(void);
 /* The class for an aligned request: a class whose size is a multiple of align
- * (spans start on 64 KiB boundaries, so every block of it is aligned), or -1
+ * (spans start on slot boundaries, so every block of it is aligned), or -1
  * when none fits and the request must go to a large mapping. */
 int hk_class_for_aligned(size_t size, size_t align);
 
@@ -120,13 +120,14 @@ typedef struct hk_span {
   uintptr_t start;              /* address of block 0 */
   _Atomic uintptr_t owner;      /* hk_thread_id() of the thread whose heap owns it (may push locally); 0 when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
   _Atomic(hk_block*) remote;    /* cross-thread frees; pushed with release CAS, taken by the owner with acquire exchange */
-  struct hk_span* head;         /* the span this slot belongs to (itself for a head slot or a free slot); set when the segment is acquired and per span */
+  struct hk_span* multi_head;   /* for every slot of a multi-slot span (its first included): that span; NULL for a single-slot span or a free slot, which are their own descriptor (hk_span_at) */
   /* ---- cold: slow paths only ---- */
   struct hk_span* next;         /* heap list (available or full) of its class */
   struct hk_span* prev;
   uint32_t capacity;            /* blocks the span can hold */
   uint8_t slot_count;           /* slots the span covers */
   uint8_t slot_index;           /* index of its head slot in the segment */
+  uint32_t trimmed_from;        /* trim decommitted the pages from this offset (past the first block) to the end of its slot, which its slot bit does not say; 0 when not. Owner-only */
 } __attribute__((aligned(64))) hk_span;
 
 _Static_assert(sizeof(hk_span) == 128, "span descriptor is two cache lines");
@@ -146,7 +147,7 @@ typedef struct hk_segment {
   struct hk_segment* all_prev;  /*   how statistics walk spans without touching heap lists */
 } hk_segment;
 
-#define HK_ALL_SPAN_SLOTS (~(uint64_t)1) /* slots 1..63 */
+#define HK_ALL_SPAN_SLOTS ((((uint64_t)1 << HK_SLOTS) - 1) & ~(uint64_t)1) /* slots 1..HK_SLOTS-1 */
 
 HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_FULL) - s->pinned; }
 HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
@@ -155,15 +156,28 @@ HK_INLINE hk_segment* hk_segment_of(const void* p) {
   return (hk_segment*)((uintptr_t)p & ~(uintptr_t)HK_SEGMENT_MASK);
 }
 
-/* The span whose slots hold p (p inside a segment): its slot's head. */
 /* The calling thread's identity for span ownership: its thread pointer
  * (%fs:0 on x86-64), one load without the TLS offset the heap pointer needs.
  * Unique among live threads; a thread's spans are abandoned (owner 0)
  * before it exits, so a later thread at the same address owns none. */
 HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_pointer(); }
 
+/* The span whose slots hold p (p inside a segment): the slot's own
+ * descriptor, or for a slot of a multi-slot span the span's first one. */
 HK_INLINE hk_span* hk_span_at(const void* p) {
-  return hk_segment_of(p)->spans[((uintptr_t)p >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)].head;
+  hk_span* s = &hk_segment_of(p)->spans[((uintptr_t)p >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
+  hk_span* h = s->multi_head;
+  /* A branch, not a select: predicted, it lets the single-slot address (pure
+   * arithmetic on p) feed free()'s stores at once, and the malloc after a
+   * free of the same class no longer reads the span's list head ahead of a
+   * store whose address waits for a load (larson: +6%). The empty asm stops
+   * the compiler turning it into a cmov, which would bring that load back
+   * into the address. Multi-slot classes (above 1 KiB) pay about 2% for it. */
+  if (hk_unlikely(h != NULL)) {
+    __asm__("" : "+r"(h));
+    s = h;
+  }
+  return s;
 }
 
 /* ---- segmap ------------------------------------------------------------ */
@@ -257,13 +271,14 @@ void hk_segments_lock(bool lock, bool reinit);
  * MADV_FREE left resident; owner or under the lock that holds seg. True if
  * anything was advised. For trim only. */
 bool hk_segment_decommit_free_slots(hk_segment* seg);
-/* Decommits (MADV_DONTNEED) the slots of span s from its slot `from` on, which
- * hold no carved block any more. Owner only; for trim. */
-void hk_segment_decommit_span_slots(hk_span* s, unsigned from);
-/* Commits the slots holding bytes [from, to) of span s (offsets from its
+/* Decommits (MADV_DONTNEED) span s from byte `from` (a page boundary, an
+ * offset from its first block) to its end: that part holds no carved block
+ * any more. Owner only; for trim. */
+void hk_segment_decommit_span_tail(hk_span* s, size_t from);
+/* Commits the pages holding bytes [from, to) of span s (offsets from its
  * first block) if trim gave them back. False if the backend refused. */
 bool hk_segment_commit_span_bytes(hk_span* s, size_t from, size_t to);
-/* Gives back the slots past the last live block of every span the heap
+/* Gives back the pages past the last live block of every span the heap
  * owns (page.c). For trim. */
 void hk_heap_release_span_tails(hk_heap* heap);
 
@@ -290,7 +305,10 @@ void hk_heaps_sum_counters(uint64_t* refills, uint64_t* remote_frees);
 
 void* hk_large_alloc(size_t size, size_t align, bool zero);
 /* The arena (arena.c): blocks above HK_SMALL_MAX up to HK_ARENA_MAX_BLOCK,
- * 64 KiB-aligned, in 32 MiB chunks. */
+ * runs of 64 KiB pages (so 64 KiB-aligned) in 32 MiB chunks. Its page is its
+ * own: finer than a segment's slot, so a block wastes at most 64 KiB. */
+#define HK_ARENA_PAGE_SHIFT 16
+#define HK_ARENA_PAGE ((size_t)1 << HK_ARENA_PAGE_SHIFT)
 #define HK_ARENA_SHIFT 25
 #define HK_ARENA_SIZE ((size_t)1 << HK_ARENA_SHIFT)
 #define HK_ARENA_MAX_BLOCK (HK_ARENA_SIZE / 2)

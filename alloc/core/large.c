@@ -1,5 +1,5 @@
 /* Large allocations (above HK_SMALL_MAX, or aligned beyond what a size class
- * can give). Up to HK_ARENA_MAX_BLOCK with alignment up to 64 KiB they come
+ * can give). Up to HK_ARENA_MAX_BLOCK with alignment up to HK_ARENA_PAGE they come
  * from the arena (arena.c); the rest are each their own mapping, aligned to
  * 4 MiB so free() finds the header by masking, exactly as for segments. Freed mappings wait in a cache
  * for reuse (no syscall for a program that frees and reallocates big
@@ -230,7 +230,7 @@ void* hk_large_alloc(size_t size, size_t align, bool zero) {
   /* A zero-byte request still gets a distinct block with usable bytes; with
    * a page-multiple offset it would otherwise end exactly at its mapping. */
   if (size == 0) size = 1;
-  if (align <= HK_SLOT_SIZE && size <= HK_ARENA_MAX_BLOCK) {
+  if (align <= HK_ARENA_PAGE && size <= HK_ARENA_MAX_BLOCK) {
     void* p = hk_arena_alloc(size, zero);
     if (p != NULL) return p;
     /* No chunk could be mapped or committed (an address-space limit, a

@@ -27,16 +27,16 @@ TEST(MisuseDeathTest, DoubleFreeOfSmallBlockAmongLiveBlocks) {
       "hakmem: double free of " PTR " in hk_free\\(\\)");
 }
 
-// Trim took the slots of the freed block out of its span (page.c): the
+// Trim took the pages of the freed block out of its span (page.c): the
 // block is no longer one the span has carved, which free() reports as such.
-TEST(MisuseDeathTest, DoubleFreeOfABlockWhoseSlotTrimGaveBack) {
+TEST(MisuseDeathTest, DoubleFreeOfABlockWhosePageTrimGaveBack) {
   EXPECT_DEATH(
       {
         std::vector<void*> blocks;
         for (int i = 0; i < 1000; i++) blocks.push_back(hk_malloc(2800));
         for (size_t i = 1; i < blocks.size(); i++) hk_free(blocks[i]);
         hk_trim(0);
-        hk_free(blocks[30]);  // blocks[0]'s span, past its first 64 KiB slot
+        hk_free(blocks[30]);  // blocks[0]'s span, past the page blocks[0] is in
       },
       "hakmem: invalid free \\(not an allocated block\\) of " PTR " in hk_free\\(\\)");
 }

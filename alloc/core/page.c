@@ -30,12 +30,14 @@ static void list_push_back(hk_span_list* l, hk_span* s) {
   l->tail = s;
 }
 
-/* At most one slot carved: as the current span, kept when it empties
- * whatever the decommit policy says (span_keep_empty). */
-static inline bool span_within_one_slot(const hk_span* s) { return s->carved_bytes <= HK_SLOT_SIZE; }
+/* A current span with at most this much carved is kept when it empties
+ * whatever the decommit policy says (span_keep_empty): 64 KiB per class, a
+ * quarter of a slot, bounds what every class of every thread keeps. */
+#define HK_SPAN_KEEP_CARVED ((uint32_t)64 << 10)
+static inline bool span_carved_little(const hk_span* s) { return s->carved_bytes <= HK_SPAN_KEEP_CARVED; }
 
 /* The span malloc pops from holds one count of its own in `used` while at
- * most one slot of it is carved: free()'s fast path leaves for the slow one
+ * most HK_SPAN_KEEP_CARVED of it is carved: free()'s fast path leaves for the slow one
  * when a span is about to empty (`used` below 2), and the current span of a
  * class with few live blocks empties all the time (a program that mallocs
  * and frees one block in turn empties it on every free). Such a span is kept
@@ -44,7 +46,7 @@ static inline bool span_within_one_slot(const hk_span* s) { return s->carved_byt
  * to the slow path on emptying, where the decommit policy may retire it.
  * hk_span_live() subtracts the count. */
 static void span_pin(hk_span* s) {
-  if (s->pinned || s == &hk_span_empty || !span_within_one_slot(s)) return;
+  if (s->pinned || s == &hk_span_empty || !span_carved_little(s)) return;
   s->pinned = 1;
   s->used++;
 }
@@ -116,7 +118,7 @@ static bool span_carve(hk_span* s) {
   if (want < s->block_size) want = s->block_size;
   if (want > left) want = left;
   uint32_t n = (uint32_t)(want / s->block_size);
-  /* Slots past the live blocks may have been given back by trim. */
+  /* Pages past the live blocks may have been given back by trim. */
   if (!hk_segment_commit_span_bytes(s, s->carved_bytes, s->carved_bytes + n * s->block_size)) return false;
   uint8_t* first = (uint8_t*)s->start + s->carved_bytes;
   HK_VG_CARVE(first, (size_t)n * s->block_size);
@@ -130,7 +132,7 @@ static bool span_carve(hk_span* s) {
   s->free = (hk_block*)first;
   /* Atomic store: free() on other threads reads it to validate pointers. */
   __atomic_store_n(&s->carved_bytes, s->carved_bytes + n * s->block_size, __ATOMIC_RELAXED);
-  if (!span_within_one_slot(s)) span_unpin(s);  /* emptying it is the policy's call again */
+  if (!span_carved_little(s)) span_unpin(s);  /* emptying it is the policy's call again */
   return true;
 }
 
@@ -161,15 +163,15 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
 /* An empty span goes back to its segment, except the one malloc pops from:
  * a class that oscillates around one span must not pay span setup (and,
  * under a resident target, madvise plus page faults) on every cycle. Kept
- * whatever the decommit policy says while at most one slot of it was ever
- * carved (64 KiB per class at most); a larger one goes back when the policy
+ * whatever the decommit policy says while at most HK_SPAN_KEEP_CARVED of it
+ * was ever carved; a larger one goes back when the policy
  * wants memory now, so a freed burst does not leave every class's big last
  * span resident. Measured on the example service under lean: keeping every
  * current span ran 425k requests/s at 35 MB peak RSS, retiring every large
  * one 340k at 28 MB, retiring all of them 150k at 21 MB. */
 static bool span_keep_empty(hk_heap* heap, hk_span* s) {
   return heap->current[s->class_idx] == s &&
-         (span_within_one_slot(s) ||
+         (span_carved_little(s) ||
           hk_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == HK_DECOMMIT_OFF);
 }
 
@@ -210,17 +212,16 @@ static bool heap_collect_remote(hk_heap* heap, bool force) {
   return any;
 }
 
-/* Gives back the slots of s past its last live block: a span whose first
+/* Gives back the pages of s past its last live block: a span whose first
  * blocks outlive a burst allocated after them would otherwise keep the whole
  * burst's pages resident until its last block is freed. The free blocks
  * there leave the free list and count as not carved; carving them again
- * commits their slots. Owner only; for trim (one walk of the free list). */
+ * commits their pages. Owner only; for trim (one walk of the free list). */
 static void span_release_tail(hk_span* s) {
-  if (s->slot_count < 2) return;
   uint32_t size = s->block_size;
   uint32_t carved = s->carved_bytes / size;
-  /* Multi-slot spans hold fewer than 2 * HK_SPAN_MIN_BLOCKS blocks (size_class.c). */
-  uint64_t is_free[(2 * HK_SPAN_MIN_BLOCKS + 63) / 64] = {0};
+  /* A span holds at most a slot's worth of 16-byte blocks (size_class.c). */
+  uint64_t is_free[HK_SLOT_SIZE / 16 / 64] = {0};
   if (carved > 64 * (sizeof(is_free) / sizeof(is_free[0]))) return;
   for (hk_block* b = s->free; b != NULL;) {
     uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
@@ -229,10 +230,11 @@ static void span_release_tail(hk_span* s) {
   }
   uint32_t live_end = carved;  /* blocks from here on are all free */
   while (live_end > 0 && (is_free[(live_end - 1) / 64] >> ((live_end - 1) % 64) & 1)) live_end--;
-  /* Whole slots only: the first slot past the last live block. */
-  unsigned from_slot = (unsigned)(((size_t)live_end * size + HK_SLOT_SIZE - 1) >> HK_SLOT_SHIFT);
-  if (from_slot >= s->slot_count || s->carved_bytes <= ((size_t)from_slot << HK_SLOT_SHIFT)) return;
-  uint32_t keep = (uint32_t)(((size_t)from_slot << HK_SLOT_SHIFT) / size);  /* blocks wholly below that slot */
+  if (live_end == 0) return;  /* an empty span: retiring it is trim's other step */
+  /* Whole pages only: the first page past the last live block. */
+  size_t from = ((size_t)live_end * size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
+  if (s->carved_bytes <= from) return;
+  uint32_t keep = (uint32_t)(from / size);  /* blocks wholly below that page */
   hk_block* prev = NULL;
   for (hk_block* b = s->free; b != NULL;) {
     hk_block* next = block_link(b);
@@ -244,7 +246,7 @@ static void span_release_tail(hk_span* s) {
     b = next;
   }
   __atomic_store_n(&s->carved_bytes, keep * size, __ATOMIC_RELAXED);
-  hk_segment_decommit_span_slots(s, from_slot);
+  hk_segment_decommit_span_tail(s, from);
 }
 
 void hk_heap_release_span_tails(hk_heap* heap) {

@@ -14,6 +14,7 @@
 
 namespace {
 
+using hk_testing::kSlotBytes;
 using hk_testing::Stats;
 using hk_testing::ClassOf;
 
@@ -90,12 +91,11 @@ TEST(Page, AClassClimbingBackToItsHighestLiveCountCarvesNothingNew) {
 }
 
 // A few blocks outlive a burst of their class allocated after them, in the
-// same span. Once the burst is freed, trim must give back the span's slots
+// same span. Once the burst is freed, trim must give back the span's pages
 // past the live blocks (they would otherwise stay resident until the last
 // live block goes), and the span must carve them again when the class grows.
-TEST(Page, TrimGivesBackTheSlotsOfASpanPastItsLastLiveBlock) {
-  InFreshThread([] {
-    const size_t kSize = 2800;
+void TrimGivesBackThePagesPastTheLastLiveBlock(size_t kSize, int burst_blocks) {
+  InFreshThread([kSize, burst_blocks] {
     const int c = ClassOf(kSize);
     ASSERT_GE(c, 0);
     const hk_class_stats_t before = Stats().classes[c];  // other threads' blocks of the class
@@ -105,9 +105,9 @@ TEST(Page, TrimGivesBackTheSlotsOfASpanPastItsLastLiveBlock) {
       memset(live.back(), 'a' + i, kSize);
     }
     const size_t stride = hk_malloc_usable_size(live[0]);
-    const uint64_t slot_blocks = (64u << 10) / stride;
+    const uint64_t page_blocks = 4096 / stride + 1;  // blocks touching one page
     std::vector<char*> burst;
-    for (int i = 0; i < 1000; i++) {  // several spans' worth: the live blocks' span is carved to its end
+    for (int i = 0; i < burst_blocks; i++) {  // several spans' worth: the live blocks' span is carved to its end
       burst.push_back(static_cast<char*>(hk_malloc(kSize)));
       memset(burst.back(), 'z', kSize);
     }
@@ -117,14 +117,15 @@ TEST(Page, TrimGivesBackTheSlotsOfASpanPastItsLastLiveBlock) {
     const hk_class_stats_t after = Stats().classes[c];
     const uint64_t carved = (after.blocks_in_use + after.blocks_free) - (before.blocks_in_use + before.blocks_free);
     EXPECT_EQ(after.blocks_in_use - before.blocks_in_use, live.size());
-    EXPECT_LE(carved, slot_blocks) << "after trim the class keeps " << carved << " blocks carved for " << live.size()
-                                   << " live ones; the slots past them hold only free blocks";
+    EXPECT_LE(carved, live.size() + page_blocks)
+        << "after trim the class keeps " << carved << " blocks carved for " << live.size()
+        << " live ones; the pages past them hold only free blocks";
     EXPECT_GT(Stats().syscalls_madvise_dontneed, dontneed_before);
     for (size_t i = 0; i < live.size(); i++)
       for (size_t k = 0; k < kSize; k++) ASSERT_EQ(live[i][k], static_cast<char>('a' + i)) << "live block " << i;
-    // The class grows again into the slots trim gave back.
+    // The class grows again into the pages trim gave back.
     std::vector<char*> again;
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < burst_blocks; i++) {
       again.push_back(static_cast<char*>(hk_malloc(kSize)));
       ASSERT_NE(again.back(), nullptr);
       memset(again.back(), 'y', kSize);
@@ -137,6 +138,17 @@ TEST(Page, TrimGivesBackTheSlotsOfASpanPastItsLastLiveBlock) {
     for (char* p : again) hk_free(p);
     for (char* p : live) hk_free(p);
   });
+}
+
+// 2800 bytes: spans of three slots, so trim takes whole slots as well as the
+// pages of the slot the live blocks are in.
+TEST(Page, TrimGivesBackThePagesOfAMultiSlotSpanPastItsLastLiveBlock) {
+  TrimGivesBackThePagesPastTheLastLiveBlock(2800, 1000);
+}
+
+// 64 bytes: a span of one slot, which only pages can shrink.
+TEST(Page, TrimGivesBackThePagesOfASingleSlotSpanPastItsLastLiveBlock) {
+  TrimGivesBackThePagesPastTheLastLiveBlock(64, 3 * static_cast<int>(kSlotBytes / 64));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 namespace {
 
+using hk_testing::kSlotBytes;
 using hk_testing::Stats;
 
 void SleepMs(long ms) {
@@ -59,7 +60,7 @@ struct Trailer {
   std::vector<void*> first_span;
   std::vector<void*> rest;
   Trailer() {
-    const size_t per_span = 65536 / 48;
+    const size_t per_span = kSlotBytes / 48;
     for (size_t i = 0; i < per_span; i++) first_span.push_back(hk_malloc(48));
     rest.push_back(hk_malloc(48));  // starts the second span, now current
   }

@@ -55,8 +55,9 @@ void hk_segments_lock(bool lock, bool reinit) {
 }
 
 /* ---- commit accounting -------------------------------------------------- */
-/* committed_bytes counts, per segment, every slot not marked in
- * decommitted_slots; the header slot is never decommitted. A fresh segment
+/* committed_bytes counts, per segment, the header's pages and every span
+ * slot not marked in decommitted_slots (the rest of slot 0 is never
+ * touched). A fresh segment
  * marks all span slots (untouched memory is not resident), span setup
  * commits the slots it takes, decommit marks them again. So the decommit
  * policy sees what may really be resident, and stops paying madvise once the
@@ -65,8 +66,11 @@ static inline uint64_t slot_run(unsigned first, unsigned count) {
   return (((uint64_t)1 << count) - 1) << first;  /* count < 64 */
 }
 
+#define HK_SEGMENT_HEADER_BYTES ((sizeof(hk_segment) + HK_OS_PAGE - 1) / HK_OS_PAGE * HK_OS_PAGE)
+
 static inline uint64_t segment_committed(const hk_segment* seg) {
-  return (uint64_t)(HK_SLOTS - (unsigned)__builtin_popcountll(seg->decommitted_slots)) << HK_SLOT_SHIFT;
+  uint64_t span_slots = (uint64_t)__builtin_popcountll(HK_ALL_SPAN_SLOTS & ~seg->decommitted_slots);
+  return HK_SEGMENT_HEADER_BYTES + (span_slots << HK_SLOT_SHIFT);
 }
 
 /* Decommits slots first..first+count-1 if any of them is still committed. */
@@ -92,11 +96,41 @@ static bool slots_commit(hk_segment* seg, unsigned first, unsigned count) {
   return true;
 }
 
-void hk_segment_decommit_span_slots(hk_span* s, unsigned from) {
-  slots_decommit(hk_segment_of(s), s->slot_index + from, s->slot_count - from, HK_DECOMMIT_DONTNEED);
+/* The part of the slot holding `from` that lies at or past it. */
+static inline size_t slot_rest(size_t from) { return (HK_SLOT_SIZE - (from & (HK_SLOT_SIZE - 1))) & (HK_SLOT_SIZE - 1); }
+
+/* Pages trim took from the slot a span shares with live blocks count as
+ * committed again, as that slot's bit says: for a span leaving its slots, or
+ * before a new trim decides afresh. */
+static void span_forget_trimmed(hk_span* s) {
+  if (s->trimmed_from == 0) return;
+  hk_stat_add(&hk_stat.committed_bytes, (int64_t)slot_rest(s->trimmed_from));
+  s->trimmed_from = 0;
+}
+
+void hk_segment_decommit_span_tail(hk_span* s, size_t from) {
+  hk_segment* seg = hk_segment_of(s);
+  size_t part = slot_rest(from);
+  span_forget_trimmed(s);
+  if (part != 0) {
+    /* Pages inside a slot that stays committed (its first pages hold live
+     * blocks): the slot bit cannot say it, the span remembers it. */
+    if (hk_active->backend->decommit((uint8_t*)s->start + from, part, HK_DECOMMIT_DONTNEED) == 0) {
+      s->trimmed_from = (uint32_t)from;
+      hk_stat_add(&hk_stat.committed_bytes, -(int64_t)part);
+    }
+  }
+  unsigned first = (unsigned)((from + part) >> HK_SLOT_SHIFT);
+  if (first < s->slot_count) slots_decommit(seg, s->slot_index + first, s->slot_count - first, HK_DECOMMIT_DONTNEED);
 }
 
 bool hk_segment_commit_span_bytes(hk_span* s, size_t from, size_t to) {
+  if (s->trimmed_from != 0 && to > s->trimmed_from) {
+    size_t part = slot_rest(s->trimmed_from);
+    if (hk_active->backend->commit((uint8_t*)s->start + s->trimmed_from, part) != 0) return false;
+    s->trimmed_from = 0;
+    hk_stat_add(&hk_stat.committed_bytes, (int64_t)part);
+  }
   unsigned first = (unsigned)(from >> HK_SLOT_SHIFT);
   unsigned last = (unsigned)((to - 1) >> HK_SLOT_SHIFT);
   return slots_commit(hk_segment_of(s), s->slot_index + first, last - first + 1);
@@ -263,12 +297,13 @@ hk_segment* hk_segment_acquire(hk_heap* heap) {
     seg = mem;  /* fresh mappings are zero: every span descriptor is free */
     seg->decommitted_slots = HK_ALL_SPAN_SLOTS;  /* untouched: only the header will be resident */
     hk_segmap_set(seg, HK_SEGMENT_SIZE, HK_MAP_SEGMENT);
-    hk_stat_add(&hk_stat.committed_bytes, (int64_t)HK_SLOT_SIZE);
+    hk_stat_add(&hk_stat.committed_bytes, (int64_t)HK_SEGMENT_HEADER_BYTES);
     hk_stats_segment_mapped(seg);
   }
-  /* Every slot maps to itself until a span claims it: free() then reads a
-   * descriptor with nothing carved and rejects the pointer. */
-  for (unsigned i = 0; i < HK_SLOTS; i++) seg->spans[i].head = &seg->spans[i];
+  /* Every slot is its own descriptor until a multi-slot span claims it:
+   * free() then reads a descriptor with nothing carved and rejects the
+   * pointer. */
+  for (unsigned i = 0; i < HK_SLOTS; i++) seg->spans[i].multi_head = NULL;
   seg->free_slots = HK_ALL_SPAN_SLOTS;
   seg->used_spans = 0;
   atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
@@ -281,7 +316,7 @@ hk_segment* hk_segment_acquire(hk_heap* heap) {
 void hk_segment_release(hk_segment* seg) {
   hk_stat_add(&hk_stat.segments_live, -1);
   seg->heap = NULL;
-  uint64_t span_bytes = segment_committed(seg) - HK_SLOT_SIZE;
+  uint64_t span_bytes = segment_committed(seg) - HK_SEGMENT_HEADER_BYTES;
   if (span_bytes != 0) {
     hk_decommit_mode mode = hk_decommit_wanted(span_bytes);
     /* One call for the whole span area: slots already decommitted in it are
@@ -296,7 +331,7 @@ void hk_segment_release(hk_segment* seg) {
 }
 
 /* Empty slots a live segment keeps committed before span retirement starts
- * decommitting (at most 128 KiB per 4 MiB segment stays resident). */
+ * decommitting (at most 512 KiB per 4 MiB segment stays resident). */
 #define HK_WARM_FREE_SLOTS 2
 
 /* Finds `slots` consecutive free slots: bit i of the result means slots
@@ -327,11 +362,12 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   s->capacity = (uint32_t)(((size_t)slots << HK_SLOT_SHIFT) / size);
   s->slot_count = (uint8_t)slots;
   s->slot_index = (uint8_t)idx;
-  s->head = s;
+  s->trimmed_from = 0;
+  s->multi_head = slots > 1 ? s : NULL;
   for (unsigned k = 1; k < slots; k++) {
     seg->spans[idx + k].slot_offset = (uint8_t)k;
     seg->spans[idx + k].in_use = 1;
-    seg->spans[idx + k].head = s;
+    seg->spans[idx + k].multi_head = s;
   }
 }
 
@@ -386,12 +422,13 @@ bool hk_segment_free_span(hk_heap* heap, hk_span* span) {
   hk_segment* seg = hk_segment_of(span);
   unsigned idx = span->slot_index;
   unsigned slots = span->slot_count;
+  span_forget_trimmed(span);
   for (unsigned k = 0; k < slots; k++) {
     hk_span* t = &seg->spans[idx + k];
     t->block_size = 0;
     __atomic_store_n(&t->carved_bytes, 0, __ATOMIC_RELAXED);  /* from now on free() rejects pointers into it */
     t->slot_offset = 0;
-    t->head = t;
+    t->multi_head = NULL;
     t->in_use = 0;
     t->free = NULL;
     t->used = 0;

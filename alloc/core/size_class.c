@@ -17,19 +17,21 @@ void hk_size_classes_init(void) {
     for (uint32_t k = 1; k <= 8; k++) hk_class_size[n++] = base + k * (base / 8);
   }
   for (unsigned c = 0; c < HK_CLASSES; c++) {
-    /* At least 256 blocks per span, at most 16 slots (1 MiB): one 64 KiB
-     * slot for every class up to 256 bytes, 4 slots for 1 KiB, 16 from 4 KiB
-     * up (256 blocks at 4 KiB, 128 at 8 KiB, 32 at 32 KiB, 4 at 256 KiB). A
-     * program that frees blocks in random order spreads its free blocks over
-     * every span of the class, and malloc moves to the next span on its slow
-     * path whenever the current one runs dry: the fewer spans a class has,
-     * the rarer that is (8 KiB random_mixed: 16-block spans ran 14% faster
-     * than 8-block ones, 64-block spans another ~20%; going from 64 blocks in
-     * at most 8 slots to these bounds: random_mixed ws=8192 +2%, fixed 1-8
-     * KiB +1.5%, and the example service 20% less peak RSS). Memory is carved
-     * one page at a time, so a larger span costs address space, not RSS; an
-     * emptied span the heap keeps for reuse goes back when the decommit
-     * policy wants memory (page.c). */
+    /* At least 256 blocks per span, at most 8 slots (2 MiB): one 256 KiB
+     * slot for every class up to 1 KiB, 2 slots for 2 KiB, 8 from 8 KiB up
+     * (256 blocks at 8 KiB, 64 at 32 KiB, 8 at 256 KiB). A program that
+     * frees blocks in random order spreads its free blocks over every span
+     * of the class, and malloc moves to the next span on its slow path
+     * whenever the current one runs dry: the fewer spans a class has, the
+     * rarer that is (8 KiB random_mixed: 16-block spans ran 14% faster than
+     * 8-block ones, 64-block spans another ~20%; going from 64 blocks to 256:
+     * random_mixed ws=8192 +2%, fixed 1-8 KiB +1.5%, and the example service
+     * 20% less peak RSS). A span of one slot is found by free() by
+     * arithmetic alone (hk_span_at), which is why slots are as large as the
+     * 256 blocks of a 1 KiB class. Memory is carved one page at a time, so a
+     * larger span costs address space, not RSS; an emptied span the heap
+     * keeps for reuse goes back when the decommit policy wants memory
+     * (page.c). */
     uint32_t size = hk_class_size[c];
     uint32_t slots = (uint32_t)((HK_SPAN_MIN_BLOCKS * size + HK_SLOT_SIZE - 1) / HK_SLOT_SIZE);
     if (slots > HK_SPAN_MAX_SLOTS) {
@@ -51,7 +53,7 @@ void hk_size_classes_init(void) {
 }
 
 int hk_class_for_aligned(size_t size, size_t align) {
-  /* Spans start on 64 KiB slot boundaries: no class can promise more. */
+  /* Spans start on slot boundaries: no class can promise more. */
   if (size > HK_SMALL_MAX || align > HK_SLOT_SIZE) return -1;
   if (size < align) size = align;
   for (unsigned c = hk_class_of_index[HK_SIZE_INDEX(size)]; c < HK_CLASSES; c++) {

@@ -17,6 +17,7 @@
 
 namespace {
 
+using hk_testing::kSlotBytes;
 using hk_testing::Stats;
 using hk_testing::ClassOf;
 
@@ -35,19 +36,37 @@ TEST(Stats, CountsBlocksOfEachClassExactlyWhenQuiescent) {
   size_t size1000 = Stats().classes[c1000].block_size;
   hk_stats_t before = Stats();
   std::vector<void*> blocks;
-  for (int i = 0; i < 3000; i++) blocks.push_back(hk_malloc(64));
+  const size_t n64 = 2 * (kSlotBytes / 64) + 1;  // more than two spans' worth
+  for (size_t i = 0; i < n64; i++) blocks.push_back(hk_malloc(64));
   for (int i = 0; i < 200; i++) blocks.push_back(hk_malloc(1000));
   hk_stats_t during = Stats();
-  EXPECT_EQ(during.classes[c64].blocks_in_use - before.classes[c64].blocks_in_use, 3000u);
+  EXPECT_EQ(during.classes[c64].blocks_in_use - before.classes[c64].blocks_in_use, n64);
   EXPECT_EQ(during.classes[c1000].blocks_in_use - before.classes[c1000].blocks_in_use, 200u);
-  EXPECT_EQ(during.bytes_in_use - before.bytes_in_use, 3000u * 64 + 200u * size1000)
+  EXPECT_EQ(during.bytes_in_use - before.bytes_in_use, n64 * 64 + 200u * size1000)
       << "bytes_in_use must grow by exactly the blocks handed out";
-  EXPECT_GE(during.classes[c64].spans, 3u) << "3000 blocks of 64 B need three 64 KiB spans";
+  EXPECT_GE(during.classes[c64].spans, 3u) << n64 << " blocks of 64 B need three spans of one slot";
   EXPECT_EQ(during.bytes_in_use, SumClasses(during) + during.large_bytes);
   for (void* p : blocks) hk_free(p);
   hk_stats_t after = Stats();
   EXPECT_EQ(after.classes[c64].blocks_in_use, before.classes[c64].blocks_in_use);
   EXPECT_EQ(after.bytes_in_use, before.bytes_in_use) << "freeing everything must bring bytes_in_use back";
+}
+
+// A span of 1 KiB blocks is one slot: kSlotBytes / 1024 of them fill it and
+// one more starts a second span. Pins kSlotBytes to the core's slot size.
+TEST(Stats, OneKiBBlocksFillASpanOfOneSlot) {
+  std::thread([] {
+    int c = 0;  // found without allocating: this thread has no span of it yet
+    while (c < HK_STATS_CLASSES && Stats().classes[c].block_size != 1024) c++;
+    ASSERT_LT(c, HK_STATS_CLASSES) << "a class of exactly 1 KiB";
+    const uint64_t spans_before = Stats().classes[c].spans;
+    std::vector<void*> blocks;
+    for (size_t i = 0; i < kSlotBytes / 1024; i++) blocks.push_back(hk_malloc(1024));
+    EXPECT_EQ(Stats().classes[c].spans - spans_before, 1u) << "one slot's worth of 1 KiB blocks fits one span";
+    blocks.push_back(hk_malloc(1024));
+    EXPECT_EQ(Stats().classes[c].spans - spans_before, 2u) << "one block more needs a second span";
+    for (void* p : blocks) hk_free(p);
+  }).join();
 }
 
 TEST(Stats, LargeBlocksCountTheirMapping) {
@@ -152,7 +171,7 @@ TEST(Stats, StaysSaneUnderConcurrentUseAndExactOnceQuiet) {
     EXPECT_EQ(s.bytes_in_use, SumClasses(s) + s.large_bytes);
     EXPECT_LT(s.bytes_in_use, uint64_t{1} << 36) << "an absurd figure: a torn or wrapped read";
     EXPECT_LE(s.bytes_in_use, s.bytes_reserved + (64u << 20)) << "in use far above what is mapped";
-    for (const hk_class_stats_t& k : s.classes) EXPECT_LE(k.blocks_in_use, k.spans * 65536 * 63 / 16 + 1);
+    for (const hk_class_stats_t& k : s.classes) EXPECT_LE(k.blocks_in_use, k.spans * kSlotBytes * 15 / 16 + 1);
   }
   stop = true;
   for (std::thread& t : workers) t.join();

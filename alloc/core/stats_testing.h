@@ -8,6 +8,11 @@
 
 namespace hk_testing {
 
+// Bytes in a segment slot: a span of blocks up to 1 KiB is one slot
+// (HK_SLOT_SIZE in alloc/core/internal.h, which C++ cannot include).
+// Stats.OneKiBBlocksFillASpanOfOneSlot pins the two together.
+constexpr size_t kSlotBytes = size_t{256} << 10;
+
 // The statistics as of now.
 inline hk_stats_t Stats() {
   hk_stats_t s;
