@@ -57,11 +57,12 @@ void hk_segments_lock(bool lock, bool reinit) {
 /* ---- commit accounting -------------------------------------------------- */
 /* committed_bytes counts, per segment, the header's pages and every span
  * slot not marked in decommitted_slots (the rest of slot 0 is never
- * touched). A fresh segment
- * marks all span slots (untouched memory is not resident), span setup
- * commits the slots it takes, decommit marks them again. So the decommit
- * policy sees what may really be resident, and stops paying madvise once the
- * program is back under its resident target. */
+ * touched), less the pages trim took from a slot that keeps live blocks
+ * (hk_span.trimmed_from). A fresh segment marks all span slots (untouched
+ * memory is not resident), span setup commits the slots it takes, decommit
+ * marks them again. So the decommit policy sees what may really be
+ * resident, and stops paying madvise once the program is back under its
+ * resident target. */
 static inline uint64_t slot_run(unsigned first, unsigned count) {
   return (((uint64_t)1 << count) - 1) << first;  /* count < 64 */
 }
