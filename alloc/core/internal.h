@@ -162,22 +162,17 @@ HK_INLINE hk_segment* hk_segment_of(const void* p) {
  * before it exits, so a later thread at the same address owns none. */
 HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_pointer(); }
 
+/* The descriptor of the slot holding p (p inside a segment). */
+HK_INLINE hk_span* hk_slot_descriptor(const void* p) {
+  return &hk_segment_of(p)->spans[((uintptr_t)p >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
+}
+
 /* The span whose slots hold p (p inside a segment): the slot's own
- * descriptor, or for a slot of a multi-slot span the span's first one. */
+ * descriptor, or for a slot of a multi-slot span the span's first one
+ * (free() makes the same choice with a branch: hk_free_inline). */
 HK_INLINE hk_span* hk_span_at(const void* p) {
-  hk_span* s = &hk_segment_of(p)->spans[((uintptr_t)p >> HK_SLOT_SHIFT) & (HK_SLOTS - 1)];
-  hk_span* h = s->multi_head;
-  /* A branch, not a select: predicted, it lets the single-slot address (pure
-   * arithmetic on p) feed free()'s stores at once, and the malloc after a
-   * free of the same class no longer reads the span's list head ahead of a
-   * store whose address waits for a load (larson: +6%). The empty asm stops
-   * the compiler turning it into a cmov, which would bring that load back
-   * into the address. Multi-slot classes (above 1 KiB) pay about 2% for it. */
-  if (hk_unlikely(h != NULL)) {
-    __asm__("" : "+r"(h));
-    s = h;
-  }
-  return s;
+  hk_span* s = hk_slot_descriptor(p);
+  return s->multi_head != NULL ? s->multi_head : s;
 }
 
 /* ---- segmap ------------------------------------------------------------ */
