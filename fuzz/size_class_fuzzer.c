@@ -34,7 +34,7 @@ static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
 /* The smallest class with size >= n and size % align == 0, or -1: the
  * definition hk_class_for_aligned must agree with. */
 static int model_class(size_t n, size_t align) {
-  /* Spans start on slot (64 KiB) boundaries: no class promises more. */
+  /* Spans start on slot boundaries: no class promises more. */
   if (n > HK_SMALL_MAX || align > HK_SLOT_SIZE) return -1;
   for (int c = 0; c < HK_CLASSES; c++)
     if (hk_class_size[c] >= n && hk_class_size[c] >= align && hk_class_size[c] % align == 0) return c;
@@ -56,12 +56,17 @@ static void check_tables(void) {
     FUZZ_CHECK(slots >= 1 && slots < HK_SLOTS, "class %u spans %u slots", c, slots);
     size_t span = (size_t)slots << HK_SLOT_SHIFT;
     size_t blocks = span / s;
-    /* At least 64 blocks per span unless that would take more than
-     * HK_SPAN_MAX_SLOTS slots, never fewer than 2, and tail waste under 1/8
-     * of the span. */
+    /* One slot wherever a slot holds HK_SPAN_ONE_SLOT_BLOCKS blocks; else at
+     * least HK_SPAN_MIN_BLOCKS blocks per span unless that would take more
+     * than HK_SPAN_MAX_SLOTS slots; never fewer than 2 blocks, and tail waste
+     * under 1/8 of the span. */
     FUZZ_CHECK(blocks >= 2 && slots <= HK_SPAN_MAX_SLOTS, "class %u (%u bytes): %zu blocks in %u slots", c, s, blocks,
                slots);
-    FUZZ_CHECK(blocks >= HK_SPAN_MIN_BLOCKS || (size_t)HK_SPAN_MIN_BLOCKS * s > ((size_t)HK_SPAN_MAX_SLOTS << HK_SLOT_SHIFT),
+    bool one_slot = HK_SLOT_SIZE / s >= HK_SPAN_ONE_SLOT_BLOCKS;
+    FUZZ_CHECK(one_slot == (slots == 1) || (size_t)HK_SPAN_MIN_BLOCKS * s <= HK_SLOT_SIZE,
+               "class %u (%u bytes) spans %u slots", c, s, slots);
+    FUZZ_CHECK(one_slot || blocks >= HK_SPAN_MIN_BLOCKS ||
+                   (size_t)HK_SPAN_MIN_BLOCKS * s > ((size_t)HK_SPAN_MAX_SLOTS << HK_SLOT_SHIFT),
                "class %u (%u bytes) fits only %zu blocks per span", c, s, blocks);
     FUZZ_CHECK((span - blocks * s) * 8 < span, "class %u wastes %zu of a %zu-byte span", c, span - blocks * s, span);
     /* The span capacity the core computes fits the span's blocks in the

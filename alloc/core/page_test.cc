@@ -140,15 +140,17 @@ void TrimGivesBackThePagesPastTheLastLiveBlock(size_t kSize, int burst_blocks) {
   });
 }
 
-// 2800 bytes: spans of three slots, so trim takes whole slots as well as the
-// pages of the slot the live blocks are in.
+// 6000 bytes (the 6 KiB class): spans of six slots, so trim takes whole
+// slots as well as the pages of the slot the live blocks are in.
 TEST(Page, TrimGivesBackThePagesOfAMultiSlotSpanPastItsLastLiveBlock) {
-  TrimGivesBackThePagesPastTheLastLiveBlock(2800, 1000);
+  TrimGivesBackThePagesPastTheLastLiveBlock(6000, 1000);
 }
 
-// 64 bytes: a span of one slot, which only pages can shrink.
+// A span of one slot, which only pages can shrink: 64 bytes, and 2800 (the
+// largest blocks of one-slot spans are a few pages each).
 TEST(Page, TrimGivesBackThePagesOfASingleSlotSpanPastItsLastLiveBlock) {
   TrimGivesBackThePagesPastTheLastLiveBlock(64, 3 * static_cast<int>(kSlotBytes / 64));
+  TrimGivesBackThePagesPastTheLastLiveBlock(2800, 1000);
 }
 
 }  // namespace

@@ -17,24 +17,27 @@ void hk_size_classes_init(void) {
     for (uint32_t k = 1; k <= 8; k++) hk_class_size[n++] = base + k * (base / 8);
   }
   for (unsigned c = 0; c < HK_CLASSES; c++) {
-    /* At least 256 blocks per span, at most 8 slots (2 MiB): one 256 KiB
-     * slot for every class up to 1 KiB, 2 slots for 2 KiB, 8 from 8 KiB up
-     * (256 blocks at 8 KiB, 64 at 32 KiB, 8 at 256 KiB). A program that
+    /* One 256 KiB slot for every class up to 4 KiB (256 blocks of 1 KiB,
+     * 64 of 4 KiB); above, at least 256 blocks in at most 8 slots (2 MiB:
+     * 256 blocks at 8 KiB, 64 at 32 KiB, 8 at 256 KiB). A program that
      * frees blocks in random order spreads its free blocks over every span
      * of the class, and malloc moves to the next span on its slow path
      * whenever the current one runs dry: the fewer spans a class has, the
-     * rarer that is (8 KiB random_mixed: 16-block spans ran 14% faster than
-     * 8-block ones, 64-block spans another ~20%; going from 64 blocks to 256:
-     * random_mixed ws=8192 +2%, fixed 1-8 KiB +1.5%, and the example service
-     * 20% less peak RSS). A span of one slot is found by free() by
-     * arithmetic alone (hk_span_at), which is why slots are as large as the
-     * 256 blocks of a 1 KiB class. Memory is carved one page at a time, so a
-     * larger span costs address space, not RSS; an emptied span the heap
-     * keeps for reuse goes back when the decommit policy wants memory
-     * (page.c). */
+     * rarer that is (going from 64 blocks to 256 per span: random_mixed
+     * ws=8192 +2%, fixed 1-8 KiB +1.5%, the example service 20% less peak
+     * RSS). But free() finds a single-slot span's descriptor by arithmetic
+     * alone and a multi-slot one through a pointer (hk_free_inline), which
+     * outweighs span size down to 64 blocks: fixed 2 KiB +4.6% with 128
+     * blocks in one slot instead of 256 in two, 3 KiB +3.8%, 4 KiB +3.4%;
+     * fixed 8 KiB -1.6% with 32 blocks in one slot, so larger classes keep
+     * their 256. Memory is carved one page at a time, so a larger span
+     * costs address space, not RSS; an emptied span the heap keeps for
+     * reuse goes back when the decommit policy wants memory (page.c). */
     uint32_t size = hk_class_size[c];
     uint32_t slots = (uint32_t)((HK_SPAN_MIN_BLOCKS * size + HK_SLOT_SIZE - 1) / HK_SLOT_SIZE);
-    if (slots > HK_SPAN_MAX_SLOTS) {
+    if (HK_SLOT_SIZE / size >= HK_SPAN_ONE_SLOT_BLOCKS) {
+      slots = 1;
+    } else if (slots > HK_SPAN_MAX_SLOTS) {
       /* Capped: the most slots whose tail past the last whole block stays
        * under 1/8 of the span, keeping at least two blocks (a 176 KiB class
        * takes 6 slots for two blocks rather than 8 with 160 KiB unused). */
