@@ -137,7 +137,7 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
     hk_span* slot = hk_slot_descriptor(p);
     hk_span* multi = slot->multi_head;
     /* Two copies of the rest, one per kind of span, and no select between
-     * them: for a single-slot span (every class up to 4 KiB) the descriptor
+     * them: for a single-slot span (every class up to 2 KiB) the descriptor
      * free() reads and writes is at an address computed from p alone, so
      * the malloc right after a free of the same class does not read the
      * span's list head ahead of a store whose address still waits for a

@@ -50,7 +50,7 @@
 #define HK_SEGMENT_SHIFT 22                      /* 4 MiB segments */
 #define HK_SEGMENT_SIZE ((size_t)1 << HK_SEGMENT_SHIFT)
 #define HK_SEGMENT_MASK (HK_SEGMENT_SIZE - 1)
-#define HK_SLOT_SHIFT 18                         /* 256 KiB slots: one span for every class up to 4 KiB */
+#define HK_SLOT_SHIFT 18                         /* 256 KiB slots: one span for every class up to 2 KiB */
 #define HK_SLOT_SIZE ((size_t)1 << HK_SLOT_SHIFT)
 #define HK_SLOTS (HK_SEGMENT_SIZE / HK_SLOT_SIZE) /* 16; slot 0 is the header */
 #define HK_OS_PAGE 4096u
@@ -76,7 +76,7 @@ extern uint32_t hk_class_size[HK_CLASSES];
 extern uint8_t hk_class_slots[HK_CLASSES];       /* slots per span of the class */
 #define HK_SPAN_MIN_BLOCKS 256u                  /* blocks a span holds at least, ... */
 #define HK_SPAN_MAX_SLOTS 8u                     /* ... unless that takes more than 8 slots (2 MiB) */
-#define HK_SPAN_ONE_SLOT_BLOCKS 64u              /* but one slot wherever it holds this many (up to 4 KiB) */
+#define HK_SPAN_ONE_SLOT_BLOCKS 128u             /* but one slot wherever it holds this many (up to 2 KiB) */
 
 void hk_size_classes_init(void);
 /* The class for an aligned request: a class whose size is a multiple of align

@@ -37,14 +37,14 @@ static void list_push_back(hk_span_list* l, hk_span* s) {
 static inline bool span_carved_little(const hk_span* s) { return s->carved_bytes <= HK_SPAN_KEEP_CARVED; }
 
 /* The span malloc pops from holds one count of its own in `used` while at
- * most HK_SPAN_KEEP_CARVED of it is carved: free()'s fast path leaves for the slow one
- * when a span is about to empty (`used` below 2), and the current span of a
- * class with few live blocks empties all the time (a program that mallocs
- * and frees one block in turn empties it on every free). Such a span is kept
- * when it empties anyway (span_keep_empty), so the slow path had nothing to
- * do; with the extra count it is not taken. A span carved further goes back
- * to the slow path on emptying, where the decommit policy may retire it.
- * hk_span_live() subtracts the count. */
+ * most HK_SPAN_KEEP_CARVED of it is carved: free()'s fast path leaves for
+ * the slow one when a span is about to empty (`used` below 2), and the
+ * current span of a class with few live blocks empties all the time (a
+ * program that mallocs and frees one block in turn empties it on every
+ * free). Such a span is kept when it empties anyway (span_keep_empty), so
+ * the slow path had nothing to do; with the extra count it is not taken. A
+ * span carved further goes back to the slow path on emptying, where the
+ * decommit policy may retire it. hk_span_live() subtracts the count. */
 static void span_pin(hk_span* s) {
   if (s->pinned || s == &hk_span_empty || !span_carved_little(s)) return;
   s->pinned = 1;
@@ -164,9 +164,8 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
  * a class that oscillates around one span must not pay span setup (and,
  * under a resident target, madvise plus page faults) on every cycle. Kept
  * whatever the decommit policy says while at most HK_SPAN_KEEP_CARVED of it
- * was ever carved; a larger one goes back when the policy
- * wants memory now, so a freed burst does not leave every class's big last
- * span resident. Measured on the example service under lean: keeping every
+ * was ever carved; a larger one goes back when the policy wants memory now,
+ * so a freed burst does not leave every class's big last span resident. Measured on the example service under lean: keeping every
  * current span ran 425k requests/s at 35 MB peak RSS, retiring every large
  * one 340k at 28 MB, retiring all of them 150k at 21 MB. */
 static bool span_keep_empty(hk_heap* heap, hk_span* s) {

@@ -146,11 +146,11 @@ TEST(Page, TrimGivesBackThePagesOfAMultiSlotSpanPastItsLastLiveBlock) {
   TrimGivesBackThePagesPastTheLastLiveBlock(6000, 1000);
 }
 
-// A span of one slot, which only pages can shrink: 64 bytes, and 2800 (the
-// largest blocks of one-slot spans are a few pages each).
+// A span of one slot, which only pages can shrink: 64 bytes, and 2000 (the
+// 2 KiB class, the largest whose spans are one slot).
 TEST(Page, TrimGivesBackThePagesOfASingleSlotSpanPastItsLastLiveBlock) {
   TrimGivesBackThePagesPastTheLastLiveBlock(64, 3 * static_cast<int>(kSlotBytes / 64));
-  TrimGivesBackThePagesPastTheLastLiveBlock(2800, 1000);
+  TrimGivesBackThePagesPastTheLastLiveBlock(2000, 1000);
 }
 
 }  // namespace

@@ -17,8 +17,8 @@ void hk_size_classes_init(void) {
     for (uint32_t k = 1; k <= 8; k++) hk_class_size[n++] = base + k * (base / 8);
   }
   for (unsigned c = 0; c < HK_CLASSES; c++) {
-    /* One 256 KiB slot for every class up to 4 KiB (256 blocks of 1 KiB,
-     * 64 of 4 KiB); above, at least 256 blocks in at most 8 slots (2 MiB:
+    /* One 256 KiB slot for every class up to 2 KiB (256 blocks of 1 KiB,
+     * 128 of 2 KiB); above, at least 256 blocks in at most 8 slots (2 MiB:
      * 256 blocks at 8 KiB, 64 at 32 KiB, 8 at 256 KiB). A program that
      * frees blocks in random order spreads its free blocks over every span
      * of the class, and malloc moves to the next span on its slow path
@@ -27,12 +27,14 @@ void hk_size_classes_init(void) {
      * ws=8192 +2%, fixed 1-8 KiB +1.5%, the example service 20% less peak
      * RSS). But free() finds a single-slot span's descriptor by arithmetic
      * alone and a multi-slot one through a pointer (hk_free_inline), which
-     * outweighs span size down to 64 blocks: fixed 2 KiB +4.6% with 128
-     * blocks in one slot instead of 256 in two, 3 KiB +3.8%, 4 KiB +3.4%;
-     * fixed 8 KiB -1.6% with 32 blocks in one slot, so larger classes keep
-     * their 256. Memory is carved one page at a time, so a larger span
-     * costs address space, not RSS; an emptied span the heap keeps for
-     * reuse goes back when the decommit policy wants memory (page.c). */
+     * outweighs span size down to 128 blocks: fixed 2 KiB +4.6% with 128
+     * blocks in one slot instead of 256 in two. Further down it is a trade:
+     * one slot up to 4 KiB (64 blocks) ran fixed 3-4 KiB 3-4% faster but
+     * raised the example service's peak RSS from 34.8 to 39.8 MB (lean 30.5
+     * to 35.3), and 8 KiB in one slot (32 blocks) ran 1.6% slower. Memory is
+     * carved one page at a time, so a larger span costs address space, not
+     * RSS; an emptied span the heap keeps for reuse goes back when the
+     * decommit policy wants memory (page.c). */
     uint32_t size = hk_class_size[c];
     uint32_t slots = (uint32_t)((HK_SPAN_MIN_BLOCKS * size + HK_SLOT_SIZE - 1) / HK_SLOT_SIZE);
     if (HK_SLOT_SIZE / size >= HK_SPAN_ONE_SLOT_BLOCKS) {

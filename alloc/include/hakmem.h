@@ -98,7 +98,7 @@ typedef struct hk_class_stats {
   uint64_t block_size;     /* bytes per block of the class */
   uint64_t blocks_in_use;  /* handed out and not yet back with the span's owner */
   uint64_t blocks_free;    /* carved and free in the class's spans: served without a refill */
-  uint64_t spans;          /* spans of the class (each one 256 KiB slot, or up to 8 above 4 KiB) */
+  uint64_t spans;          /* spans of the class (each one 256 KiB slot, or up to 8 above 2 KiB) */
 } hk_class_stats_t;
 
 typedef struct hk_stats {
