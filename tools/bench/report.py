@@ -143,7 +143,8 @@ def syscall_table(data):
             "(mmap + munmap + madvise + mprotect) / ops, counted by `strace -f -c` in a separate "
             "pass, the same way for every allocator. Whole runs include start-up (loading the "
             "program and the allocator); *steady* rows are the difference between two runs of "
-            "the same stream of K and 2K soak steps, which cancels start-up and shutdown "
+            "the same stream of K and 2K soak steps, both without address-space randomization "
+            "(`setarch -R`, so both lay out memory alike), which cancels start-up and shutdown "
             "(DESIGN.md's target: under 1e-8).\n\n"
             + md_table(header, rows))
 
