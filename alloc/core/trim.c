@@ -1,7 +1,7 @@
 /* hk_trim (and through it malloc_trim): give free memory back to the OS now.
  *
  * What is free, and who may return it:
- *   - the calling thread's empty spans, the slots of its spans past their
+ *   - the calling thread's empty spans, the pages of its spans past their
  *     last live block, and the free slots of its segments: the caller,
  *     directly;
  *   - segments of exited threads (abandoned): the caller adopts them, which
