@@ -5,7 +5,8 @@
 #include <errno.h>
 #include <stdbool.h>
 
-#include "alloc/core/internal.h"
+#include "alloc/core/segment.h"
+#include "alloc/include/hakmem.h"
 #include "alloc/include/hakmem.h"
 
 #define NSLOTS 64

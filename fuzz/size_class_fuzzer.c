@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alloc/core/internal.h"
+#include "alloc/core/segment.h"
+#include "alloc/include/hakmem.h"
 #include "alloc/include/hakmem.h"
 #include "fuzz/fuzz_common.h"
 
@@ -130,7 +131,7 @@ static size_t decode_any_raw(fi* in) {
     }
     case 3: return fi_u16(in);
     case 4: return HK_SMALL_MAX - 128 + fi_u8(in);
-    case 5: return SIZE_MAX / 2 - (HK_SEGMENT_SIZE + 8192) + fi_u16(in); /* around hk_large_alloc's limit */
+    case 5: return SIZE_MAX / 2 - (HK_SEGMENT_SIZE + 8192) + fi_u16(in); /* around hk_mapping_alloc's limit */
     case 6: return hk_class_size[fi_u8(in) % HK_CLASSES] + (size_t)(int64_t)(int8_t)fi_u8(in);
     default: return (size_t)fi_u32(in) << (fi_u8(in) % 33);
   }

@@ -27,7 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alloc/core/internal.h"
+#include "alloc/core/size_class.h"
+#include "alloc/include/hakmem.h"
 #include "alloc/include/hakmem.h"
 #include "fuzz/fuzz_common.h"
 

@@ -9,7 +9,7 @@
  * every backend call site; the fuzzer's option events then move each
  * parameter between that and keeping memory cached and resident. */
 #include "alloc/backends/fault.h"
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
     .name = "fuzz-fault",
@@ -23,5 +23,8 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 0,
         .resident_target_mb = 0,
         .prewarm_kb = 0,
+        .span_keep_kb = 64,
+        .warm_slots = 1,
+        .big_warm_kb = 2048,
     },
 };

@@ -1,112 +1,67 @@
 /* The allocation API: the hk_ functions of alloc/include/hakmem.h. The libc
- * names in override.c share these bodies (through alloc_inline.h and the
- * helpers here), so every entry point routes the same way (lesson 4). */
+ * names in override.c share these bodies (through alloc_inline.h, free.h and
+ * the helpers here), so every entry point routes the same way, also for
+ * allocations made during start-up. Which layer serves a request is decided
+ * here: a size class (heaps and spans), the arena, or a big mapping. */
 #include <errno.h>
 #include <string.h>
 
 #include "alloc/core/alloc_inline.h"
-#include "alloc/backends/backend.h"
 #include "alloc/core/api.h"
+#include "alloc/core/arena.h"
+#include "alloc/core/error.h"
+#include "alloc/core/free.h"
+#include "alloc/core/init.h"
+#include "alloc/core/mapping.h"
 
 /* ---- slow paths ---------------------------------------------------------- */
-HK_NOINLINE void* hk_malloc_slow(hk_heap* heap, size_t size) {
-  if (size > HK_SMALL_MAX) return hk_large_alloc(size, HK_ALIGN, false);
+/* A block above the small classes: the arena when it fits there, else a
+ * mapping of its own. */
+static void* big_alloc(size_t size, size_t align, bool zero) {
+  hk_ensure_init();
+  /* free() finds a mapping's header at the 4 MiB boundary below the
+   * pointer, so the pointer must sit in the mapping's first 4 MiB:
+   * alignments of 4 MiB and more cannot be served (ENOMEM, documented).
+   * Checked first, so no size arithmetic below can wrap for alignments near
+   * 2^63. */
+  if (align >= HK_SEGMENT_SIZE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* A zero-byte request still gets a distinct block with usable bytes; with
+   * a page-multiple offset it would otherwise end exactly at its mapping. */
+  if (size == 0) size = 1;
+  if (align <= HK_ARENA_PAGE && size <= HK_ARENA_MAX_BLOCK) {
+    void* p = hk_arena_alloc(size, zero);
+    if (p != NULL) return p;
+    /* No chunk could be mapped or committed (an address-space limit, a
+     * backend's byte budget): a mapping of just this block may still fit. */
+  }
+  return hk_mapping_alloc(size, align, zero);
+}
+
+/* A block of class cls for a thread whose current span had none. */
+static void* class_slow(hk_heap* heap, unsigned cls) {
   if (hk_unlikely(!heap->is_live)) {
-    heap = hk_heap_get_or_create();
+    hk_ensure_init();
+    heap = hk_thread_heap();
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
-  void* p = hk_alloc_class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
+  void* p = hk_heap_alloc_slow(heap, cls);
   if (p == NULL) errno = ENOMEM;
   return p;
+}
+
+HK_NOINLINE void* hk_malloc_slow(hk_heap* heap, size_t size) {
+  if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false);
+  return class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
 }
 
 static void* alloc_class(unsigned cls) {
   hk_heap* heap = hk_tls_heap;
   void* p = hk_alloc_small_inline(heap, cls);
   if (hk_likely(p != NULL)) return p;
-  if (!heap->is_live) {
-    heap = hk_heap_get_or_create();
-    if (heap == NULL) { errno = ENOMEM; return NULL; }
-  }
-  p = hk_alloc_class_slow(heap, cls);
-  if (p == NULL) errno = ENOMEM;
-  return p;
-}
-
-HK_NOINLINE void hk_free_slow(void* p, const char* func) {
-  if (p == NULL) return;
-  uintptr_t a = (uintptr_t)p;
-  switch (hk_segmap_kind(a)) {
-    case HK_MAP_LARGE:
-      hk_large_free(p, func);
-      return;
-    case HK_MAP_ARENA:
-      hk_arena_free(p, func);
-      return;
-    case HK_MAP_SEGMENT: {
-      hk_span* s = hk_span_at(p);
-      if (a & (HK_ALIGN - 1)) hk_misuse("free of a misaligned pointer", p, func);
-      else if (s->in_use && a - s->start < __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED)) hk_misuse("free of an interior pointer", p, func);
-      else hk_misuse("invalid free (not an allocated block)", p, func);
-      return;
-    }
-    case HK_MAP_LARGE_TAIL:
-      hk_misuse("free of an interior pointer", p, func);
-      return;
-    default:
-      hk_misuse("invalid free (pointer not from hakmem)", p, func);
-      return;
-  }
-}
-
-/* Remote free: the block belongs to another thread's span (or an abandoned
- * one). Lock-free push; the owner collects on its slow path. */
-HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
-  /* Statistics: the freeing thread's own counter, plain (owner-written, no
-   * shared cache line). A thread without a heap is not counted: writing the
-   * shared static empty heap would race. */
-  hk_heap* self = hk_tls_heap;
-  if (self->is_live) self->remote_frees++;
-  /* Raise the hint before the push: after the push the block may be
-   * collected, its span and segment freed, and seg must not be touched. */
-  if (!atomic_load_explicit(&seg->remote_pending, memory_order_relaxed))
-    atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
-  hk_block* head = atomic_load_explicit(&span->remote, memory_order_relaxed);
-  do {
-    hk_block_make_free(b, head);
-    /* release: publishes b->next to the owner's acquire exchange. */
-  } while (!atomic_compare_exchange_weak_explicit(&span->remote, &head, b, memory_order_release,
-                                                  memory_order_relaxed));
-}
-
-/* ---- usable size ----------------------------------------------------------- */
-size_t hk_usable_size_checked(const void* p, const char* func) {
-  if (p == NULL) return 0;
-  uintptr_t a = (uintptr_t)p;
-  unsigned kind = hk_segmap_kind(a);
-  if (kind == HK_MAP_SEGMENT) {
-    hk_span* s = hk_span_of_block(p);
-    if (s != NULL) {
-      if (((const hk_block*)p)->tag == hk_free_tag(p)) {
-        hk_misuse("use of a freed block", p, func);
-        return 0;
-      }
-      return s->block_size;
-    }
-  } else if (kind == HK_MAP_LARGE) {
-    size_t n = hk_large_usable(p);
-    if (n) return n;
-  } else if (kind == HK_MAP_ARENA) {
-    bool freed = false;
-    size_t n = hk_arena_usable(p, &freed);
-    if (n) return n;
-    if (freed) {
-      hk_misuse("use of a freed block", p, func);
-      return 0;
-    }
-  }
-  hk_misuse("invalid pointer", p, func);
-  return 0;
+  return class_slow(heap, cls);
 }
 
 /* ---- aligned ---------------------------------------------------------------- */
@@ -118,7 +73,7 @@ void* hk_alloc_aligned(size_t align, size_t size, bool zero) {
   }
   hk_ensure_init();
   int cls = hk_class_for_aligned(size, align);
-  if (cls < 0) return hk_large_alloc(size, align, zero);
+  if (cls < 0) return big_alloc(size, align, zero);
   void* p = alloc_class((unsigned)cls);
   if (zero && p) memset(p, 0, size);
   return p;
@@ -132,7 +87,7 @@ void* hk_calloc_impl(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (bytes > HK_SMALL_MAX) return hk_large_alloc(bytes, HK_ALIGN, true);
+  if (bytes > HK_SMALL_MAX) return big_alloc(bytes, HK_ALIGN, true);
   void* p = hk_malloc_inline(bytes);
   if (hk_likely(p != NULL)) memset(p, 0, bytes);
   return p;
@@ -183,8 +138,8 @@ static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
     if (kind == HK_MAP_ARENA && size <= HK_ARENA_MAX_BLOCK && hk_arena_resize(p, size)) return p;
     /* A mapped block that stays beyond the arena's range is resized without
      * a copy: its tail unmapped, or its pages moved to a larger mapping. */
-    if (kind == HK_MAP_LARGE && size > HK_ARENA_MAX_BLOCK) {
-      void* q = hk_large_resize(p, realloc_want(old, size));
+    if (kind == HK_MAP_MAPPING && size > HK_ARENA_MAX_BLOCK) {
+      void* q = hk_mapping_resize(p, realloc_want(old, size));
       if (q != NULL) return q;
     }
   }
@@ -197,21 +152,19 @@ void* hk_realloc_impl(void* p, size_t size, const char* func) {
   /* A live small block, checked once as free() would check it (segmap,
    * block start, not freed): kept, or moved and then given back without
    * checking it again. The rest of realloc is the slow path. */
-  if (hk_likely(hk_segmap_kind((uintptr_t)p) == HK_MAP_SEGMENT)) {
-    hk_span* s = hk_span_of_block(p);
+  hk_span* s = hk_small_live_block(p);
+  if (hk_likely(s != NULL)) {
     hk_block* b = (hk_block*)p;
     uintptr_t tag = hk_free_tag(b);
-    if (hk_likely(s != NULL && b->tag != tag)) {
-      size_t old = s->block_size;
-      if (realloc_fits(old, size)) return p;
-      if (size == 0) {
-        hk_free_block(s, b, tag, func);  /* glibc frees and returns NULL */
-        return NULL;
-      }
-      void* q = realloc_move(p, old, size);
-      if (q != NULL) hk_free_block(s, b, tag, func);
-      return q;
+    size_t old = s->block_size;
+    if (realloc_fits(old, size)) return p;
+    if (size == 0) {
+      hk_free_block(s, b, tag, func);  /* glibc frees and returns NULL */
+      return NULL;
     }
+    void* q = realloc_move(p, old, size);
+    if (q != NULL) hk_free_block(s, b, tag, func);
+    return q;
   }
   return realloc_other(p, size, func);
 }
@@ -315,5 +268,3 @@ void hk_collect(void) {
 }
 
 /* hk_trim: trim.c */
-
-const char* hk_version(void) { return "hakmem 0.1.0"; }

@@ -1,60 +1,23 @@
-/* The fast paths of malloc and free, inlined into both the hk_ API and the
- * libc entry points (override.c) so neither pays a call.
+/* malloc(): the fast path, inlined into the hk_ API and the libc entry
+ * points (override.c, new_delete.c) so neither pays a call.
  *
- * malloc: size -> class (one table read) -> this thread's current span for the
- *         class (one TLS load, one load from the heap) -> pop its free list.
- * free:   segmap byte says "segment" -> span descriptor by masking -> the
- *         pointer is a block start of that span -> owner is this thread ?
- *         push on the span's free list : atomic push on its remote list.
- * No syscall, lock or indirect call; anything unusual is one call away. */
+ *   size -> class (one table read) -> this thread's current span for the
+ *   class (one TLS load, one load from the heap) -> pop its free list.
+ *
+ * No syscall, lock or indirect call; a miss (no heap yet, the span is empty,
+ * a request above the small classes) is one call away: hk_malloc_slow
+ * (alloc.c). */
 #ifndef HAKMEM_CORE_ALLOC_INLINE_H
 #define HAKMEM_CORE_ALLOC_INLINE_H
 
-#include "alloc/core/annotate.h"
-#include "alloc/core/internal.h"
+#include "alloc/core/base.h"
+#include "alloc/core/heap.h"
+#include "alloc/core/size_class.h"
+#include "alloc/core/span.h"
+#include "alloc/core/thread.h"
 
-#if defined(HAKMEM_CHECKED) && HAKMEM_CHECKED
-#define HK_CHECKED 1
-#else
-#define HK_CHECKED 0
-#endif
-
-/* Free-list links: plain, or XORed with the block's tag in checked builds. */
-HK_INLINE hk_block* hk_block_next(const hk_block* b) {
-  return HK_CHECKED ? (hk_block*)((uintptr_t)b->next ^ hk_free_tag(b)) : b->next;
-}
-
-/* Marks b free with its tag (hk_free_tag(b), passed in when the caller has
- * it already) and links it before next. b may be no-access to memcheck, so
- * the two words are opened around the write. */
-HK_INLINE void hk_block_make_free_tagged(hk_block* b, hk_block* next, uintptr_t tag) {
-  HK_VG_LINK_OPEN(b);
-  b->next = HK_CHECKED ? (hk_block*)((uintptr_t)next ^ tag) : next;
-  b->tag = tag;
-  HK_VG_LINK_CLOSE(b);
-}
-
-HK_INLINE void hk_block_make_free(hk_block* b, hk_block* next) {
-  hk_block_make_free_tagged(b, next, hk_free_tag(b));
-}
-
-void hk_checked_pop(hk_span* s, hk_block* b, hk_block* next);  /* checked.c */
-void hk_checked_free(hk_span* s, hk_block* b);
-
-/* Pops a free block of span s, or NULL. Owner thread only. */
-HK_INLINE void* hk_span_pop(hk_span* s) {
-  hk_block* b = s->free;
-  if (hk_likely(b != NULL)) {
-    HK_VG_LINK_OPEN(b);
-    hk_block* next = hk_block_next(b);
-    if (HK_CHECKED) hk_checked_pop(s, b, next);
-    s->free = next;
-    b->tag = 0;  /* live: a later free() of it is legitimate */
-    s->used++;
-    HK_VG_ALLOC(b, s->block_size);
-  }
-  return b;
-}
+HK_HIDDEN_BEGIN
+void* hk_malloc_slow(hk_heap* heap, size_t size);
 
 HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
   return hk_span_pop(heap->current[cls]);
@@ -68,89 +31,6 @@ HK_INLINE void* hk_malloc_inline(size_t size) {
   }
   return hk_malloc_slow(heap, size);
 }
-
-/* True when p is exactly a block start span s has handed out at some point. */
-HK_INLINE bool hk_span_holds_block(const hk_span* s, const void* p) {
-  uintptr_t off = (uintptr_t)p - s->start;
-  if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED))) return false;
-  /* Block-start test without a divide. With magic = ceil(2^40 / size), the
-   * low 40 bits of off * magic are below off < 2^21 when size divides off
-   * and at least 2^40 / size >= 2^22 otherwise (spans are at most
-   * HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE = 2 MiB, so off < 2^21; size <= 2^18),
-   * so one multiply and one mask test against 2^21 tell a block start from
-   * an interior pointer. */
-  return hk_likely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) < ((uint64_t)1 << 21));
-}
-
-/* Resolves p (inside a segment) to its span, checking that p is exactly a
- * block start the span has handed out at some point. NULL when p is not a
- * small block start. */
-HK_INLINE hk_span* hk_span_of_block(const void* p) {
-  hk_span* s = hk_span_at(p);
-  return hk_span_holds_block(s, p) ? s : NULL;
-}
-
-_Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 21) && HK_SMALL_MAX <= (1u << 18),
-               "the block-start test needs offsets below 2^21 and sizes up to 2^18");
-
-void hk_free_slow(void* p, const char* func);
-
-/* Gives back b, a block start of span s that is not free (its tag, `tag`
- * = hk_free_tag(b), checked by the caller). */
-HK_INLINE void hk_free_block(hk_span* s, hk_block* b, uintptr_t tag, const char* func) {
-  if (HK_CHECKED) hk_checked_free(s, b);
-  HK_VG_FREE(b);
-  if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk_thread_id())) {
-    uint32_t used = s->used;
-    /* Slow when the span empties (maybe retire it), was full (relink it)
-     * or has nothing handed out (a double free, checked before the push
-     * so the free list is never corrupted). */
-    if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
-      hk_span_free_local_slow(hk_tls_heap, s, b, func);
-      return;
-    }
-    hk_block_make_free_tagged(b, s->free, tag);
-    s->free = b;
-    s->used = used - 1;
-    return;
-  }
-  hk_free_remote(hk_segment_of(b), s, b);
-}
-
-/* free() of p, a pointer into a segment whose span descriptor is s. */
-HK_INLINE void hk_free_in_span(hk_span* s, void* p, const char* func) {
-  if (hk_likely(hk_span_holds_block(s, p))) {
-    hk_block* b = (hk_block*)p;
-    uintptr_t tag = hk_free_tag(b);
-    if (hk_unlikely(b->tag == tag)) {
-      hk_misuse("double free", p, func);
-      return;
-    }
-    hk_free_block(s, b, tag, func);
-    return;
-  }
-  hk_free_slow(p, func);
-}
-
-HK_INLINE void hk_free_inline(void* p, const char* func) {
-  if (hk_likely(hk_segmap_kind((uintptr_t)p) == HK_MAP_SEGMENT)) {
-    hk_span* slot = hk_slot_descriptor(p);
-    hk_span* multi = slot->multi_head;
-    /* Two copies of the rest, one per kind of span, and no select between
-     * them: for a single-slot span (every class up to 2 KiB) the descriptor
-     * free() reads and writes is at an address computed from p alone, so
-     * the malloc right after a free of the same class does not read the
-     * span's list head ahead of a store whose address still waits for a
-     * load (larson: +6%), and the loads need no merged pointer (random_mixed
-     * and fixed 16 B-1 KiB: +2% over one shared copy behind a branch). */
-    if (hk_likely(multi == NULL)) {
-      hk_free_in_span(slot, p, func);
-    } else {
-      hk_free_in_span(multi, p, func);
-    }
-    return;
-  }
-  hk_free_slow(p, func);
-}
+HK_HIDDEN_END
 
 #endif

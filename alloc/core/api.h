@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-size_t hk_usable_size_checked(const void* p, const char* func);
 void* hk_alloc_aligned(size_t align, size_t size, bool zero);
 void* hk_calloc_impl(size_t count, size_t size);
 void* hk_realloc_impl(void* p, size_t size, const char* func);

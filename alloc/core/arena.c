@@ -1,28 +1,14 @@
-/* The large-block arena: blocks above HK_SMALL_MAX up to HK_ARENA_MAX_BLOCK
- * (16 MiB) are runs of 64 KiB pages inside 32 MiB chunks shared by every
- * thread. A freed run joins its free neighbours, and any later request that
- * fits reuses it, whatever sizes it was cut for before: a program that churns
- * big buffers of varied sizes keeps reusing the same resident pages instead
- * of mapping fresh memory and paying a page fault per 4 KiB each time (the
- * case a cache of whole mappings misses, since a mapping only serves
- * requests close to its own size).
- *
- * Free runs stay committed until the release policy says they have waited
- * long enough (or the cache is over its cap); then they are purged with
- * MADV_DONTNEED, and a chunk left wholly free and purged is unmapped. The
- * decommit policy can still ask for a freed run to go back at once (lean
- * above its resident target).
- *
- * One spin lock guards every chunk: a big block costs at least a page fault
- * or a memset per 4 KiB of it, so the few dozen instructions under the lock
- * are noise, and any thread can free any block without a remote-free
- * protocol. Nothing here runs on a fast path. */
+#include "alloc/core/arena.h"
+
 #include <string.h>
 
+#include "alloc/core/aged.h"
 #include "alloc/core/annotate.h"
-#include "alloc/core/internal.h"
-#include "alloc/core/options.h"
-#include "alloc/core/stats_internal.h"
+#include "alloc/core/clock.h"
+#include "alloc/core/counters.h"
+#include "alloc/core/error.h"
+#include "alloc/core/os.h"
+#include "alloc/core/segmap.h"
 
 #define HK_ARENA_PAGES (HK_ARENA_SIZE >> HK_ARENA_PAGE_SHIFT) /* 512; page 0 holds the header */
 #define HK_ARENA_WORDS (HK_ARENA_PAGES / 64)
@@ -48,22 +34,16 @@ typedef struct hk_arena {
   uint64_t dirty[HK_ARENA_WORDS];          /* bit i: page i may hold old bytes, so calloc must clear it */
   uint16_t head[HK_ARENA_PAGES];           /* at a run's first page: length | RUN_LIVE or RUN_FREE; else 0 */
   uint16_t tail[HK_ARENA_PAGES];           /* at a run's last page: the same; else 0 */
-  uint64_t idle_since_ms[HK_ARENA_PAGES];  /* at a free run's first page: when it last grew by a free */
+  hk_aged_entry age[HK_ARENA_PAGES];       /* at a free run's first page: its entry in the arena cache while it holds committed pages */
 } hk_arena;
 
 _Static_assert(sizeof(hk_arena) <= HK_ARENA_PAGE, "the header fits page 0");
 
-static hk_lock_t hk_arena_lock_;
-static hk_arena* hk_arena_chunks; /* every chunk, newest first */
-/* When the oldest committed free run is due for purging by time (monotonic
- * ms; 0: nothing waits). Written under the lock, read by hk_release_tick. */
-_Atomic uint64_t hk_arena_due_ms;
-
-void hk_arena_lock(bool lock, bool reinit) {
-  if (lock) hk_lock(&hk_arena_lock_);
-  else if (reinit) atomic_store_explicit(&hk_arena_lock_.state, 0, memory_order_relaxed);
-  else hk_unlock(&hk_arena_lock_);
-}
+static hk_arena* hk_arena_chunks; /* every chunk, newest first; under the cache's lock */
+static bool run_purge(hk_aged_entry* e);
+static void release_empty_chunks(void);
+/* Free runs holding committed pages; its lock guards every chunk. */
+static hk_aged_cache hk_arena_cache = HK_AGED_CACHE("arena", run_purge, release_empty_chunks);
 
 /* ---- page bitmaps ---------------------------------------------------------- */
 /* Bits [first, first + n) of a chunk bitmap; n >= 1, first + n <= 512. */
@@ -119,90 +99,71 @@ static inline int64_t committed_bytes(const hk_arena* a, unsigned first, unsigne
   return (int64_t)bits_count(a->committed, first, n) << HK_ARENA_PAGE_SHIFT;
 }
 
-/* ---- purging (lock held) ------------------------------------------------------- */
-/* The committed free run idle the longest, or false when there is none. */
-static bool oldest_committed_run(hk_arena** out_a, unsigned* out_page) {
-  bool found = false;
-  uint64_t oldest = UINT64_MAX;
-  for (hk_arena* a = hk_arena_chunks; a; a = a->next) {
-    for (unsigned w = 0; w < HK_ARENA_WORDS; w++) {
-      for (uint64_t m = a->free_heads[w]; m; m &= m - 1) {
-        unsigned page = w * 64 + (unsigned)__builtin_ctzll(m);
-        if (a->idle_since_ms[page] >= oldest || bits_count(a->committed, page, run_len(a->head[page])) == 0) continue;
-        oldest = a->idle_since_ms[page];
-        *out_a = a;
-        *out_page = page;
-        found = true;
-      }
-    }
-  }
-  return found;
+/* ---- the cache of free runs (lock held) ------------------------------------ */
+static inline bool run_cached(hk_arena* a, unsigned page) {
+  hk_aged_entry* e = &a->age[page];
+  return e->newer != NULL || e->older != NULL || hk_arena_cache.newest == e;
 }
 
-static void update_due(void) {
-  hk_arena* a;
-  unsigned page;
-  uint64_t due = oldest_committed_run(&a, &page) ? hk_release_due_ms(a->idle_since_ms[page]) : 0;
-  atomic_store_explicit(&hk_arena_due_ms, due, memory_order_relaxed);
+/* Takes the free run at page out of the cache; returns when it became free
+ * (0 if it was not cached). */
+static uint64_t run_uncache(hk_arena* a, unsigned page) {
+  if (!run_cached(a, page)) return 0;
+  uint64_t since = a->age[page].since_ms;
+  hk_aged_remove(&hk_arena_cache, &a->age[page]);
+  return since;
 }
 
-/* Gives a's committed pages in [first, first + n), all in free runs (so
- * counted as cached), back with mode; false if the backend refused (they
- * stay committed and counted). */
+/* Puts the free run at page in the cache if it holds committed pages. */
+static void run_cache(hk_arena* a, unsigned page, uint64_t since) {
+  int64_t bytes = committed_bytes(a, page, run_len(a->head[page]));
+  if (bytes != 0) hk_aged_push(&hk_arena_cache, &a->age[page], (uint64_t)bytes, since);
+}
+
+/* Gives a's committed pages in [first, first + n), all in free runs, back
+ * with mode; false if the backend refused (they stay committed). */
 static bool pages_decommit(hk_arena* a, unsigned first, unsigned n, hk_decommit_mode mode) {
   int64_t bytes = committed_bytes(a, first, n);
   if (bytes == 0) return true;
-  if (hk_active->backend->decommit(page_addr(a, first), (size_t)n << HK_ARENA_PAGE_SHIFT, mode) != 0) return false;
+  if (hk_os_decommit(page_addr(a, first), (size_t)n << HK_ARENA_PAGE_SHIFT, mode, (size_t)bytes) != 0) return false;
   bits_set(a->committed, first, n, false);
   if (mode == HK_DECOMMIT_DONTNEED) bits_set(a->dirty, first, n, false);  /* reads zeros from now on */
-  hk_stat_add(&hk_stat.committed_bytes, -bytes);
-  hk_stat_add(&hk_stat.cached_bytes, -bytes);
   return true;
 }
 
-/* Unmaps chunks that are wholly free and purged. */
+/* Unmaps a if it is wholly free and purged; a chunk the backend would not
+ * unmap stays, and every later purge or trim tries it again. */
+static void chunk_release_if_empty(hk_arena* a) {
+  if (a->free_pages != HK_ARENA_PAGES - 1 || bits_count(a->committed, 1, HK_ARENA_PAGES - 1) != 0) return;
+  /* Clear the segmap first: from here on free() rejects pointers into it. */
+  hk_segmap_set(a, HK_ARENA_SIZE, HK_MAP_NONE);
+  hk_arena* prev = a->prev;
+  hk_arena* next = a->next;
+  if (hk_os_release(a, HK_ARENA_SIZE, HK_ARENA_PAGE) != 0) {
+    hk_segmap_set(a, HK_ARENA_SIZE, HK_MAP_ARENA);
+    return;
+  }
+  if (prev) prev->next = next; else hk_arena_chunks = next;
+  if (next) next->prev = prev;
+}
+
 static void release_empty_chunks(void) {
   hk_arena* next;
   for (hk_arena* a = hk_arena_chunks; a; a = next) {
     next = a->next;
-    if (a->free_pages != HK_ARENA_PAGES - 1 || bits_count(a->committed, 1, HK_ARENA_PAGES - 1) != 0) continue;
-    hk_arena* prev = a->prev;
-    /* Clear the segmap first: from here on free() rejects pointers into it. */
-    hk_segmap_set(a, HK_ARENA_SIZE, HK_MAP_NONE);
-    if (hk_active->backend->release(a, HK_ARENA_SIZE) != 0) {
-      hk_segmap_set(a, HK_ARENA_SIZE, HK_MAP_ARENA);
-      continue;  /* kept; tried again on the next purge */
-    }
-    if (prev) prev->next = next; else hk_arena_chunks = next;
-    if (next) next->prev = prev;
-    hk_stat_add(&hk_stat.committed_bytes, -(int64_t)HK_ARENA_PAGE);
+    chunk_release_if_empty(a);
   }
 }
 
-/* Purges committed free runs, oldest first: all of them, or while the
- * release policy wants them back. Always with MADV_DONTNEED: this is the
- * arena's counterpart of unmapping a cached mapping, so RSS must fall. */
-static void purge(uint64_t now, bool all) {
-  hk_arena* a;
-  unsigned page;
-  while (oldest_committed_run(&a, &page)) {
-    if (!all && !hk_release_wanted(a->idle_since_ms[page], now)) break;
-    if (!pages_decommit(a, page, run_len(a->head[page]), HK_DECOMMIT_DONTNEED)) break;
-  }
+/* The cache's give_back: purges a free run whose time has come. Always
+ * MADV_DONTNEED: this is the arena's counterpart of unmapping a cached
+ * mapping, so RSS must fall. */
+static bool run_purge(hk_aged_entry* e) {
+  hk_arena* a = (hk_arena*)((uintptr_t)e & ~(uintptr_t)(HK_ARENA_SIZE - 1));
+  unsigned page = (unsigned)(e - a->age);
+  if (!pages_decommit(a, page, run_len(a->head[page]), HK_DECOMMIT_DONTNEED)) return false;
   release_empty_chunks();
-  update_due();
-}
-
-void hk_arena_trim(void) {
-  hk_lock(&hk_arena_lock_);
-  purge(0, true);
-  hk_unlock(&hk_arena_lock_);
-}
-
-void hk_arena_release_due(uint64_t now) {
-  hk_lock(&hk_arena_lock_);
-  purge(now, false);
-  hk_unlock(&hk_arena_lock_);
+  return true;
 }
 
 /* ---- allocation ------------------------------------------------------------------ */
@@ -236,43 +197,40 @@ static bool find_run(unsigned n, hk_arena** out_a, unsigned* out_page) {
  * a program maps a new chunk once per 32 MiB of new peak. */
 static bool chunk_add(void) {
   void* mem = NULL;
-  if (hk_active->backend->reserve(HK_ARENA_SIZE, HK_ARENA_SIZE, &mem) != 0) return false;
-  hk_arena* a = mem; /* fresh mappings are zero: nothing committed, dirty or marked */
+  /* The header page counts as committed, as a segment's does. */
+  if (hk_os_reserve(HK_ARENA_SIZE, HK_ARENA_SIZE, &mem, HK_ARENA_PAGE) != 0) return false;
+  hk_arena* a = mem; /* fresh mappings are zero: nothing committed, dirty, marked or cached */
   a->free_pages = HK_ARENA_PAGES - 1;
   run_mark(a, 1, HK_ARENA_PAGES - 1, RUN_FREE);
-  a->idle_since_ms[1] = hk_now_ms();
   a->prev = NULL;
   a->next = hk_arena_chunks;
   if (hk_arena_chunks) hk_arena_chunks->prev = a;
   hk_arena_chunks = a;
-  hk_stat_add(&hk_stat.committed_bytes, (int64_t)HK_ARENA_PAGE); /* the header page, as for segments */
   hk_segmap_set(a, HK_ARENA_SIZE, HK_MAP_ARENA);
   return true;
 }
 
 /* Takes the first k pages of the free run at `first` (its head): commits
  * those that are not (false, nothing changed, if the backend refuses), and
- * leaves the rest of the run free with its idle time. The caller marks the
- * taken pages as (part of) a live run. *was_dirty: some taken page may hold
- * old bytes. */
+ * leaves the rest of the run free with its age. The caller marks the taken
+ * pages as (part of) a live run. *was_dirty: some taken page may hold old
+ * bytes. */
 static bool take_pages(hk_arena* a, unsigned first, unsigned k, bool* was_dirty) {
   int64_t warm = committed_bytes(a, first, k);
   int64_t bytes = (int64_t)k << HK_ARENA_PAGE_SHIFT;
-  if (warm != bytes && hk_active->backend->commit(page_addr(a, first), (size_t)bytes) != 0) return false;
+  if (warm != bytes && hk_os_commit(page_addr(a, first), (size_t)bytes, (size_t)(bytes - warm)) != 0) return false;
+  uint64_t since = run_uncache(a, first);
   unsigned len = run_len(a->head[first]);
   run_unmark(a, first, len);
-  if (len > k) {
-    run_mark(a, first + k, len - k, RUN_FREE);
-    a->idle_since_ms[first + k] = a->idle_since_ms[first];
-  }
   a->free_pages -= k;
   bits_set(a->committed, first, k, true);
   *was_dirty = bits_count(a->dirty, first, k) != 0;
   bits_set(a->dirty, first, k, true);
-  hk_stat_add(&hk_stat.committed_bytes, bytes - warm);
-  hk_stat_add(&hk_stat.cached_bytes, -warm);
+  if (len > k) {
+    run_mark(a, first + k, len - k, RUN_FREE);
+    if (since != 0) run_cache(a, first + k, since);
+  }
   hk_stat_add(&hk_stat.large_bytes, bytes);
-  if (warm != 0) update_due(); /* the run that was due may be gone */
   return true;
 }
 
@@ -281,22 +239,22 @@ void* hk_arena_alloc(size_t size, bool zero) {
   hk_arena* a = NULL;
   unsigned page = 0;
   bool was_dirty = false;
-  hk_lock(&hk_arena_lock_);
+  hk_aged_lock(&hk_arena_cache);
   if (!find_run(n, &a, &page)) {
     if (!chunk_add()) {
-      hk_unlock(&hk_arena_lock_);
+      hk_aged_unlock(&hk_arena_cache);
       return NULL;
     }
     a = hk_arena_chunks;
     page = 1;
   }
   if (!take_pages(a, page, n, &was_dirty)) {
-    hk_unlock(&hk_arena_lock_);
+    hk_aged_unlock(&hk_arena_cache);
     return NULL;
   }
   run_mark(a, page, n, RUN_LIVE);
   hk_stat_add(&hk_stat.large_live, 1);
-  hk_unlock(&hk_arena_lock_);
+  hk_aged_unlock(&hk_arena_cache);
   void* user = page_addr(a, page);
   HK_VG_ALLOC(user, (size_t)n << HK_ARENA_PAGE_SHIFT);
   if (zero && was_dirty) memset(user, 0, size);
@@ -336,61 +294,56 @@ static const char* live_block(const void* p, hk_arena** out_a, unsigned* out_pag
 size_t hk_arena_usable(const void* p, bool* freed) {
   hk_arena* a;
   unsigned page;
-  hk_lock(&hk_arena_lock_);
+  hk_aged_lock(&hk_arena_cache);
   const char* misuse = live_block(p, &a, &page);
   size_t n = misuse == NULL ? (size_t)run_len(a->head[page]) << HK_ARENA_PAGE_SHIFT : 0;
-  hk_unlock(&hk_arena_lock_);
+  hk_aged_unlock(&hk_arena_cache);
   *freed = misuse == msg_double_free;
   return n;
 }
 
 /* Returns pages [first, first + n), just cut from a live run, to the free
- * runs: decommitted at once if the decommit policy says so, else kept
- * resident (cached) for reuse; joined with free neighbours. Then purges
- * what the release policy no longer wants (over the cache cap, or a
+ * runs: as many as the decommit policy wants back now are decommitted from
+ * the run's end (the next big block takes the warm front), the rest stay
+ * resident in the cache for reuse; joined with free neighbours. Then gives
+ * back what the release policy no longer wants (over the cache cap, or a
  * policy without delay). */
 static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now) {
-  int64_t bytes = (int64_t)n << HK_ARENA_PAGE_SHIFT;
+  size_t bytes = (size_t)n << HK_ARENA_PAGE_SHIFT;
   a->free_pages += n;
-  hk_stat_add(&hk_stat.large_bytes, -bytes);
-  hk_stat_add(&hk_stat.cached_bytes, bytes); /* live pages are all committed */
-  hk_decommit_mode mode = hk_decommit_wanted((size_t)bytes);
-  if (mode != HK_DECOMMIT_OFF) {
-    /* Only as many pages as take the process back to the resident target
-     * (the fewest the policy is content with), from the run's end: the
-     * rest stay warm for the next big block, which takes the warm front. */
-    unsigned lo = 1, hi = n;
-    while (lo < hi) {
-      unsigned mid = lo + (hi - lo) / 2;
-      if (hk_decommit_wanted_after((size_t)bytes, (uint64_t)mid << HK_ARENA_PAGE_SHIFT) == HK_DECOMMIT_OFF) hi = mid;
-      else lo = mid + 1;
-    }
-    pages_decommit(a, first + n - lo, lo, mode);
+  hk_stat_add(&hk_stat.large_bytes, -(int64_t)bytes);
+  size_t want = hk_os_decommit_wanted(bytes);
+  if (want != 0) {
+    unsigned k = (unsigned)((want + HK_ARENA_PAGE - 1) >> HK_ARENA_PAGE_SHIFT);
+    pages_decommit(a, first + n - k, k, hk_os_decommit_mode());
   }
   unsigned len = n;
   if (first > 1 && (a->tail[first - 1] & RUN_FREE)) {
     unsigned before = run_len(a->tail[first - 1]);
+    run_uncache(a, first - before);
     run_unmark(a, first - before, before);
     first -= before;
     len += before;
   }
   if (first + len < HK_ARENA_PAGES && (a->head[first + len] & RUN_FREE)) {
     unsigned after = run_len(a->head[first + len]);
+    run_uncache(a, first + len);
     run_unmark(a, first + len, after);
     len += after;
   }
   run_mark(a, first, len, RUN_FREE);
-  a->idle_since_ms[first] = now;
-  purge(now, false);
+  run_cache(a, first, now);
+  release_empty_chunks();
+  hk_aged_sweep(&hk_arena_cache, now, false);
 }
 
 void hk_arena_free(void* p, const char* func) {
   hk_arena* a;
   unsigned page;
-  hk_lock(&hk_arena_lock_);
+  hk_aged_lock(&hk_arena_cache);
   const char* misuse = live_block(p, &a, &page);
   if (misuse != NULL) {
-    hk_unlock(&hk_arena_lock_);
+    hk_aged_unlock(&hk_arena_cache);
     hk_misuse(misuse, p, func);
     return;
   }
@@ -400,8 +353,8 @@ void hk_arena_free(void* p, const char* func) {
   hk_stat_add(&hk_stat.large_live, -1);
   uint64_t now = hk_now_ms();
   release_pages(a, page, n, now);
-  hk_unlock(&hk_arena_lock_);
-  hk_release_tick(now); /* the segment and mapping caches may be due too */
+  hk_aged_unlock(&hk_arena_cache);
+  hk_aged_tick(now); /* the other caches may be due too */
 }
 
 bool hk_arena_resize(void* p, size_t size) {
@@ -410,7 +363,7 @@ bool hk_arena_resize(void* p, size_t size) {
   unsigned page;
   bool done = false;
   uint64_t now = 0;
-  hk_lock(&hk_arena_lock_);
+  hk_aged_lock(&hk_arena_cache);
   if (live_block(p, &a, &page) == NULL) {
     unsigned n = run_len(a->head[page]);
     unsigned next = page + n;
@@ -433,7 +386,7 @@ bool hk_arena_resize(void* p, size_t size) {
       done = true;
     }
   }
-  hk_unlock(&hk_arena_lock_);
-  if (now != 0) hk_release_tick(now);
+  hk_aged_unlock(&hk_arena_cache);
+  if (now != 0) hk_aged_tick(now);
   return done;
 }

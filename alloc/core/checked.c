@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "alloc/core/alloc_inline.h"
 #include "alloc/core/annotate.h"
-#include "alloc/core/internal.h"
+#include "alloc/core/error.h"
+#include "alloc/core/span.h"
 
 #define HK_POISON 0xDB
 

@@ -1,18 +1,10 @@
-/* Thread heaps: one per thread that allocates, reached through one
- * initial-exec TLS pointer. Created on a thread's first slow-path allocation,
- * released at thread exit (pthread key destructor), handled across fork.
- *
- * Heap structs come from a small pool mapped through the backend, never from
- * malloc. The pool and the list of live heaps take a spin lock: once per
- * thread start or exit. */
-#include <pthread.h>
+#include "alloc/core/heap.h"
+
 #include <string.h>
 
-#include "alloc/core/internal.h"
+#include "alloc/core/error.h"
 #include "alloc/core/options.h"
-#include "alloc/core/stats_internal.h"
-
-hk_span hk_span_empty;  /* zero: free == NULL, so a pop always misses */
+#include "alloc/core/os.h"
 
 #define HK_EMPTY_CURRENT_8 &hk_span_empty, &hk_span_empty, &hk_span_empty, &hk_span_empty, \
                            &hk_span_empty, &hk_span_empty, &hk_span_empty, &hk_span_empty
@@ -24,125 +16,313 @@ hk_heap hk_heap_empty = {
 };
 _Static_assert(HK_CLASSES == 12 * 8, "hk_heap_empty initializer covers every class");
 
-HK_TLS hk_heap* hk_tls_heap = &hk_heap_empty;
+/* Bumped by hk_heaps_request_trim; a heap whose trim_epoch differs trims
+ * itself on its next allocation slow path. */
+static _Atomic uint64_t hk_trim_epoch;
 
-static pthread_key_t hk_heap_key;
-static hk_lock_t hk_heaps_lock;     /* guards the pool and the live list */
-static hk_heap* hk_heap_pool;       /* free heap structs (next_free links) */
-static hk_heap* hk_heaps_live;      /* every live heap (next_heap links) */
-static uint64_t hk_exited_refills;      /* counters of retired heaps, under hk_heaps_lock */
-static uint64_t hk_exited_remote_frees;
-
-static void heap_thread_done(void* arg);
-
-void hk_heap_key_create(void) { pthread_key_create(&hk_heap_key, heap_thread_done); }
-
-static hk_heap* heap_struct_alloc(void) {
-  hk_lock(&hk_heaps_lock);
-  if (hk_heap_pool == NULL) {
-    /* 64 KiB of heap structs at a time. */
-    void* mem = NULL;
-    size_t bytes = 64 * 1024;
-    if (hk_active->backend->reserve(bytes, HK_OS_PAGE, &mem) != 0) {
-      hk_unlock(&hk_heaps_lock);
-      return NULL;
-    }
-    size_t stride = (sizeof(hk_heap) + 63) & ~(size_t)63;
-    for (size_t off = 0; off + stride <= bytes; off += stride) {
-      hk_heap* h = (hk_heap*)((uint8_t*)mem + off);
-      h->next_free = hk_heap_pool;
-      hk_heap_pool = h;
-    }
-  }
-  hk_heap* h = hk_heap_pool;
-  hk_heap_pool = h->next_free;
-  hk_unlock(&hk_heaps_lock);
-  return h;
-}
-
-hk_heap* hk_heap_get_or_create(void) {
-  hk_heap* heap = hk_tls_heap;
-  if (heap->is_live) return heap;
-  hk_ensure_init();
-  heap = heap_struct_alloc();
-  if (heap == NULL) return NULL;
+void hk_heap_init(hk_heap* heap, uintptr_t owner_id) {
   memset(heap, 0, sizeof(*heap));
   for (unsigned c = 0; c < HK_CLASSES; c++) heap->current[c] = &hk_span_empty;
+  heap->segments.owner_id = owner_id;
+  heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
   heap->is_live = true;
-  heap->owner_id = hk_thread_id();
-  hk_lock(&hk_heaps_lock);
-  heap->next_heap = hk_heaps_live;
-  if (hk_heaps_live) hk_heaps_live->prev_heap = heap;
-  hk_heaps_live = heap;
-  hk_unlock(&hk_heaps_lock);
-  hk_stat_add(&hk_stat.threads_live, 1);
-  /* Publish before pthread_setspecific: it may allocate, and that allocation
-   * must find this heap rather than create another. */
-  hk_tls_heap = heap;
-  pthread_setspecific(hk_heap_key, heap);
-  hk_heap_prewarm(heap);
-  return heap;
 }
 
-static void heap_unlink_live(hk_heap* heap) {
-  if (heap->prev_heap) heap->prev_heap->next_heap = heap->next_heap;
-  else hk_heaps_live = heap->next_heap;
-  if (heap->next_heap) heap->next_heap->prev_heap = heap->prev_heap;
-  heap->next_heap = heap->prev_heap = NULL;
+/* ---- the current span ---------------------------------------------------- */
+/* A current span with at most params.span_keep_kb carved is kept when it
+ * empties whatever the decommit policy says (span_keep_empty): that bounds
+ * what every class of every thread keeps. */
+static inline bool span_carved_little(const hk_span* s) {
+  return s->carved_bytes <= hk_options.params.span_keep_kb << 10;
 }
 
-static void heap_retire(hk_heap* heap) {
-  hk_heap_release_all(heap);
-  heap->is_live = false;
-  hk_stat_add(&hk_stat.threads_live, -1);
-  hk_lock(&hk_heaps_lock);
-  /* Under the lock that guards the live list: hk_heaps_sum_counters sees
-   * these counts either in the heap or in the totals, never in both. */
-  hk_exited_refills += heap->refills;
-  hk_exited_remote_frees += heap->remote_frees;
-  heap_unlink_live(heap);
-  heap->next_free = hk_heap_pool;
-  hk_heap_pool = heap;
-  hk_unlock(&hk_heaps_lock);
+/* The span malloc pops from holds one count of its own in `used` while at
+ * most span_keep_kb of it is carved: free()'s fast path leaves for
+ * the slow one when a span is about to empty (`used` below 2), and the
+ * current span of a class with few live blocks empties all the time (a
+ * program that mallocs and frees one block in turn empties it on every
+ * free). Such a span is kept when it empties anyway (span_keep_empty), so
+ * the slow path had nothing to do; with the extra count it is not taken. A
+ * span carved further goes back to the slow path on emptying, where the
+ * decommit policy may retire it. hk_span_live() subtracts the count. */
+static void span_pin(hk_span* s) {
+  if (s->pinned || s == &hk_span_empty || !span_carved_little(s)) return;
+  s->pinned = 1;
+  s->used++;
 }
 
-/* Statistics. The owner bumps its counters with plain stores (no atomic on
- * any allocation path); this reads them with relaxed loads, so a count may
- * lag by the operations in flight but is never torn (aligned 64-bit words).
- * TSan is told not to watch these reads: the race is the design. */
-__attribute__((no_sanitize("thread"))) void hk_heaps_sum_counters(uint64_t* refills, uint64_t* remote_frees) {
-  hk_lock(&hk_heaps_lock);
-  uint64_t r = hk_exited_refills, f = hk_exited_remote_frees;
-  for (hk_heap* h = hk_heaps_live; h; h = h->next_heap) {
-    r += __atomic_load_n(&h->refills, __ATOMIC_RELAXED);
-    f += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
+static void span_unpin(hk_span* s) {
+  if (!s->pinned) return;
+  s->pinned = 0;
+  s->used--;
+}
+
+/* Makes s (a span of avail[cls], or the empty span) the one malloc pops
+ * from. Slow paths only. */
+static void set_current(hk_heap* heap, unsigned cls, hk_span* s) {
+  hk_span* old = heap->current[cls];
+  if (old == s) return;
+  span_unpin(old);
+  heap->current[cls] = s;
+  span_pin(s);
+}
+
+/* current[cls] always mirrors the head of avail[cls] (or the empty span), so
+ * the fast path needs no NULL check. */
+static inline void sync_current(hk_heap* heap, unsigned cls) {
+  hk_span* head = heap->avail[cls].head;
+  set_current(heap, cls, head ? head : &hk_span_empty);
+}
+
+/* ---- span bookkeeping ------------------------------------------------------- */
+/* Carves fresh blocks into s; a span carved past the keep bound loses its
+ * pin, so emptying it is the policy's call again. */
+static bool span_carve(hk_span* s) {
+  if (!hk_span_carve(s)) return false;
+  if (!span_carved_little(s)) span_unpin(s);
+  return true;
+}
+
+/* A span with no free block goes to the full list; it comes back when its
+ * owner frees into it (flag seen by free) or when a scan of remote frees finds
+ * blocks in it. */
+static void span_mark_full(hk_heap* heap, hk_span* s) {
+  hk_span_list_remove(&heap->avail[s->class_idx], s);
+  s->used |= HK_USED_FULL;
+  hk_span_list_push_back(&heap->full[s->class_idx], s);
+}
+
+static void span_unmark_full(hk_heap* heap, hk_span* s) {
+  hk_span_list_remove(&heap->full[s->class_idx], s);
+  s->used &= ~HK_USED_FULL;
+  hk_span_list_push_back(&heap->avail[s->class_idx], s);
+}
+
+/* Returns true when the span's segment was released with it. */
+static bool span_retire(hk_heap* heap, hk_span* s) {
+  unsigned cls = s->class_idx;
+  hk_span_list_remove(hk_span_is_full(s) ? &heap->full[cls] : &heap->avail[cls], s);
+  s->used &= ~HK_USED_FULL;
+  sync_current(heap, cls);
+  return hk_span_free(&heap->segments, s);
+}
+
+/* An empty span goes back to its segment, except the one malloc pops from:
+ * a class that oscillates around one span must not pay span setup (and,
+ * under a resident target, madvise plus page faults) on every cycle. Kept
+ * whatever the decommit policy says while at most span_keep_kb of it was
+ * ever carved; a larger one goes back when the policy wants memory now, so
+ * a freed burst does not leave every class's big last span resident. */
+static bool span_keep_empty(hk_heap* heap, hk_span* s) {
+  return heap->current[s->class_idx] == s &&
+         (span_carved_little(s) ||
+          hk_os_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == 0);
+}
+
+/* Brings a span back to where its state says it belongs after remote blocks
+ * were collected into it. Returns true when its segment was released. */
+static bool span_refile(hk_heap* heap, hk_span* s) {
+  unsigned cls = s->class_idx;
+  if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) return span_retire(heap, s);
+  if (hk_span_is_full(s) && s->free != NULL) {
+    span_unmark_full(heap, s);
+    sync_current(heap, cls);
   }
-  hk_unlock(&hk_heaps_lock);
-  *refills = r;
-  *remote_frees = f;
+  return false;
 }
 
-/* pthread key destructor. Destructors of other keys may still allocate after
- * this; they then get a fresh heap, whose own destructor runs in the next
- * destructor round (glibc repeats rounds while values are set). */
-static void heap_thread_done(void* arg) {
-  hk_heap* heap = arg;
-  if (heap == NULL || !heap->is_live) return;
-  hk_tls_heap = &hk_heap_empty;
-  heap_retire(heap);
-}
-
-/* ---- fork -------------------------------------------------------------- */
-void hk_heap_lock_all(void) { hk_lock(&hk_heaps_lock); }
-
-void hk_heap_unlock_all(bool in_child) {
-  if (!in_child) {
-    hk_unlock(&hk_heaps_lock);
-    return;
+/* Scans this heap's segments for remote frees. Without force, only segments
+ * whose remote_pending hint is set. Returns true if any block was collected. */
+static bool heap_collect_remote(hk_heap* heap, bool force) {
+  bool any = false;
+  hk_segment* seg = heap->segments.head;
+  while (seg) {
+    hk_segment* next = seg->next;  /* seg may be released below */
+    if (force || atomic_load_explicit(&seg->remote_pending, memory_order_relaxed)) {
+      atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
+      for (unsigned i = 1; i < HK_SLOTS;) {
+        hk_span* s = &seg->spans[i];
+        if (!s->in_use) { i++; continue; }
+        unsigned slots = s->slot_count;
+        if (hk_span_collect_remote(s)) {
+          any = true;
+          if (span_refile(heap, s)) break;  /* the segment is gone: stop reading it */
+        }
+        i += slots;
+      }
+    }
+    seg = next;
   }
-  atomic_store_explicit(&hk_heaps_lock.state, 0, memory_order_relaxed);
-  /* Only the forking thread lives on in the child. The other heaps stay as
-   * they were (a thread may have stopped mid-update inside one), owned by
-   * threads that no longer exist: blocks the child frees into them take the
-   * remote path and are never reused, which is safe. */
+  return any;
 }
+
+static void heap_release_span_tails(hk_heap* heap) {
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
+    for (int k = 0; k < 2; k++) {
+      for (hk_span* s = lists[k]->head; s; s = s->next) hk_span_release_tail(s);
+    }
+  }
+}
+
+void hk_heap_collect(hk_heap* heap, bool force) {
+  if (!heap->is_live) return;
+  heap_collect_remote(heap, force);
+  /* Empty spans kept as current go back too: collect means "tidy up". */
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    hk_span* s = heap->avail[cls].head;
+    while (s) {
+      hk_span* next = s->next;
+      if (hk_span_live(s) == 0) span_retire(heap, s);
+      s = next;
+    }
+  }
+}
+
+/* A fresh span of class cls: from the heap's own segments, else from
+ * segments whose thread exited (adopted before mapping more), else from a
+ * new segment. NULL when the backend has no memory. */
+static hk_span* heap_new_span(hk_heap* heap, unsigned cls) {
+  bool failed = false;
+  hk_span* s = hk_span_new(&heap->segments, cls, &failed);
+  if (s || failed) return s;
+  while (hk_heap_adopt_one(heap)) {
+    if ((s = hk_span_new(&heap->segments, cls, &failed)) != NULL || failed) return s;
+  }
+  if (hk_segment_acquire(&heap->segments) == NULL) return NULL;
+  return hk_span_new(&heap->segments, cls, &failed);
+}
+
+void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
+  heap->refills++;
+  /* Another thread called hk_trim/malloc_trim: give back what this heap
+   * holds empty before taking more (one relaxed load per refill). */
+  if (hk_unlikely(heap->trim_epoch != atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed))) hk_heap_trim(heap);
+  for (int round = 0; round < 4; round++) {
+    hk_span* s;
+    while ((s = heap->avail[cls].head) != NULL) {
+      if (s->free == NULL) hk_span_collect_remote(s);
+      if (s->free == NULL && hk_span_uncarved_bytes(s) != 0 && s->next != NULL && s->next->free != NULL) {
+        /* Blocks freed into another span first, fresh memory once the next
+         * span has none: the carved (resident) part of a class then follows
+         * its highest live count, not the span malloc happened to be on, so
+         * RSS does not creep over a long run. */
+        hk_span_list_remove(&heap->avail[cls], s);
+        hk_span_list_push_back(&heap->avail[cls], s);
+        continue;
+      }
+      if (s->free == NULL) span_carve(s);
+      if (s->free != NULL) {
+        set_current(heap, cls, s);
+        return hk_span_pop(s);
+      }
+      span_mark_full(heap, s);
+    }
+    sync_current(heap, cls);
+    /* Out of spans for this class: blocks freed by other threads are cheaper
+     * than fresh memory. */
+    if (heap_collect_remote(heap, false) && heap->avail[cls].head) continue;
+    s = heap_new_span(heap, cls);
+    if (s == NULL) return NULL;
+    /* Adoption inside heap_new_span may already have filed spans of this
+     * class; put the fresh one first either way. */
+    hk_span_list_push_front(&heap->avail[cls], s);
+    sync_current(heap, cls);
+  }
+  return NULL;
+}
+
+void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func) {
+  if (hk_span_live(s) == 0) {
+    hk_misuse("double free", b, func);
+    return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
+  }
+  hk_block_make_free(b, s->free);
+  s->free = b;
+  s->used--;
+  if (hk_span_is_full(s)) span_unmark_full(heap, s);
+  if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) span_retire(heap, s);
+  else sync_current(heap, s->class_idx);
+}
+
+/* Files one span of a freshly adopted segment into this heap. Returns true
+ * when the span was empty and its segment was released with it. */
+static bool heap_adopt_span(hk_heap* heap, hk_span* s) {
+  atomic_store_explicit(&s->owner, heap->segments.owner_id, memory_order_relaxed);
+  hk_span_collect_remote(s);
+  s->used &= ~HK_USED_FULL;
+  s->next = s->prev = NULL;
+  if (s->used == 0) return hk_span_free(&heap->segments, s);
+  bool has_blocks = s->free != NULL || s->carved_bytes < s->capacity * s->block_size;
+  if (has_blocks) {
+    hk_span_list_push_back(&heap->avail[s->class_idx], s);
+  } else {
+    s->used |= HK_USED_FULL;
+    hk_span_list_push_back(&heap->full[s->class_idx], s);
+  }
+  sync_current(heap, s->class_idx);
+  return false;
+}
+
+bool hk_heap_adopt_one(hk_heap* heap) {
+  hk_segment* seg = hk_segment_adopt_one(&heap->segments);
+  if (seg == NULL) return false;
+  for (unsigned i = 1; i < HK_SLOTS; i++) {
+    hk_span* s = &seg->spans[i];
+    if (!s->in_use || s->slot_offset != 0) continue;
+    unsigned slots = s->slot_count;
+    if (heap_adopt_span(heap, s)) break;  /* the span was its last: segment released */
+    i += slots - 1u;
+  }
+  return true;
+}
+
+/* Thread exit: return what is empty, abandon what still holds live blocks so
+ * another thread adopts it (and the blocks freed into it) later. */
+void hk_heap_release_all(hk_heap* heap) {
+  heap_collect_remote(heap, true);
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    set_current(heap, cls, &hk_span_empty);
+    hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
+    for (int k = 0; k < 2; k++) {
+      hk_span* s = lists[k]->head;
+      while (s) {
+        hk_span* next = s->next;
+        s->next = s->prev = NULL;
+        s->used &= ~HK_USED_FULL;
+        if (s->used == 0) hk_span_free(&heap->segments, s);
+        s = next;
+      }
+      lists[k]->head = lists[k]->tail = NULL;
+    }
+  }
+  hk_segment_abandon_all(&heap->segments);
+}
+
+/* Faults in what the prewarm policy asks for, never more than prewarm_kb. */
+void hk_heap_prewarm(hk_heap* heap) {
+  uint64_t budget = hk_options.params.prewarm_kb << 10;
+  for (unsigned cls = 0; cls < HK_CLASSES && budget > 0; cls++) {
+    size_t want = hk_active->prewarm->thread_bytes(&hk_options.params, hk_class_size[cls]);
+    if (want == 0) continue;
+    if (want > budget) want = (size_t)budget;
+    hk_span* s = heap_new_span(heap, cls);
+    if (s == NULL) return;
+    hk_span_list_push_front(&heap->avail[cls], s);
+    sync_current(heap, cls);
+    while (s->carved_bytes < want && span_carve(s)) {}
+    budget -= s->carved_bytes < budget ? s->carved_bytes : budget;
+  }
+}
+
+void hk_heap_trim(hk_heap* heap) {
+  heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
+  /* Remote frees in, empty spans out: segments left without a span go to
+   * the segment cache, which the caller's trim empties. */
+  hk_heap_collect(heap, true);
+  heap_release_span_tails(heap);
+  for (hk_segment* seg = heap->segments.head; seg; seg = seg->next) hk_segment_decommit_free_slots(seg);
+  hk_aged_trim_all();
+}
+
+void hk_heaps_request_trim(void) { atomic_fetch_add_explicit(&hk_trim_epoch, 1, memory_order_relaxed); }

@@ -1,87 +1,53 @@
-/* Process start-up and fork handling.
- *
- * hakmem initializes on the first slow-path allocation, which may come from
- * the dynamic loader, a constructor or TLS set-up before main. Initialization
- * never allocates; the steps that might re-enter malloc (pthread_atfork,
- * atexit) run last, when the allocator already works. */
-#include <fcntl.h>
+#include "alloc/core/init.h"
+
 #include <pthread.h>
 #include <sched.h>
-#include <stdlib.h>
-#include <sys/random.h>
 
-#include "alloc/core/internal.h"
+#include "alloc/core/aged.h"
 #include "alloc/core/options.h"
+#include "alloc/core/secret.h"
+#include "alloc/core/segment.h"
+#include "alloc/core/size_class.h"
+#include "alloc/core/thread.h"
 
 _Atomic int hk_init_state;
-uintptr_t hk_secret;
-
-/* The free-block tag secret. getrandom() when the kernel has it; otherwise
- * the cycle counter mixed with ASLR'd addresses, still unknown to a program
- * that did not read hakmem's memory. Never 0, so a zeroed word is never a tag. */
-static void secret_init(void) {
-  uintptr_t s = 0;
-  if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s)) {
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    s = (((uintptr_t)hi << 32) | lo) ^ (uintptr_t)&s ^ ((uintptr_t)&hk_init_state << 17);
-    s *= 0x9E3779B97F4A7C15ull;
-  }
-  hk_secret = s | 1;
-}
 static HK_TLS bool hk_init_running_here;  /* this thread is inside hk_init_slow */
 
-static void fork_prepare(void) {
-  hk_heap_lock_all();
-  hk_segments_lock(true, false);
-  hk_stats_lock(true, false);  /* after the segment locks: an unmap holds the cache lock, then takes this */
-  hk_large_lock(true, false);
-  hk_arena_lock(true, false);
+/* Every global lock, in one order: the heap pool, the aged caches, then the
+ * abandoned list and the segment registry (an unmap holds a cache's lock,
+ * then takes the registry's). */
+static void fork_step(hk_fork_step step) {
+  if (step == HK_FORK_PREPARE) {
+    hk_threads_fork(step);
+    hk_aged_fork(step);
+    hk_segments_fork(step);
+  } else {
+    hk_segments_fork(step);
+    hk_aged_fork(step);
+    hk_threads_fork(step);
+  }
 }
-
-static void fork_parent(void) {
-  hk_arena_lock(false, false);
-  hk_large_lock(false, false);
-  hk_stats_lock(false, false);
-  hk_segments_lock(false, false);
-  hk_heap_unlock_all(false);
-}
-
-static void fork_child(void) {
-  hk_arena_lock(false, true);
-  hk_large_lock(false, true);
-  hk_stats_lock(false, true);
-  hk_segments_lock(false, true);
-  hk_heap_unlock_all(true);
-}
-
-/* Programs may close stderr before exit (coreutils' close_stdout does), so
- * the report goes to a copy of fd 2 taken at start-up. */
-static int hk_stats_fd = 2;
-static void print_stats_at_exit(void) { hk_stats_report_at_exit(hk_stats_fd); }
+static void fork_prepare(void) { fork_step(HK_FORK_PREPARE); }
+static void fork_parent(void) { fork_step(HK_FORK_PARENT); }
+static void fork_child(void) { fork_step(HK_FORK_CHILD); }
 
 void hk_init_slow(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong_explicit(&hk_init_state, &expected, 1, memory_order_acquire,
                                               memory_order_acquire)) {
     hk_init_running_here = true;
-    secret_init();
+    hk_secret_init();
     hk_size_classes_init();
     hk_options_init();
-    hk_heap_key_create();
+    hk_threads_init();
     /* From here on allocation works; what follows may call malloc. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (hk_options.stats_at_exit) {
-      int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-      if (fd >= 0) hk_stats_fd = fd;
-      atexit(print_stats_at_exit);
-    }
     if (hk_options.show_config) hk_options_print(2);
     hk_init_running_here = false;
     atomic_store_explicit(&hk_init_state, 2, memory_order_release);
     return;
   }
-  if (hk_init_running_here) return;  /* re-entered from pthread_atfork/atexit */
+  if (hk_init_running_here) return;  /* re-entered from pthread_atfork */
   while (atomic_load_explicit(&hk_init_state, memory_order_acquire) != 2) sched_yield();
 }
 

@@ -20,6 +20,7 @@
 
 #include "alloc/core/alloc_inline.h"
 #include "alloc/core/api.h"
+#include "alloc/core/free.h"
 
 _Static_assert(sizeof(size_t) == 8 && sizeof(void*) == 8, "the mangled names below are those of LP64 targets");
 

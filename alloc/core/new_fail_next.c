@@ -14,7 +14,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 
-#include "alloc/core/internal.h"
+#include "alloc/core/print.h"
 
 void* hk_cxx_new_failed(size_t size, size_t align, int nothrow);
 

@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc/core/internal.h"
+#include "alloc/core/print.h"
+#include "alloc/include/hakmem.h"
 
 hk_options_t hk_options;
+
+const char* hk_version(void) { return "hakmem 0.1.0"; }
 const hk_variant* hk_active = &hk_variant_linked;
 
 typedef enum { OPT_BOOL, OPT_U64, OPT_DECOMMIT, OPT_ON_ERROR, OPT_STATS, OPT_PATH } opt_kind;

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,7 +11,9 @@
 
 #include "alloc/core/alloc_inline.h"
 #include "alloc/core/api.h"
+#include "alloc/core/free.h"
 #include "alloc/core/options.h"
+#include "alloc/core/stats.h"
 
 #define HK_EXPORT __attribute__((visibility("default")))
 

@@ -2,7 +2,7 @@
  * aligned requests. Filled once at process init (before any heap exists, so the
  * fast path cannot read it early: the empty heap sends everything to the slow
  * path, which initializes first). */
-#include "alloc/core/internal.h"
+#include "alloc/core/size_class.h"
 
 uint8_t hk_class_of_index[HK_SMALL_MAX / 16 + 1];
 uint32_t hk_class_size[HK_CLASSES];
@@ -19,22 +19,13 @@ void hk_size_classes_init(void) {
   for (unsigned c = 0; c < HK_CLASSES; c++) {
     /* One 256 KiB slot for every class up to 2 KiB (256 blocks of 1 KiB,
      * 128 of 2 KiB); above, at least 256 blocks in at most 8 slots (2 MiB:
-     * 256 blocks at 8 KiB, 64 at 32 KiB, 8 at 256 KiB). A program that
-     * frees blocks in random order spreads its free blocks over every span
-     * of the class, and malloc moves to the next span on its slow path
-     * whenever the current one runs dry: the fewer spans a class has, the
-     * rarer that is (going from 64 blocks to 256 per span: random_mixed
-     * ws=8192 +2%, fixed 1-8 KiB +1.5%, the example service 20% less peak
-     * RSS). But free() finds a single-slot span's descriptor by arithmetic
-     * alone and a multi-slot one through a pointer (hk_free_inline), which
-     * outweighs span size down to 128 blocks: fixed 2 KiB +4.6% with 128
-     * blocks in one slot instead of 256 in two. Further down it is a trade:
-     * one slot up to 4 KiB (64 blocks) ran fixed 3-4 KiB 3-4% faster but
-     * raised the example service's peak RSS from 34.8 to 39.8 MB (lean 30.5
-     * to 35.3), and 8 KiB in one slot (32 blocks) ran 1.6% slower. Memory is
-     * carved one page at a time, so a larger span costs address space, not
-     * RSS; an emptied span the heap keeps for reuse goes back when the
-     * decommit policy wants memory (page.c). */
+     * 256 blocks at 8 KiB, 64 at 32 KiB, 8 at 256 KiB). The fewer spans a
+     * class has, the rarer malloc's move to the next span is when blocks are
+     * freed in random order; but free() finds a single-slot span's descriptor
+     * by arithmetic alone and a multi-slot one through a pointer, which
+     * outweighs span size down to 128 blocks. Memory is carved one page at a
+     * time, so a larger span costs address space, not RSS (the measurements
+     * behind these bounds are in bench/RESULTS.md's history). */
     uint32_t size = hk_class_size[c];
     uint32_t slots = (uint32_t)((HK_SPAN_MIN_BLOCKS * size + HK_SLOT_SIZE - 1) / HK_SLOT_SIZE);
     if (HK_SLOT_SIZE / size >= HK_SPAN_ONE_SLOT_BLOCKS) {

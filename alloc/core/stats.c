@@ -2,10 +2,10 @@
  * HAKMEM_STATS prints at exit.
  *
  * Sources, none of them on malloc's or free's fast path:
- *   - hk_stat (stats_internal.h): counters slow paths keep with relaxed atomics;
+ *   - hk_stat (counters.h): counters slow paths keep with relaxed atomics;
  *   - hk_os (backend.h): the backend's syscall counters;
  *   - per-heap counters (refills, remote frees) each thread bumps on its own,
- *     summed by heap.c;
+ *     summed by thread.c;
  *   - a walk over the span descriptors of every mapped segment, for bytes in
  *     use and the per-class figures. Segments are found through the registry
  *     below, not through heap lists (those are owner-only and change under
@@ -13,52 +13,25 @@
  * Nothing here allocates: reports are formatted into a stack buffer and
  * written with write(2), so they work at exit, after stdio is gone, and from
  * inside a program whose allocator is hakmem. */
+#include "alloc/core/stats.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "alloc/backends/backend.h"
-#include "alloc/core/internal.h"
+#include "alloc/core/counters.h"
+#include "alloc/core/init.h"
 #include "alloc/core/options.h"
-#include "alloc/core/stats_internal.h"
+#include "alloc/core/print.h"
+#include "alloc/core/segment.h"
+#include "alloc/core/size_class.h"
+#include "alloc/core/thread.h"
 
 _Static_assert(HK_STATS_CLASSES == HK_CLASSES, "hk_stats_t has one entry per size class");
-
-hk_stat_counters hk_stat;
-
-/* ---- segment registry ------------------------------------------------------ */
-/* Every mapped segment (owned, abandoned or cached), linked through
- * all_next/all_prev. A segment joins when it is mapped and leaves before it is
- * unmapped, both under hk_registry_lock; the walk holds the same lock, so an
- * unmap waits for it and the walk never reads unmapped memory. Lock order:
- * the segment-cache lock (held around unmaps) before this one. */
-static hk_lock_t hk_registry_lock;
-static hk_segment* hk_registry;
-
-void hk_stats_segment_mapped(hk_segment* seg) {
-  hk_lock(&hk_registry_lock);
-  seg->all_prev = NULL;
-  seg->all_next = hk_registry;
-  if (hk_registry) hk_registry->all_prev = seg;
-  hk_registry = seg;
-  hk_unlock(&hk_registry_lock);
-}
-
-void hk_stats_segment_unmapping(hk_segment* seg) {
-  hk_lock(&hk_registry_lock);
-  if (seg->all_prev) seg->all_prev->all_next = seg->all_next; else hk_registry = seg->all_next;
-  if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
-  seg->all_next = seg->all_prev = NULL;
-  hk_unlock(&hk_registry_lock);
-}
-
-void hk_stats_lock(bool lock, bool reinit) {
-  if (lock) hk_lock(&hk_registry_lock);
-  else if (reinit) atomic_store_explicit(&hk_registry_lock.state, 0, memory_order_relaxed);
-  else hk_unlock(&hk_registry_lock);
-}
 
 /* Reads the span descriptors of every segment. Descriptors are written by
  * their owner thread with plain stores; each field is read here once with a
@@ -68,10 +41,9 @@ void hk_stats_lock(bool lock, bool reinit) {
  * documented in hakmem.h as the consistency promise. */
 #define HK_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
-__attribute__((no_sanitize("thread"))) static void walk_spans(hk_stats_t* out) {
-  for (unsigned c = 0; c < HK_CLASSES; c++) out->classes[c].block_size = hk_class_size[c];
-  hk_lock(&hk_registry_lock);
-  for (hk_segment* seg = hk_registry; seg; seg = seg->all_next) {
+__attribute__((no_sanitize("thread"))) static void walk_segment(hk_segment* seg, void* arg) {
+  hk_stats_t* out = arg;
+  {
     for (unsigned i = 1; i < HK_SLOTS;) {
       hk_span* s = &seg->spans[i];
       unsigned slots = HK_LOAD(s->slot_count);
@@ -95,15 +67,14 @@ __attribute__((no_sanitize("thread"))) static void walk_spans(hk_stats_t* out) {
       i += slots;
     }
   }
-  hk_unlock(&hk_registry_lock);
+}
+
+static void walk_spans(hk_stats_t* out) {
+  for (unsigned c = 0; c < HK_CLASSES; c++) out->classes[c].block_size = hk_class_size[c];
+  hk_segments_walk(walk_segment, out);
 }
 
 /* ---- hk_stats_get ------------------------------------------------------------ */
-static uint64_t nonneg(_Atomic int64_t* c) {
-  int64_t v = atomic_load_explicit(c, memory_order_relaxed);
-  return v < 0 ? 0 : (uint64_t)v;
-}
-
 /* The whole process's RSS from /proc/self/statm ("size resident ..." in
  * pages), read into a stack buffer. 0 when /proc is unavailable. */
 static uint64_t process_resident(void) {
@@ -132,19 +103,19 @@ void hk_stats_get(hk_stats_t* out) {
     small += out->classes[c].blocks_in_use * out->classes[c].block_size;
     free_bytes += out->classes[c].blocks_free * out->classes[c].block_size;
   }
-  out->large_live = nonneg(&hk_stat.large_live);
-  out->large_bytes = nonneg(&hk_stat.large_bytes);
+  out->large_live = hk_stat_read(&hk_stat.large_live);
+  out->large_bytes = hk_stat_read(&hk_stat.large_bytes);
   out->bytes_in_use = small + out->large_bytes;
   out->bytes_free_in_spans = free_bytes;
-  out->bytes_committed = nonneg(&hk_stat.committed_bytes);
-  out->bytes_cached = nonneg(&hk_stat.cached_bytes);
+  out->bytes_committed = hk_stat_read(&hk_stat.committed_bytes);
+  out->bytes_cached = hk_stat_read(&hk_stat.cached_bytes);
   out->bytes_reserved = hk_os_read(reserved_bytes);
   out->bytes_resident = process_resident();
-  out->segments_live = nonneg(&hk_stat.segments_live);
-  out->segments_cached = nonneg(&hk_stat.segments_cached);
+  out->segments_live = hk_stat_read(&hk_stat.segments_live);
+  out->segments_cached = hk_stat_read(&hk_stat.segments_cached);
   out->segments_abandoned = hk_abandoned_segments();
-  out->threads_live = nonneg(&hk_stat.threads_live);
-  hk_heaps_sum_counters(&out->thread_refills, &out->remote_frees);
+  out->threads_live = hk_stat_read(&hk_stat.threads_live);
+  hk_threads_sum_counters(&out->thread_refills, &out->remote_frees);
   out->syscalls_mmap = hk_os_read(mmap);
   out->syscalls_munmap = hk_os_read(munmap);
   out->syscalls_madvise = hk_os_read(madvise);
@@ -393,7 +364,7 @@ static int open_stats_file(int fallback_fd) {
   return fd;
 }
 
-void hk_stats_report_at_exit(int stderr_fd) {
+static void report_at_exit(int stderr_fd) {
   int fd = stderr_fd;
   int opened = -1;
   if (hk_options.stats_file[0] != 0) {
@@ -403,4 +374,19 @@ void hk_stats_report_at_exit(int stderr_fd) {
   if (hk_options.stats_json) hk_stats_print_json(fd);
   else hk_stats_print(fd);
   if (opened >= 0) close(opened);
+}
+
+/* Programs may close stderr before exit (coreutils' close_stdout does), so
+ * the report goes to a copy of fd 2 taken at start-up. */
+static int hk_stats_fd = 2;
+static void print_stats_at_exit(void) { report_at_exit(hk_stats_fd); }
+
+/* HAKMEM_STATS: the report is registered at load, once the options are
+ * read. */
+__attribute__((constructor)) static void stats_at_exit_init(void) {
+  hk_ensure_init();
+  if (!hk_options.stats_at_exit) return;
+  int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+  if (fd >= 0) hk_stats_fd = fd;
+  atexit(print_stats_at_exit);
 }

@@ -9,7 +9,7 @@
 namespace hk_testing {
 
 // Bytes in a segment slot: a span of blocks up to 1 KiB is one slot
-// (HK_SLOT_SIZE in alloc/core/internal.h, which C++ cannot include).
+// (HK_SLOT_SIZE in alloc/core/size_class.h, which C++ cannot include).
 // Stats.OneKiBBlocksFillASpanOfOneSlot pins the two together.
 constexpr size_t kSlotBytes = size_t{256} << 10;
 

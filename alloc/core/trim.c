@@ -6,10 +6,11 @@
  *     directly;
  *   - segments of exited threads (abandoned): the caller adopts them, which
  *     also collects the blocks other threads freed into them;
- *   - the segment cache and the large-mapping cache: global, under their locks;
+ *   - the aged caches (empty segments, free arena runs, big mappings):
+ *     global, under their locks;
  *   - other live threads' empty spans: only their owner may touch them, so
  *     hk_trim bumps hk_trim_epoch and each such thread trims itself on its
- *     next allocation slow path (page.c). A thread that never allocates again
+ *     next allocation slow path (heap.c). A thread that never allocates again
  *     keeps its empty spans until it exits.
  * Free slots are advised MADV_DONTNEED whatever the variant's decommit mode:
  * a caller of malloc_trim wants RSS to fall now, and MADV_FREE pages stay
@@ -18,47 +19,38 @@
  *
  * Never called on a fast path; costs one madvise per run of free slots and
  * one munmap per cached segment or mapping. */
-#include "alloc/core/internal.h"
 #include "alloc/backends/backend.h"
-#include "alloc/core/stats_internal.h"
-
-_Atomic uint64_t hk_trim_epoch;
-
-void hk_heap_trim(hk_heap* heap) {
-  heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
-  /* Remote frees in, empty spans out: segments left without a span go to
-   * the segment cache, which the next lines empty. */
-  hk_heap_collect(heap, true);
-  hk_heap_release_span_tails(heap);
-  for (hk_segment* seg = heap->segments; seg; seg = seg->next) hk_segment_decommit_free_slots(seg);
-  hk_segment_cache_trim(true);
-  hk_large_trim();
-}
+#include "alloc/core/aged.h"
+#include "alloc/core/counters.h"
+#include "alloc/core/heap.h"
+#include "alloc/core/init.h"
+#include "alloc/core/segment.h"
+#include "alloc/core/thread.h"
+#include "alloc/include/hakmem.h"
 
 int hk_trim(size_t pad) {
   /* pad is glibc's "leave this much at the top of the heap"; hakmem has no
    * heap top (memory comes in 4 MiB segments), so it has nothing to apply to. */
   (void)pad;
   hk_ensure_init();
-  uint64_t committed_before = (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed);
+  uint64_t committed_before = hk_stat_read(&hk_stat.committed_bytes);
   uint64_t reserved_before = hk_os_read(reserved_bytes);
-  atomic_fetch_add_explicit(&hk_trim_epoch, 1, memory_order_relaxed);
+  hk_heaps_request_trim();
 
   hk_heap* heap = hk_tls_heap;
-  if (!heap->is_live && hk_abandoned_segments() != 0) heap = hk_heap_get_or_create();
+  if (!heap->is_live && hk_abandoned_segments() != 0) heap = hk_thread_heap();
   if (heap != NULL && heap->is_live) {
     /* Adopted segments whose blocks are all free are released by the
      * collect inside hk_heap_trim; the rest keep their live blocks here. */
-    while (hk_segment_adopt_one(heap)) {}
+    while (hk_heap_adopt_one(heap)) {}
     hk_heap_trim(heap);
   } else {
-    hk_segment_cache_trim(true);
-    hk_large_trim();
+    hk_aged_trim_all();
   }
 
   /* Released: fewer bytes committed or mapped. (Slots an earlier MADV_FREE
    * left resident already count as decommitted, so advising them again
    * lowers RSS without changing these figures, and returns 0.) */
-  uint64_t committed_after = (uint64_t)atomic_load_explicit(&hk_stat.committed_bytes, memory_order_relaxed);
+  uint64_t committed_after = hk_stat_read(&hk_stat.committed_bytes);
   return committed_after < committed_before || hk_os_read(reserved_bytes) < reserved_before;
 }

@@ -2,7 +2,7 @@
 // functions of hk_params and what the core tells them.
 #include <stdint.h>
 
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -43,31 +43,38 @@ TEST(ReleasePolicy, CappedIgnoresAgeAndHoldsForever) {
 
 TEST(DecommitPolicy, ToTargetDecommitsOnlyWhileAboveTheTarget) {
   hk_params p = Params();
-  EXPECT_EQ(hk_decommit_to_target.on_empty(&p, 65536, 33 * kMiB), HK_DECOMMIT_DONTNEED);
-  EXPECT_EQ(hk_decommit_to_target.on_empty(&p, 65536, 32 * kMiB), HK_DECOMMIT_OFF)
+  EXPECT_EQ(hk_decommit_to_target.decommit_bytes(&p, 65536, 33 * kMiB), 65536u);
+  EXPECT_EQ(hk_decommit_to_target.decommit_bytes(&p, 65536, 32 * kMiB), 0u)
       << "at the target nothing more is decommitted";
   p.decommit_mode = HK_DECOMMIT_FREE;
-  EXPECT_EQ(hk_decommit_to_target.on_empty(&p, 65536, 33 * kMiB), HK_DECOMMIT_FREE);
+  EXPECT_EQ(hk_decommit_to_target.decommit_bytes(&p, 65536, 33 * kMiB), 65536u);
   p.decommit_mode = HK_DECOMMIT_OFF;
-  EXPECT_EQ(hk_decommit_to_target.on_empty(&p, 65536, 1024 * kMiB), HK_DECOMMIT_OFF)
+  EXPECT_EQ(hk_decommit_to_target.decommit_bytes(&p, 65536, 1024 * kMiB), 0u)
       << "HAKMEM_DECOMMIT=off must turn decommit off whatever the target";
   p.decommit_mode = HK_DECOMMIT_DONTNEED;
   p.resident_target_mb = 0;
-  EXPECT_EQ(hk_decommit_to_target.on_empty(&p, 4096, 4096), HK_DECOMMIT_DONTNEED) << "target 0: always";
+  EXPECT_EQ(hk_decommit_to_target.decommit_bytes(&p, 4096, 4096), 4096u) << "target 0: always";
+}
+
+TEST(DecommitPolicy, ToTargetAnswersOnlyTheBytesAboveTheTarget) {
+  hk_params p = Params();  // target 32 MiB
+  EXPECT_EQ(hk_decommit_to_target.decommit_bytes(&p, 4 * kMiB, 33 * kMiB), 1 * kMiB)
+      << "decommitting more than the excess would take the process below its target";
+  EXPECT_EQ(hk_decommit_to_target.decommit_bytes(&p, 4 * kMiB, 32 * kMiB + 1), 1u);
 }
 
 TEST(DecommitPolicy, NeverKeepsEverythingResident) {
   hk_params p = Params();
-  EXPECT_EQ(hk_decommit_never.on_empty(&p, 1 << 22, UINT64_MAX), HK_DECOMMIT_OFF);
+  EXPECT_EQ(hk_decommit_never.decommit_bytes(&p, 1 << 22, UINT64_MAX), 0u);
 }
 
-TEST(PrewarmPolicy, HotClassesAsksForOnePageOfTheEightSmallestClasses) {
+TEST(PrewarmPolicy, HotClassesAsksForOnePageOfEachClassUpTo128Bytes) {
   hk_params p = Params();
   size_t total = 0;
-  for (unsigned cls = 0; cls < 72; cls++) total += hk_prewarm_hot_classes.thread_bytes(&p, cls, 16 * (cls + 1));
+  for (unsigned cls = 0; cls < 72; cls++) total += hk_prewarm_hot_classes.thread_bytes(&p, 16 * (cls + 1));
   EXPECT_EQ(total, 8u * 4096u);
-  EXPECT_EQ(hk_prewarm_hot_classes.thread_bytes(&p, 8, 144), 0u);
-  for (unsigned cls = 0; cls < 72; cls++) EXPECT_EQ(hk_prewarm_none.thread_bytes(&p, cls, 16), 0u);
+  EXPECT_EQ(hk_prewarm_hot_classes.thread_bytes(&p, 144), 0u);
+  for (unsigned cls = 0; cls < 72; cls++) EXPECT_EQ(hk_prewarm_none.thread_bytes(&p, 16), 0u);
 }
 
 TEST(Modules, DeclareTheParametersTheyRead) {

@@ -1,5 +1,5 @@
 /* Release policies: when cached empty memory goes back to the backend. */
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 static bool release_always(const hk_params* p, uint64_t cached_bytes, uint64_t idle_ms) {
   (void)p; (void)cached_bytes; (void)idle_ms;

@@ -1,7 +1,7 @@
 /* The balanced variant (//alloc:hakmem, //alloc:hakmem_balanced): keeps empty
  * memory for a second for reuse, then returns it; above 256 MB committed,
  * empty memory is handed back lazily (MADV_FREE) at once; no prewarm. */
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
     .name = "balanced",
@@ -15,5 +15,8 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 64,
         .resident_target_mb = 256,
         .prewarm_kb = 0,
+        .span_keep_kb = 64,
+        .warm_slots = 1,
+        .big_warm_kb = 2048,
     },
 };

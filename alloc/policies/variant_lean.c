@@ -5,7 +5,7 @@
  * services sharing a machine, and programs with bursty peaks. Costs page
  * faults when a freed burst is allocated again; steady state pays nothing
  * (the fast path is the same code in every variant). */
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
     .name = "lean",
@@ -19,5 +19,8 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 16,
         .resident_target_mb = 16,
         .prewarm_kb = 0,
+        .span_keep_kb = 64,
+        .warm_slots = 1,
+        .big_warm_kb = 2048,
     },
 };

@@ -4,7 +4,7 @@
  * allocates again pays neither syscalls nor page faults; a new thread starts
  * with the first page of the hottest classes already faulted in (at most
  * 64 KiB). For services that own their machine. */
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
     .name = "speed",
@@ -18,5 +18,8 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 1024,
         .resident_target_mb = 0,  /* not read: the never module keeps everything */
         .prewarm_kb = 64,
+        .span_keep_kb = 64,
+        .warm_slots = 1,
+        .big_warm_kb = 2048,
     },
 };

@@ -5,7 +5,7 @@
  * prewarm. The delayed module, not the immediate one, so tests may also turn
  * HAKMEM_RELEASE_DELAY_MS and HAKMEM_CACHE_MB up. */
 #include "alloc/backends/fault.h"
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
     .name = "fault",
@@ -19,5 +19,8 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 0,
         .resident_target_mb = 0,
         .prewarm_kb = 16,
+        .span_keep_kb = 64,
+        .warm_slots = 1,
+        .big_warm_kb = 2048,
     },
 };

@@ -35,18 +35,28 @@ compile() {
 # step with the BUILD files: //tools/oss-fuzz:build_check_test compares this
 # list with the sources Bazel's graph links into the fuzz targets.
 core_srcs=(
+  alloc/core/aged.c
   alloc/core/alloc.c
   alloc/core/arena.c
   alloc/core/checked.c
+  alloc/core/clock.c
+  alloc/core/counters.c
   alloc/core/error.c
+  alloc/core/free.c
   alloc/core/heap.c
   alloc/core/init.c
-  alloc/core/large.c
+  alloc/core/lock.c
+  alloc/core/mapping.c
   alloc/core/options.c
-  alloc/core/page.c
+  alloc/core/os.c
+  alloc/core/print.c
+  alloc/core/secret.c
+  alloc/core/segmap.c
   alloc/core/segment.c
   alloc/core/size_class.c
+  alloc/core/span.c
   alloc/core/stats.c
+  alloc/core/thread.c
   alloc/core/trim.c
 )
 common_srcs=("${core_srcs[@]}" alloc/policies/decommit.c alloc/policies/prewarm.c alloc/policies/release.c

@@ -5,7 +5,7 @@
  * 512 MB is committed, and new threads start with their hottest classes
  * faulted in. Built from the stock modules; nothing here is code but the
  * choice. */
-#include "alloc/policies/policy.h"
+#include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
     .name = "bursty",
@@ -19,5 +19,8 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 256,
         .resident_target_mb = 512,
         .prewarm_kb = 32,
+        .span_keep_kb = 64,
+        .warm_slots = 1,
+        .big_warm_kb = 2048,
     },
 };

@@ -1,4 +1,4 @@
-/* Policy modules: small vtables the core consults on its slow paths only
+/* The core's policy interface: small vtables the core consults on its slow paths only
  * (span retired, segment emptied, cache trimmed, thread heap created). Never
  * on malloc's or free's fast path. Modules decide; the core does (they never
  * call the backend themselves).
@@ -27,6 +27,10 @@ typedef struct hk_params {
   uint64_t cache_mb;              /* empty segments + large mappings kept for reuse */
   uint64_t resident_target_mb;    /* decommit empty memory while more than this is committed (0: always) */
   uint64_t prewarm_kb;            /* bytes a new thread may fault in early, at most */
+  /* Not settable from the environment: the shape of what each variant keeps warm. */
+  uint64_t span_keep_kb;          /* a class's current span carved at most this far is kept when it empties */
+  uint64_t warm_slots;            /* empty slots a live segment keeps committed before retiring spans decommits */
+  uint64_t big_warm_kb;           /* freed big mappings kept committed up to this total before freeing decommits */
 } hk_params;
 
 /* One bit per hk_params field. Each module lists the fields it reads, so
@@ -58,23 +62,26 @@ typedef struct hk_release_policy {
   uint64_t (*hold_ms)(const hk_params* p);
 } hk_release_policy;
 
-/* Whether memory that just became empty is decommitted while kept mapped. */
+/* How much of the memory that just became empty is decommitted while kept
+ * mapped (with params.decommit_mode). */
 typedef struct hk_decommit_policy {
   const char* name;
   unsigned reads;  /* HK_READS_* */
-  /* A span, segment or large mapping of `bytes` became empty, with
-   * committed_bytes committed in total (it included). Returns the mode to
-   * decommit it with now (HK_DECOMMIT_OFF: keep it resident). */
-  hk_decommit_mode (*on_empty)(const hk_params* p, size_t bytes, uint64_t committed_bytes);
+  /* A span, segment, arena run or big mapping of `bytes` became empty, with
+   * committed_bytes committed in total (it included). Returns how many of
+   * those bytes to decommit now, 0..bytes (0: keep it all resident). The
+   * core decommits from the end of the range and keeps the front warm. */
+  size_t (*decommit_bytes)(const hk_params* p, size_t bytes, uint64_t committed_bytes);
 } hk_decommit_policy;
 
 /* What a new thread heap faults in before its first allocation is served. */
 typedef struct hk_prewarm_policy {
   const char* name;
   unsigned reads;  /* HK_READS_* */
-  /* Bytes of class cls (block size class_size) to carve and touch at thread
-   * start; the core stops once prewarm_kb is spent. 0: nothing. */
-  size_t (*thread_bytes)(const hk_params* p, unsigned cls, size_t class_size);
+  /* Bytes of blocks of class_size bytes to carve and touch at thread start,
+   * asked once per size class, smallest first; the core stops once
+   * prewarm_kb is spent. 0: nothing. */
+  size_t (*thread_bytes)(const hk_params* p, size_t class_size);
 } hk_prewarm_policy;
 
 typedef struct hk_variant {

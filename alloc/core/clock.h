@@ -1,0 +1,13 @@
+/* The monotonic clock the aged caches measure idle time with, in ms. Tests
+ * may replace it with a fake one (hk_clock_set_fake) to prove age-based
+ * behaviour without sleeping. Ground floor. */
+#ifndef HAKMEM_CORE_CLOCK_H
+#define HAKMEM_CORE_CLOCK_H
+
+#include "alloc/core/base.h"
+
+HK_HIDDEN_BEGIN
+uint64_t hk_now_ms(void);
+HK_HIDDEN_END
+
+#endif

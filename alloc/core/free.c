@@ -1,0 +1,90 @@
+/* The slow, remote and checked paths of free(): everything hk_free_inline
+ * (free.h) does not do in line. */
+#include "alloc/core/free.h"
+
+#include "alloc/core/arena.h"
+#include "alloc/core/error.h"
+#include "alloc/core/mapping.h"
+
+/* What p is, for a pointer into a segment that is not a live block start. */
+static const char* segment_misuse(const void* p) {
+  uintptr_t a = (uintptr_t)p;
+  hk_span* s = hk_span_at(p);
+  if (hk_span_holds_block(s, p)) return "double free";  /* a block start whose tag says free */
+  if (a & (HK_ALIGN - 1)) return "free of a misaligned pointer";
+  if (s->in_use && a - s->start < __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED)) return "free of an interior pointer";
+  return "invalid free (not an allocated block)";
+}
+
+HK_NOINLINE void hk_free_slow(void* p, const char* func) {
+  if (p == NULL) return;
+  switch (hk_segmap_kind((uintptr_t)p)) {
+    case HK_MAP_MAPPING:
+      hk_mapping_free(p, func);
+      return;
+    case HK_MAP_ARENA:
+      hk_arena_free(p, func);
+      return;
+    case HK_MAP_SEGMENT:
+      hk_misuse(segment_misuse(p), p, func);
+      return;
+    case HK_MAP_MAPPING_TAIL:
+      hk_misuse("free of an interior pointer", p, func);
+      return;
+    default:
+      hk_misuse("invalid free (pointer not from hakmem)", p, func);
+      return;
+  }
+}
+
+/* Lock-free push; the owner collects on its slow path (heap.c). */
+HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
+  /* Statistics: the freeing thread's own counter, plain (owner-written, no
+   * shared cache line). A thread without a heap is not counted: writing the
+   * shared static empty heap would race. */
+  hk_heap* self = hk_tls_heap;
+  if (self->is_live) self->remote_frees++;
+  /* Raise the hint before the push: after the push the block may be
+   * collected, its span and segment freed, and seg must not be touched. */
+  if (!atomic_load_explicit(&seg->remote_pending, memory_order_relaxed))
+    atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
+  hk_block* head = atomic_load_explicit(&span->remote, memory_order_relaxed);
+  do {
+    hk_block_make_free(b, head);
+    /* release: publishes b's link to the owner's acquire exchange
+     * (hk_span_collect_remote). */
+  } while (!atomic_compare_exchange_weak_explicit(&span->remote, &head, b, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+size_t hk_usable_size_checked(const void* p, const char* func) {
+  if (p == NULL) return 0;
+  switch (hk_segmap_kind((uintptr_t)p)) {
+    case HK_MAP_SEGMENT: {
+      hk_span* s = hk_small_live_block(p);
+      if (s != NULL) return s->block_size;
+      if (hk_span_holds_block(hk_span_at(p), p)) {
+        hk_misuse("use of a freed block", p, func);
+        return 0;
+      }
+      break;
+    }
+    case HK_MAP_MAPPING: {
+      size_t n = hk_mapping_usable(p);
+      if (n) return n;
+      break;
+    }
+    case HK_MAP_ARENA: {
+      bool freed = false;
+      size_t n = hk_arena_usable(p, &freed);
+      if (n) return n;
+      if (freed) {
+        hk_misuse("use of a freed block", p, func);
+        return 0;
+      }
+      break;
+    }
+  }
+  hk_misuse("invalid pointer", p, func);
+  return 0;
+}

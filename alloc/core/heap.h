@@ -1,0 +1,64 @@
+/* Thread heaps: the spans one thread allocates from, per size class, and
+ * the allocation and free slow paths that keep them in order. A heap is
+ * touched by its own thread only (other threads free into its spans through
+ * the spans' remote lists); which thread has which heap is the thread
+ * floor's business (thread.h).
+ *
+ * Per class the heap keeps the span malloc pops from (current), the spans
+ * that may have free blocks (avail, current at its head) and the spans found
+ * without any (full). Empty spans go back to their segment, except the
+ * current one while it is small (params.span_keep_kb), so a class that
+ * oscillates around one span does not pay span setup on every cycle. */
+#ifndef HAKMEM_CORE_HEAP_H
+#define HAKMEM_CORE_HEAP_H
+
+#include "alloc/core/base.h"
+#include "alloc/core/segment.h"
+#include "alloc/core/span.h"
+
+HK_HIDDEN_BEGIN
+typedef struct hk_heap {
+  hk_span* current[HK_CLASSES];   /* span malloc pops from; &hk_span_empty when none. Fast path */
+  hk_span_list avail[HK_CLASSES]; /* spans with (maybe) free blocks; current is the head */
+  hk_span_list full[HK_CLASSES];  /* spans found without free blocks */
+  hk_segment_set segments;        /* owned segments, and the owner id their spans hold */
+  uint64_t remote_frees;          /* blocks this thread pushed to other threads' spans. Owner-written, read relaxed by statistics */
+  uint64_t refills;               /* slow-path allocations. Owner-written, read relaxed by statistics */
+  uint64_t trim_epoch;            /* the trim request (hk_heaps_request_trim) this heap last answered */
+  bool is_live;                   /* false for the static empty heap */
+  struct hk_heap* next_heap;      /* the thread floor's lists (live heaps, pool) */
+  struct hk_heap* prev_heap;
+} hk_heap;
+
+/* Every current[] points at hk_span_empty: the heap of a thread that has
+ * not allocated yet, whose every malloc takes the slow path. */
+extern hk_heap hk_heap_empty;
+
+/* Makes heap a fresh live heap whose spans will be owned by owner_id. */
+void hk_heap_init(hk_heap* heap, uintptr_t owner_id);
+/* A block of class cls when the current span has none: collects remote
+ * frees, moves to the next span, carves, adopts or maps. NULL when the
+ * backend has no memory. */
+void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls);
+/* A local free found the span flagged full, emptying, or with nothing
+ * handed out (double free). b is a block start of s, not free. */
+void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func);
+/* Takes the remote frees in and returns empty spans (hk_collect); force:
+ * every segment, not only those a remote free flagged. */
+void hk_heap_collect(hk_heap* heap, bool force);
+/* Takes one abandoned segment into the heap and files its spans; false when
+ * none waits. */
+bool hk_heap_adopt_one(hk_heap* heap);
+/* Faults in what the prewarm policy asks for, at most params.prewarm_kb. */
+void hk_heap_prewarm(hk_heap* heap);
+/* Thread exit: returns what is empty, abandons the rest to be adopted. */
+void hk_heap_release_all(hk_heap* heap);
+/* Gives back everything this heap holds empty: empty spans, span tails past
+ * the last live block, free slots of its segments (MADV_DONTNEED). */
+void hk_heap_trim(hk_heap* heap);
+/* Asks every heap to trim itself on its next allocation slow path (no
+ * thread touches another's heap). */
+void hk_heaps_request_trim(void);
+HK_HIDDEN_END
+
+#endif

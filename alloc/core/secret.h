@@ -1,0 +1,13 @@
+/* The per-process secret free-block tags are made with (span.h): random,
+ * set once at process init, never 0 after it. Ground floor. */
+#ifndef HAKMEM_CORE_SECRET_H
+#define HAKMEM_CORE_SECRET_H
+
+#include "alloc/core/base.h"
+
+HK_HIDDEN_BEGIN
+extern uintptr_t hk_secret;
+void hk_secret_init(void);
+HK_HIDDEN_END
+
+#endif

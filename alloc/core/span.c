@@ -1,0 +1,129 @@
+#include "alloc/core/span.h"
+
+hk_span hk_span_empty;  /* zero: free == NULL, so a pop always misses */
+
+hk_block* hk_block_link(hk_block* b) {
+  HK_VG_LINK_OPEN(b);
+  hk_block* next = hk_block_next(b);
+  HK_VG_LINK_CLOSE(b);
+  return next;
+}
+
+static void span_init(hk_span* s, unsigned cls, uintptr_t owner_id) {
+  hk_segment* seg = hk_segment_of(s);
+  unsigned idx = (unsigned)(s - seg->spans);
+  unsigned slots = hk_class_slots[cls];
+  uint32_t size = hk_class_size[cls];
+  s->free = NULL;
+  s->used = 0;
+  s->pinned = 0;
+  s->class_idx = (uint8_t)cls;
+  s->slot_offset = 0;
+  s->in_use = 1;
+  s->block_size = size;
+  __atomic_store_n(&s->carved_bytes, 0, __ATOMIC_RELAXED);
+  s->div_magic = (((uint64_t)1 << 40) + size - 1) / size;
+  s->start = (uintptr_t)seg + ((uintptr_t)idx << HK_SLOT_SHIFT);
+  atomic_store_explicit(&s->remote, NULL, memory_order_relaxed);
+  atomic_store_explicit(&s->owner, owner_id, memory_order_relaxed);
+  s->next = s->prev = NULL;
+  s->capacity = (uint32_t)(((size_t)slots << HK_SLOT_SHIFT) / size);
+  s->slot_count = (uint8_t)slots;
+  s->slot_index = (uint8_t)idx;
+  s->trimmed_from = 0;
+  s->multi_head = slots > 1 ? s : NULL;
+  for (unsigned k = 1; k < slots; k++) {
+    seg->spans[idx + k].slot_offset = (uint8_t)k;
+    seg->spans[idx + k].in_use = 1;
+    seg->spans[idx + k].multi_head = s;
+  }
+}
+
+hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool* failed) {
+  hk_span* s = hk_segment_take_slots(set, hk_class_slots[cls], failed);
+  if (s != NULL) span_init(s, cls, set->owner_id);
+  return s;
+}
+
+bool hk_span_free(hk_segment_set* set, hk_span* s) { return hk_segment_free_slots(set, s); }
+
+uint32_t hk_span_collect_remote(hk_span* s) {
+  if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) return 0;
+  /* acquire: pairs with the release CAS of the remote push (free.c), so
+   * each block's link written by the freeing thread is visible here. */
+  hk_block* list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+  if (list == NULL) return 0;
+  uint32_t n = 1;
+  hk_block* tail = list;
+  for (;;) {
+    hk_block* next = hk_block_link(tail);
+    if (next == NULL) break;
+    tail = next;
+    n++;
+  }
+  hk_block_make_free(tail, s->free);
+  s->free = list;
+  s->used -= n;
+  return n;
+}
+
+bool hk_span_carve(hk_span* s) {
+  size_t left = hk_span_uncarved_bytes(s);
+  if (left == 0) return false;
+  size_t want = HK_OS_PAGE;
+  if (want < s->block_size) want = s->block_size;
+  if (want > left) want = left;
+  uint32_t n = (uint32_t)(want / s->block_size);
+  /* Pages past the live blocks may have been given back by trim. */
+  if (!hk_segment_commit_span_bytes(s, s->carved_bytes, s->carved_bytes + n * s->block_size)) return false;
+  uint8_t* first = (uint8_t*)s->start + s->carved_bytes;
+  HK_VG_CARVE(first, (size_t)n * s->block_size);
+  uint8_t* p = first;
+  for (uint32_t i = 1; i < n; i++, p += s->block_size) {
+    hk_block_make_free((hk_block*)p, (hk_block*)(p + s->block_size));
+    if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
+  }
+  hk_block_make_free((hk_block*)p, s->free);
+  if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
+  s->free = (hk_block*)first;
+  /* Atomic store: free() on other threads reads it to validate pointers. */
+  __atomic_store_n(&s->carved_bytes, s->carved_bytes + n * s->block_size, __ATOMIC_RELAXED);
+  return true;
+}
+
+/* A span whose first blocks outlive a burst allocated after them would
+ * otherwise keep the whole burst's pages resident until its last block is
+ * freed. The free blocks past the last live one leave the free list and
+ * count as not carved; carving them again commits their pages. One walk of
+ * the free list. */
+void hk_span_release_tail(hk_span* s) {
+  uint32_t size = s->block_size;
+  uint32_t carved = s->carved_bytes / size;
+  /* A span holds at most a slot's worth of 16-byte blocks (size_class.c). */
+  uint64_t is_free[HK_SLOT_SIZE / 16 / 64] = {0};
+  if (carved > 64 * (sizeof(is_free) / sizeof(is_free[0]))) return;
+  for (hk_block* b = s->free; b != NULL;) {
+    uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
+    is_free[i / 64] |= (uint64_t)1 << (i % 64);
+    b = hk_block_link(b);
+  }
+  uint32_t live_end = carved;  /* blocks from here on are all free */
+  while (live_end > 0 && (is_free[(live_end - 1) / 64] >> ((live_end - 1) % 64) & 1)) live_end--;
+  if (live_end == 0) return;  /* an empty span: retiring it is trim's other step */
+  /* Whole pages only: the first page past the last live block. */
+  size_t from = ((size_t)live_end * size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
+  if (s->carved_bytes <= from) return;
+  uint32_t keep = (uint32_t)(from / size);  /* blocks wholly below that page */
+  hk_block* prev = NULL;
+  for (hk_block* b = s->free; b != NULL;) {
+    hk_block* next = hk_block_link(b);
+    if ((uintptr_t)b - s->start >= (size_t)keep * size) {
+      if (prev) hk_block_make_free(prev, next); else s->free = next;
+    } else {
+      prev = b;
+    }
+    b = next;
+  }
+  __atomic_store_n(&s->carved_bytes, keep * size, __ATOMIC_RELAXED);
+  hk_segment_decommit_span_tail(s, from);
+}

@@ -1,0 +1,159 @@
+/* Spans: 1..8 consecutive slots of a segment carved into blocks of one size
+ * class. A span's state lives in the descriptor of its first slot (hk_span,
+ * segment.h). This floor offers what one span does: hand out a free block
+ * (hk_span_pop, inline for malloc's fast path), tell a block start from any
+ * other pointer (hk_span_holds_block, for free), carve fresh blocks lazily,
+ * take the blocks other threads freed into it, give back the pages past its
+ * last live block, and the span lists heaps keep. It knows nothing of heaps.
+ *
+ * A free block's first two words are its free-list link and its tag; the
+ * tag, the block's address mixed with a per-process secret, is what tells a
+ * free block from a live one (double free). */
+#ifndef HAKMEM_CORE_SPAN_H
+#define HAKMEM_CORE_SPAN_H
+
+#include "alloc/core/annotate.h"
+#include "alloc/core/base.h"
+#include "alloc/core/secret.h"
+#include "alloc/core/segment.h"
+
+#if defined(HAKMEM_CHECKED) && HAKMEM_CHECKED
+#define HK_CHECKED 1
+#else
+#define HK_CHECKED 0
+#endif
+
+HK_HIDDEN_BEGIN
+/* A free block. Blocks are at least 16 bytes, so both words always fit.
+ *   next  the free-list link; in checked builds (HAKMEM_CHECKED) stored XORed
+ *         with the block's tag, so a stray write turns it into an address
+ *         malloc refuses to follow instead of one it hands out.
+ *   tag   address ^ hk_secret while the block is free, 0 once handed out:
+ *         free() of a block whose tag is already set is a double free. */
+typedef struct hk_block {
+  struct hk_block* next;
+  uintptr_t tag;
+} hk_block;
+
+HK_INLINE uintptr_t hk_free_tag(const void* b) { return (uintptr_t)b ^ hk_secret; }
+
+/* The calling thread's identity for span ownership: its thread pointer
+ * (%fs:0 on x86-64), one load without the TLS offset a heap pointer needs.
+ * Unique among live threads; a thread's spans are abandoned (owner 0)
+ * before it exits, so a later thread at the same address owns none. */
+HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_pointer(); }
+
+/* Blocks handed out and not returned, less the current span's own count
+ * (heap.c pins the span malloc pops from). */
+HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_FULL) - s->pinned; }
+HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
+
+/* The span with no block: a heap's current span for a class it has none
+ * of, so malloc's fast path needs no NULL check (its pop always misses). */
+extern hk_span hk_span_empty;
+
+/* ---- free-list links -------------------------------------------------- */
+/* Free-list links: plain, or XORed with the block's tag in checked builds. */
+HK_INLINE hk_block* hk_block_next(const hk_block* b) {
+  return HK_CHECKED ? (hk_block*)((uintptr_t)b->next ^ hk_free_tag(b)) : b->next;
+}
+
+/* Marks b free with its tag (hk_free_tag(b), passed in when the caller has
+ * it already) and links it before next. b may be no-access to memcheck, so
+ * the two words are opened around the write. */
+HK_INLINE void hk_block_make_free_tagged(hk_block* b, hk_block* next, uintptr_t tag) {
+  HK_VG_LINK_OPEN(b);
+  b->next = HK_CHECKED ? (hk_block*)((uintptr_t)next ^ tag) : next;
+  b->tag = tag;
+  HK_VG_LINK_CLOSE(b);
+}
+
+HK_INLINE void hk_block_make_free(hk_block* b, hk_block* next) {
+  hk_block_make_free_tagged(b, next, hk_free_tag(b));
+}
+
+/* Checked builds only (checked.c): verify a block before it is handed out,
+ * poison it when it is freed. */
+void hk_checked_pop(hk_span* s, hk_block* b, hk_block* next);
+void hk_checked_free(hk_span* s, hk_block* b);
+
+/* Pops a free block of span s, or NULL. Owner thread only. */
+HK_INLINE void* hk_span_pop(hk_span* s) {
+  hk_block* b = s->free;
+  if (hk_likely(b != NULL)) {
+    HK_VG_LINK_OPEN(b);
+    hk_block* next = hk_block_next(b);
+    if (HK_CHECKED) hk_checked_pop(s, b, next);
+    s->free = next;
+    b->tag = 0;  /* live: a later free() of it is legitimate */
+    s->used++;
+    HK_VG_ALLOC(b, s->block_size);
+  }
+  return b;
+}
+
+/* True when p is exactly a block start span s has handed out at some point. */
+HK_INLINE bool hk_span_holds_block(const hk_span* s, const void* p) {
+  uintptr_t off = (uintptr_t)p - s->start;
+  if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED))) return false;
+  /* Block-start test without a divide. With magic = ceil(2^40 / size), the
+   * low 40 bits of off * magic are below off < 2^21 when size divides off
+   * and at least 2^40 / size >= 2^22 otherwise (spans are at most
+   * HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE = 2 MiB, so off < 2^21; size <= 2^18),
+   * so one multiply and one mask test against 2^21 tell a block start from
+   * an interior pointer. */
+  return hk_likely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) < ((uint64_t)1 << 21));
+}
+
+_Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 21) && HK_SMALL_MAX <= (1u << 18),
+               "the block-start test needs offsets below 2^21 and sizes up to 2^18");
+
+/* ---- slow paths (owner thread) ------------------------------------------ */
+/* A new span of class cls in one of set's segments (the caller maps or
+ * adopts segments when there is no room), owned by set->owner_id. NULL when
+ * no owned segment has room, or, with *failed set, when the backend would
+ * not commit the slots. */
+hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool* failed);
+/* Returns an empty span's slots to its segment; true when the segment left
+ * the set with it (its memory must not be read any more). */
+bool hk_span_free(hk_segment_set* set, hk_span* s);
+/* Takes the blocks other threads freed into s; returns how many. */
+uint32_t hk_span_collect_remote(hk_span* s);
+/* Bytes of s not yet carved into blocks. */
+HK_INLINE size_t hk_span_uncarved_bytes(const hk_span* s) {
+  return (size_t)s->capacity * s->block_size - s->carved_bytes;
+}
+/* Carves up to one OS page of fresh blocks (at least one block) onto s's
+ * free list, so a span only becomes resident as far as it is used. False
+ * when nothing is left to carve or the backend refused the pages. */
+bool hk_span_carve(hk_span* s);
+/* Gives back the pages of s past its last live block (trim). */
+void hk_span_release_tail(hk_span* s);
+/* The link of free block b, for slow paths that walk a list. */
+hk_block* hk_block_link(hk_block* b);
+
+/* ---- span lists ----------------------------------------------------------- */
+typedef struct hk_span_list { hk_span* head; hk_span* tail; } hk_span_list;
+
+HK_INLINE void hk_span_list_remove(hk_span_list* l, hk_span* s) {
+  if (s->prev) s->prev->next = s->next; else l->head = s->next;
+  if (s->next) s->next->prev = s->prev; else l->tail = s->prev;
+  s->next = s->prev = NULL;
+}
+
+HK_INLINE void hk_span_list_push_front(hk_span_list* l, hk_span* s) {
+  s->prev = NULL;
+  s->next = l->head;
+  if (l->head) l->head->prev = s; else l->tail = s;
+  l->head = s;
+}
+
+HK_INLINE void hk_span_list_push_back(hk_span_list* l, hk_span* s) {
+  s->next = NULL;
+  s->prev = l->tail;
+  if (l->tail) l->tail->next = s; else l->head = s;
+  l->tail = s;
+}
+HK_HIDDEN_END
+
+#endif

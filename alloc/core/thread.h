@@ -1,0 +1,32 @@
+/* Threads and their heaps: one heap per thread that allocates, reached
+ * through one initial-exec TLS pointer. A heap is created on its thread's
+ * first slow-path allocation, given up at thread exit (a pthread key
+ * destructor) and handled across fork. Heap structs come from a small pool
+ * mapped through the OS floor, never from malloc. The pool and the list of
+ * live heaps take a spin lock: once per thread start or exit. */
+#ifndef HAKMEM_CORE_THREAD_H
+#define HAKMEM_CORE_THREAD_H
+
+#include "alloc/core/base.h"
+#include "alloc/core/heap.h"
+#include "alloc/core/lock.h"
+
+HK_HIDDEN_BEGIN
+/* This thread's heap; &hk_heap_empty until its first slow-path allocation. */
+extern HK_TLS hk_heap* hk_tls_heap;
+
+/* The calling thread's heap, made now if it has none (the process must be
+ * initialized). NULL when no heap struct could be mapped. */
+hk_heap* hk_thread_heap(void);
+/* Registers the thread-exit destructor; once, at process init. */
+void hk_threads_init(void);
+/* Per-heap counters summed over live heaps plus those of exited threads. */
+void hk_threads_sum_counters(uint64_t* refills, uint64_t* remote_frees);
+/* Fork handlers for the heap pool and live list. In the child only the
+ * forking thread lives on; other threads' heaps stay as they were, owned by
+ * threads that no longer exist: blocks the child frees into them take the
+ * remote path and are never reused, which is safe. */
+void hk_threads_fork(hk_fork_step step);
+HK_HIDDEN_END
+
+#endif
