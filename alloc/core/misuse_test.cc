@@ -27,7 +27,7 @@ TEST(MisuseDeathTest, DoubleFreeOfSmallBlockAmongLiveBlocks) {
       "hakmem: double free of " PTR " in hk_free\\(\\)");
 }
 
-// Trim took the pages of the freed block out of its span (page.c): the
+// Trim took the pages of the freed block out of its span (span.c): the
 // block is no longer one the span has carved, which free() reports as such.
 TEST(MisuseDeathTest, DoubleFreeOfABlockWhosePageTrimGaveBack) {
   EXPECT_DEATH(

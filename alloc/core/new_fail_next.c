@@ -5,8 +5,8 @@
  * It runs the standard's loop (new_handler, then std::bad_alloc) around
  * malloc / aligned_alloc, which are hakmem's, so the outcome is the
  * standard's while libhakmem.so itself needs no C++ runtime: linking
- * new_fail.cc instead would load libstdc++ into every preloaded C program
- * (measured: +1 MB RSS, start-up 0.6 -> 1.1 ms for /bin/true).
+ * new_fail.cc instead would load libstdc++ into every preloaded C program,
+ * costing each about a megabyte of RSS and a slower start.
  *
  * Built with -fexceptions: the runtime's std::bad_alloc unwinds through this
  * frame and the operator's. Only ever reached after an allocation failed. */

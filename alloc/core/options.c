@@ -167,6 +167,29 @@ int hk_option_set(const char* name, const char* value) {
   return -1;
 }
 
+int hk_option_reset(const char* name) {
+  for (unsigned i = 0; i < HK_OPT_COUNT; i++) {
+    opt_desc* o = &hk_opts[i];
+    if (strcmp(o->name, name) != 0) continue;
+    if (o->from_variant) {
+      /* The same field of the variant's defaults. */
+      size_t off = (size_t)((const char*)o->field - (const char*)&hk_options.params);
+      size_t size = o->kind == OPT_DECOMMIT ? sizeof(hk_decommit_mode) : sizeof(uint64_t);
+      memcpy(o->field, (const char*)&hk_active->params + off, size);
+      o->source = FROM_VARIANT;
+    } else {
+      switch (o->kind) {
+        case OPT_PATH: ((char*)o->field)[0] = 0; break;
+        case OPT_STATS: hk_options.stats_at_exit = hk_options.stats_json = false; break;
+        default: *(bool*)o->field = false; break;
+      }
+      o->source = FROM_DEFAULT;
+    }
+    return 0;
+  }
+  return -1;
+}
+
 void hk_options_init(void) {
   memset(&hk_options, 0, sizeof(hk_options));
   hk_options.params = hk_active->params;

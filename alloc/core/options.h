@@ -34,6 +34,10 @@ void hk_options_init(void);
  * stores it, or -1 (value untouched). Exposed for tests and the fuzzer. */
 int hk_option_set(const char* name, const char* value);
 
+/* Puts one variable back to the linked variant's value (or the process
+ * default). Returns 0, or -1 for an unknown name. */
+int hk_option_reset(const char* name);
+
 /* The name of the ith variable of the table (NULL past the end), so tests can
  * prove they cover every one. */
 const char* hk_option_name(unsigned i);

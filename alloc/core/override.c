@@ -19,9 +19,9 @@
 
 /* malloc starts a cache line and free follows it (both are hot; together
  * they are 4 lines). Without the pin, any change elsewhere in the library
- * shifts them, and this machine showed +-2% on random_mixed from placement
- * alone, with identical instructions; this placement measured best of
- * those tried (both functions line-aligned was 1.4% slower). */
+ * shifts them, and code placement alone moves benchmark results by a few
+ * percent with identical instructions; of the placements tried, this one
+ * ran best. */
 HK_EXPORT __attribute__((aligned(64))) void* malloc(size_t size) { return hk_malloc_inline(size); }
 HK_EXPORT void free(void* p) { hk_free_inline(p, "free"); }
 HK_EXPORT void cfree(void* p) { hk_free_inline(p, "cfree"); }

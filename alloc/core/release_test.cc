@@ -1,4 +1,4 @@
-// The release clock (segment.c, large.c, arena.c) in the lean variant: cached empty
+// The release clock (the aged caches of segment.c, arena.c, mapping.c) in the lean variant: cached empty
 // memory goes back to the OS once the release delay has passed, on the next
 // slow-path free, even when the program never allocates again; committed
 // memory is decommitted down to the resident target as blocks are freed.
@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <string>
 #include <vector>
 
 #include "alloc/core/options.h"
@@ -16,6 +17,7 @@
 namespace {
 
 using hk_testing::kSlotBytes;
+using hk_testing::ScopedOption;
 using hk_testing::Stats;
 
 void SleepMs(long ms) {
@@ -44,14 +46,12 @@ class LeanRelease : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_STREQ(hk_active->name, "lean") << "this test links //alloc:hakmem_api_lean";
-    saved_ = hk_options.params;
     hk_trim(0);
   }
   void TearDown() override {
-    hk_options.params = saved_;
+    // Options a test set go back to the variant's values (ScopedOption).
     hk_trim(0);
   }
-  hk_params saved_;
 };
 
 // Two spans of 48-byte blocks: the first full and no longer current, so
@@ -93,7 +93,8 @@ TEST_F(LeanRelease, CachedSegmentsGoBackOnALargeFreeAfterTheDelay) {
 }
 
 TEST_F(LeanRelease, YoungCacheStaysUntilTheDelayAndTrimTakesItAtOnce) {
-  hk_options.params.release_delay_ms = 60000;
+  ScopedOption delay("HAKMEM_RELEASE_DELAY_MS", "60000");
+  ASSERT_TRUE(delay.ok());
   Trailer trailer;
   std::vector<void*> burst = Burst(8u << 20, 4000);
   FreeAll(&burst);
@@ -123,7 +124,8 @@ TEST_F(LeanRelease, FreeingDecommitsDownToTheResidentTarget) {
 // while under the resident target, and are purged once the release delay
 // has passed, on the next slow-path free; the chunk left empty goes too.
 TEST_F(LeanRelease, FreedArenaPagesArePurgedAfterTheDelayNotBefore) {
-  hk_options.params.resident_target_mb = 1024;  // no decommit on free: only the clock
+  ScopedOption no_decommit("HAKMEM_RESIDENT_TARGET_MB", "1024");  // no decommit on free: only the clock
+  ASSERT_TRUE(no_decommit.ok());
   Trailer trailer;
   hk_stats_t before = Stats();
   char* p = static_cast<char*>(hk_malloc(4u << 20));
@@ -143,7 +145,8 @@ TEST_F(LeanRelease, FreedArenaPagesArePurgedAfterTheDelayNotBefore) {
 }
 
 TEST_F(LeanRelease, AnArenaBlockFreedAboveTheTargetIsDecommittedAtOnce) {
-  hk_options.params.resident_target_mb = 0;  // always above the target
+  ScopedOption always("HAKMEM_RESIDENT_TARGET_MB", "0");  // always above the target
+  ASSERT_TRUE(always.ok());
   char* p = static_cast<char*>(hk_malloc(4u << 20));
   ASSERT_NE(p, nullptr);
   for (size_t i = 0; i < (4u << 20); i += 4096) p[i] = 1;
@@ -162,7 +165,8 @@ TEST_F(LeanRelease, AnArenaBlockFreedJustAboveTheTargetGivesBackOnlyTheExcess) {
   hk_stats_t live = Stats();
   // A target 1 MiB (16 arena pages) short of what is committed now.
   const uint64_t target = (live.bytes_committed >> 20) - 1;
-  hk_options.params.resident_target_mb = target;
+  ScopedOption short_target("HAKMEM_RESIDENT_TARGET_MB", std::to_string(target));
+  ASSERT_TRUE(short_target.ok());
   const uint64_t excess = live.bytes_committed - (target << 20);
   hk_free(p);
   hk_stats_t freed = Stats();
@@ -178,7 +182,8 @@ TEST_F(LeanRelease, AnArenaBlockFreedJustAboveTheTargetGivesBackOnlyTheExcess) {
 // frees a few blocks of a class (and empties that span every time) must not
 // pay madvise plus page faults per request.
 TEST_F(LeanRelease, AClassCyclingInItsCurrentSpanMakesNoMadviseAboveTheTarget) {
-  hk_options.params.resident_target_mb = 0;  // always above the target
+  ScopedOption always("HAKMEM_RESIDENT_TARGET_MB", "0");  // always above the target
+  ASSERT_TRUE(always.ok());
   void* warm[4];
   for (void*& p : warm) p = hk_malloc(200);  // the class's current span
   for (void* p : warm) hk_free(p);           // emptied once: kept

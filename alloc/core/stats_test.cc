@@ -258,7 +258,9 @@ TEST(Stats, StatsVariablesAcceptJsonAndAFilePath) {
   EXPECT_EQ(hk_option_set("HAKMEM_STATS_FILE", ""), -1) << "an empty path is rejected";
   EXPECT_EQ(hk_option_set("HAKMEM_STATS_FILE", std::string(600, 'x').c_str()), -1) << "too long a path is rejected";
   EXPECT_STREQ(hk_options.stats_file, "/tmp/report.%p.json") << "a rejected value keeps the previous one";
-  hk_options.stats_file[0] = 0;
+  EXPECT_EQ(hk_option_reset("HAKMEM_STATS_FILE"), 0);
+  EXPECT_STREQ(hk_options.stats_file, "") << "reset puts the default back";
+  EXPECT_EQ(hk_option_reset("HAKMEM_NO_SUCH"), -1);
 }
 
 }  // namespace

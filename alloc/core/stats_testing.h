@@ -1,9 +1,13 @@
-// Helpers the core's tests share to read hakmem's statistics.
+// Helpers the core's tests share: reading hakmem's statistics, and setting
+// HAKMEM_* options through the same parser the environment goes through.
 #ifndef HAKMEM_CORE_STATS_TESTING_H
 #define HAKMEM_CORE_STATS_TESTING_H
 
 #include <stddef.h>
 
+#include <string>
+
+#include "alloc/core/options.h"
 #include "alloc/include/hakmem.h"
 
 namespace hk_testing {
@@ -31,6 +35,22 @@ inline int ClassOf(size_t n) {
     if (s.classes[c].block_size == usable) return c;
   return -1;
 }
+
+// Sets a HAKMEM_* variable as the environment would for the scope, then
+// puts it back to the variant's value. Fails the test if the value is
+// rejected.
+class ScopedOption {
+ public:
+  ScopedOption(const char* name, const std::string& value) : name_(name) {
+    ok_ = hk_option_set(name, value.c_str()) == 0;
+  }
+  ~ScopedOption() { hk_option_reset(name_); }
+  bool ok() const { return ok_; }
+
+ private:
+  const char* name_;
+  bool ok_;
+};
 
 }  // namespace hk_testing
 

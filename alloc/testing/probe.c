@@ -8,7 +8,7 @@
  *   probe config                 one malloc/free (for HAKMEM_SHOW_CONFIG and env tests)
  *   probe burst MB WAIT_MS       allocate and touch a MB-megabyte burst of mixed
  *                                small and large blocks, free it, wait, allocate it again
- *   probe steady WS ITERATIONS   random_mixed (DESIGN.md) after warm-up: syscalls per op
+ *   probe steady WS ITERATIONS   random_mixed (bench/random_mixed.c) after warm-up: syscalls per op
  *   probe syscalls MB            a burst between strace markers (variants_syscalls_test)
  *   probe prewarm                a fresh thread's start-up and first allocations
  *
@@ -226,7 +226,7 @@ static int mode_burst(size_t mb, unsigned wait_ms) {
 }
 
 /* ---- steady state ------------------------------------------------------------ */
-/* random_mixed as ../shared/DESIGN.md defines it (sizes 16..1040, about ws/2
+/* random_mixed as bench/mixed.c runs it (sizes 16..1040, about ws/2
  * blocks live), run until steady, then measured. */
 static uint64_t mixed_run(void** slots, uint32_t ws, uint32_t* x, uint64_t iterations) {
   for (uint64_t i = 0; i < iterations; i++) {

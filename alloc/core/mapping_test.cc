@@ -1,4 +1,4 @@
-// Blocks above the arena's range (16 MiB), each its own mapping (large.c):
+// Blocks above the arena's range (16 MiB), each its own mapping (mapping.c):
 // realloc resizes them without copying (tail unmapped, or pages moved).
 #include <stdint.h>
 #include <sys/resource.h>
@@ -70,7 +70,7 @@ Resized FillAndRealloc(size_t size, size_t filled, size_t new_size) {
 
 // A copy into fresh memory would fault in every page of the destination
 // (6144 for 24 MiB); moving the pages faults none and makes one mremap.
-TEST(Large, GrowingAMappedBlockMovesItsPagesInsteadOfCopyingThem) {
+TEST(Mapping, GrowingAMappedBlockMovesItsPagesInsteadOfCopyingThem) {
   const size_t kOld = 24 * kMiB, kNew = 40 * kMiB;
   const Resized r = FillAndRealloc(kOld, kOld, kNew);
   ASSERT_NE(r.p, nullptr);
@@ -92,7 +92,7 @@ TEST(Large, GrowingAMappedBlockMovesItsPagesInsteadOfCopyingThem) {
 
 // Shrinking a mapped block below half its size, to a size still above the
 // arena's range, unmaps its tail where it is: same pointer, no copy.
-TEST(Large, ShrinkingAMappedBlockGivesBackItsTailInPlace) {
+TEST(Mapping, ShrinkingAMappedBlockGivesBackItsTailInPlace) {
   const size_t kOld = 100 * kMiB, kNew = 40 * kMiB;
   const Resized r = FillAndRealloc(kOld, kNew, kNew);
   ASSERT_NE(r.p, nullptr);
@@ -112,7 +112,7 @@ TEST(Large, ShrinkingAMappedBlockGivesBackItsTailInPlace) {
 // With a resident mapping of the right size in the cache, growing copies
 // into it instead: its pages are faulted in already, where moving would
 // leave it idle and fault in the new half.
-TEST(Large, GrowingPrefersAResidentCachedMappingToMovingPages) {
+TEST(Mapping, GrowingPrefersAResidentCachedMappingToMovingPages) {
   hk_trim(0);  // no cached mapping left by earlier tests
   const size_t kCached = 48 * kMiB, kOld = 20 * kMiB, kNew = 40 * kMiB;
   uint64_t* cached = static_cast<uint64_t*>(hk_malloc(kCached));
@@ -134,7 +134,7 @@ TEST(Large, GrowingPrefersAResidentCachedMappingToMovingPages) {
 // The moved block is an ordinary mapped block: it grows again, shrinks in
 // place while it keeps half, and frees; realloc of the pointer it had
 // before the move is reported, not honoured.
-TEST(Large, AMovedBlockBehavesLikeAnyOther) {
+TEST(Mapping, AMovedBlockBehavesLikeAnyOther) {
   uint64_t* p = static_cast<uint64_t*>(hk_malloc(20 * kMiB));
   ASSERT_NE(p, nullptr);
   Fill(p, 20 * kMiB);
@@ -148,7 +148,7 @@ TEST(Large, AMovedBlockBehavesLikeAnyOther) {
   hk_free(r);
 }
 
-TEST(LargeDeathTest, ReallocOfThePointerABlockHadBeforeItMovedIsInvalid) {
+TEST(MappingDeathTest, ReallocOfThePointerABlockHadBeforeItMovedIsInvalid) {
   EXPECT_DEATH(
       {
         void* p = hk_malloc(20 * kMiB);

@@ -1,4 +1,4 @@
-// How a thread's spans serve a class (page.c): where the next block comes
+// How a thread's spans serve a class (heap.c, span.c): where the next block comes
 // from when the span malloc pops from runs dry.
 #include <stdint.h>
 #include <string.h>
@@ -29,7 +29,7 @@ void InFreshThread(F f) {
 // one block of A is freed. The next allocation must be that block, not fresh
 // memory carved from B: blocks already resident come before pages not yet
 // touched.
-TEST(Page, AFreedBlockOfAnotherSpanIsReusedBeforeFreshMemoryIsCarved) {
+TEST(Span, AFreedBlockOfAnotherSpanIsReusedBeforeFreshMemoryIsCarved) {
   InFreshThread([] {
     const size_t kSize = 2800;  // one block per carved page: every refill carves exactly one
     std::vector<char*> blocks;
@@ -63,7 +63,7 @@ TEST(Page, AFreedBlockOfAnotherSpanIsReusedBeforeFreshMemoryIsCarved) {
 // climb before any fresh memory is carved, or the carved (resident) part of
 // each class would creep towards the whole capacity of every span it ever
 // used, as a long-running program's RSS.
-TEST(Page, AClassClimbingBackToItsHighestLiveCountCarvesNothingNew) {
+TEST(Span, AClassClimbingBackToItsHighestLiveCountCarvesNothingNew) {
   InFreshThread([] {
     const size_t kSize = 2800;
     const int c = ClassOf(kSize);
@@ -142,13 +142,13 @@ void TrimGivesBackThePagesPastTheLastLiveBlock(size_t kSize, int burst_blocks) {
 
 // 6000 bytes (the 6 KiB class): spans of six slots, so trim takes whole
 // slots as well as the pages of the slot the live blocks are in.
-TEST(Page, TrimGivesBackThePagesOfAMultiSlotSpanPastItsLastLiveBlock) {
+TEST(Span, TrimGivesBackThePagesOfAMultiSlotSpanPastItsLastLiveBlock) {
   TrimGivesBackThePagesPastTheLastLiveBlock(6000, 1000);
 }
 
 // A span of one slot, which only pages can shrink: 64 bytes, and 2000 (the
 // 2 KiB class, the largest whose spans are one slot).
-TEST(Page, TrimGivesBackThePagesOfASingleSlotSpanPastItsLastLiveBlock) {
+TEST(Span, TrimGivesBackThePagesOfASingleSlotSpanPastItsLastLiveBlock) {
   TrimGivesBackThePagesPastTheLastLiveBlock(64, 3 * static_cast<int>(kSlotBytes / 64));
   TrimGivesBackThePagesPastTheLastLiveBlock(2000, 1000);
 }
