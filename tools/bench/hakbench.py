@@ -369,7 +369,7 @@ def measure(cases, allocators, reps, bin_dir, pin_cpu, timeout_scale, log_dir, f
     for rep, case, alloc in jobs:
         if (case.name, alloc.name) in hung:
             record = {"case": case.name, "alloc": alloc.name, "status": "skipped-after-timeout",
-                      "result": {}, "steps": [], "wall_s": 0.0}
+                      "env": alloc.run_env(), "result": {}, "steps": [], "wall_s": 0.0}
         else:
             record = run_program(case, alloc, bin_dir, pin_cpu=pin_cpu, timeout_scale=timeout_scale)
             if record["status"] == "timeout":
