@@ -6,7 +6,11 @@
 #
 #   tools/bench.sh               quick mode (a few minutes on 2 cores)
 #   tools/bench.sh --full        every workload, 5 repetitions (about an hour)
-#   tools/bench.sh --full --publish   ... and write bench/RESULTS.md + bench/charts/
+#   tools/bench.sh --full --publish   ... and write bench/RESULTS.json (the raw results),
+#                                     bench/RESULTS.md made from it, and bench/charts/
+#
+# Exits 1 when any run failed (the report then blanks the failed allocators'
+# ratios); tools/bench/report.py rebuilds RESULTS.md from RESULTS.json.
 #
 # Any other argument goes to hakbench.py (see tools/bench/hakbench.py --help),
 # e.g. --allocators hakmem,mimalloc or --only larson.

@@ -16,6 +16,24 @@ TRACED_SYSCALLS = BUDGET_SYSCALLS + ("brk", "mremap")
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
 
+# Environment variables that change an allocator's behaviour: hakmem's
+# options, glibc's malloc tunables (MALLOC_ARENA_MAX, MALLOC_CHECK_, ... and
+# GLIBC_TUNABLES), jemalloc's MALLOC_CONF / JE_MALLOC_CONF, mimalloc's and
+# tcmalloc's options, and LD_PRELOAD, which picks the allocator itself. A run
+# gets none of them from the caller, only what the harness sets on purpose.
+ALLOCATOR_ENV_NAMES = ("GLIBC_TUNABLES", "LD_PRELOAD")
+ALLOCATOR_ENV_PREFIXES = ("HAKMEM_", "MALLOC_", "JE_MALLOC_", "_RJEM_MALLOC_", "MIMALLOC_",
+                          "TCMALLOC_")
+
+
+def is_allocator_var(name):
+    return name in ALLOCATOR_ENV_NAMES or name.startswith(ALLOCATOR_ENV_PREFIXES)
+
+
+def without_allocator_vars(environ):
+    """A copy of the environment mapping without the allocator variables."""
+    return {k: v for k, v in environ.items() if not is_allocator_var(k)}
+
 
 def parse_value(text):
     """'12' -> 12, '1.5e+08' -> 1.5e8, anything else stays a string."""
@@ -132,6 +150,15 @@ def ratio(value, reference):
     if value is None or reference is None or reference == 0:
         return None
     return value / reference
+
+
+def ranges_overlap(a, b):
+    """Whether two runs' [min, max] spreads ({'min', 'max'} summaries) share
+    a value: then the medians' order may be chance, and a ratio between them
+    is a tie."""
+    if None in (a.get("min"), a.get("max"), b.get("min"), b.get("max")):
+        return False
+    return a["min"] <= b["max"] and b["min"] <= a["max"]
 
 
 def best_peer(values, peers, higher_is_better):

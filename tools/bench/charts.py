@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 
-import benchlib
 import report
 
 TERMINAL = 'set terminal svg size {w},{h} dynamic noenhanced font "sans,11" background rgb "white"'
@@ -76,8 +75,9 @@ def ratio_chart(data, out_dir):
         return None
     rows = []
     for case in cases:
-        values = report.medians(data, case["name"], report.throughput(data).field)
-        rows.append([case["name"]] + [_fmt(benchlib.ratio(values.get(a), values.get(ref))) for a in allocs])
+        field = report.throughput(data).field
+        rows.append([case["name"]] + [_fmt(report.compare(data, case["name"], field, a, ref)[0])
+                                      for a in allocs])
     _table(os.path.join(out_dir, "ratios.dat"), ["workload"] + allocs, rows)
     width = max(900, 110 * len(cases))
     return _plot(out_dir, "ratios", (width, 480), f"""set datafile separator "\\t"

@@ -3,10 +3,18 @@
 
 Runs every workload of bench/ against every allocator (hakmem's variants that
 were built, glibc, and Debian's mimalloc, jemalloc and tcmalloc through
-LD_PRELOAD), interleaved round-robin over N repetitions, then counts syscalls
+LD_PRELOAD, every one the same way), interleaved round-robin over N
+repetitions with the allocator order rotated each time, then counts syscalls
 the same way for every allocator in a separate strace pass, and writes
-CSV + JSON + a Markdown table + gnuplot charts under bench/results/<stamp>/
-(bench/results/latest points at the newest).
+CSV + JSON + a Markdown table (made from the JSON) + gnuplot charts under
+bench/results/<stamp>/ (bench/results/latest points at the newest);
+--publish also writes bench/RESULTS.json and bench/RESULTS.md made from it.
+
+Honest figures: no run sees the caller's allocator variables (HAKMEM_*,
+MALLOC_*, MIMALLOC_*, TCMALLOC_*, JE_MALLOC_*, GLIBC_TUNABLES, LD_PRELOAD),
+only the LD_PRELOAD the harness sets, which each run records; a ratio is
+blank where either side had a failed run and marked "(tie)" where the two
+[min-max] ranges overlap; any failed run makes the harness exit 1.
 
   tools/bench/hakbench.py            quick mode (a few minutes on 2 cores)
   tools/bench/hakbench.py --full     everything: fixed sizes, ws sweep, soak,
@@ -56,6 +64,12 @@ class Allocator:
 
     def as_dict(self):
         return {"name": self.name, "lib": self.lib, "hakmem": self.hakmem, "version": self.version()}
+
+    def run_env(self):
+        """What this allocator puts in a run's environment, the one way every
+        allocator (hakmem's variants and the peers alike) gets there: its
+        library in LD_PRELOAD; nothing for glibc, which is already there."""
+        return {"LD_PRELOAD": self.lib} if self.lib else {}
 
     def version(self):
         if self.package:
@@ -211,12 +225,12 @@ def discover_allocators(lib_dir, wanted):
 
 # ---- running one program ---------------------------------------------------------
 
-def strace_command(lib, out_file, seccomp):
+def strace_command(run_env, out_file, seccomp):
     cmd = ["strace", "-f", "-c", "-o", out_file, "-e", "trace=" + ",".join(benchlib.TRACED_SYSCALLS)]
     if seccomp:
         cmd.append("--seccomp-bpf")  # stop only on traced syscalls: futex-heavy runs stay fast
-    if lib:
-        cmd += ["-E", "LD_PRELOAD=" + lib]  # preload the tracee only, never strace itself
+    for key, value in sorted(run_env.items()):
+        cmd += ["-E", f"{key}={value}"]  # the tracee's only, never strace's own
     return cmd
 
 
@@ -237,24 +251,28 @@ def run_program(case, alloc, bin_dir, args=None, strace_seccomp=None, pin_cpu=No
     memory at the same places."""
     binary = os.path.join(bin_dir, case.binary)
     cmd = [binary] + (args if args is not None else case.args)
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    # Nothing from the caller that changes an allocator (a HAKMEM_* option,
+    # MALLOC_CONF, an LD_PRELOAD of its own, ...) reaches a run: only what
+    # the allocator's run_env() sets, recorded with the run.
+    env = benchlib.without_allocator_vars(os.environ)
+    run_env = alloc.run_env()
     timeout = case.timeout * timeout_scale
     strace_out = None
     if strace_seccomp is not None:
         fd, strace_out = tempfile.mkstemp(prefix="hakbench-strace-")
         os.close(fd)
-        cmd = strace_command(alloc.lib, strace_out, strace_seccomp) + cmd
+        cmd = strace_command(run_env, strace_out, strace_seccomp) + cmd
         timeout *= 3
+    else:
+        env.update(run_env)
     if fixed_layout:
         cmd = ["setarch", platform.machine(), "-R"] + cmd  # inherited by strace's tracee
-    elif alloc.lib:
-        env["LD_PRELOAD"] = alloc.lib
 
     def pin():
         if pin_cpu is not None and case.threads == 1:
             os.sched_setaffinity(0, {pin_cpu})  # inherited through exec (and by strace's tracee)
 
-    record = {"case": case.name, "alloc": alloc.name, "cmd": cmd, "status": "ok"}
+    record = {"case": case.name, "alloc": alloc.name, "cmd": cmd, "env": run_env, "status": "ok"}
     start = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -327,10 +345,11 @@ def describe(record, field):
     return "  ".join(parts)
 
 
-def measure(cases, allocators, reps, bin_dir, pin_cpu, timeout_scale, log_dir, field):
-    """The timed runs, interleaved: every repetition visits every (case,
-    allocator) pair once, with the allocator order rotated per repetition so no
-    allocator always runs first (or right after a heavy neighbour)."""
+def schedule(cases, allocators, reps):
+    """The timed runs' order, interleaved: every repetition visits every
+    (case, allocator) pair once, with the allocator order rotated per
+    repetition so no allocator always runs first (or right after a heavy
+    neighbour). Returns [(rep, case, allocator)]."""
     jobs = []
     for rep in range(reps):
         shift = rep % len(allocators)
@@ -338,13 +357,19 @@ def measure(cases, allocators, reps, bin_dir, pin_cpu, timeout_scale, log_dir, f
         for case in cases:
             if rep < case.rep_count(reps):
                 jobs += [(rep, case, alloc) for alloc in order]
+    return jobs
+
+
+def measure(cases, allocators, reps, bin_dir, pin_cpu, timeout_scale, log_dir, field):
+    """The timed runs, in schedule()'s order."""
+    jobs = schedule(cases, allocators, reps)
     progress = Progress(len(jobs), "run")
     hung = set()  # a (case, allocator) that timed out once is not retried
     runs = []
     for rep, case, alloc in jobs:
         if (case.name, alloc.name) in hung:
             record = {"case": case.name, "alloc": alloc.name, "status": "skipped-after-timeout",
-                      "result": {}, "steps": [], "wall_s": 0.0}
+                      "env": alloc.run_env(), "result": {}, "steps": [], "wall_s": 0.0}
         else:
             record = run_program(case, alloc, bin_dir, pin_cpu=pin_cpu, timeout_scale=timeout_scale)
             if record["status"] == "timeout":
@@ -378,6 +403,7 @@ def count_syscalls(cases, allocators, bin_dir, seccomp, pin_cpu, timeout_scale, 
             for rec in (short, long_):
                 keep_log(rec, log_dir, "strace")
             entry["status"] = short["status"] if short["status"] != "ok" else long_["status"]
+            entry["env"] = short["env"]
             if entry["status"] == "ok":
                 per_op, ops = benchlib.steady_per_op(short["syscalls"], short["result"]["ops"],
                                                      long_["syscalls"], long_["result"]["ops"])
@@ -391,6 +417,7 @@ def count_syscalls(cases, allocators, bin_dir, seccomp, pin_cpu, timeout_scale, 
                               timeout_scale=timeout_scale)
             keep_log(rec, log_dir, "strace")
             entry["status"] = rec["status"]
+            entry["env"] = rec["env"]
             if rec["status"] == "ok":
                 entry.update(counts=rec["syscalls"], ops=rec["result"].get("ops"))
             wall = rec["wall_s"]
@@ -583,7 +610,9 @@ def main(argv=None):
         "meta": dict(machine_info(), profile=profile, reps=reps, pinned_cpu=pin_cpu,
                      load_before=load_before, load_after=load_average(), metric=opts.metric,
                      duration_s=round(time.monotonic() - started, 1), missing=missing,
-                     subjects=subjects, reference=REFERENCE),
+                     subjects=subjects, reference=REFERENCE,
+                     # The caller's allocator variables, none of which reached a run.
+                     env_cleared=sorted(k for k in os.environ if benchlib.is_allocator_var(k))),
         "allocators": [a.as_dict() for a in allocators],
         "cases": [c.as_dict() for c in cases],
         "runs": runs,
@@ -591,7 +620,8 @@ def main(argv=None):
         "syscalls": syscalls,
     }
     chart_paths = [] if opts.no_charts else charts.write_all(data, os.path.join(out_dir, "charts"))
-    table = report.write_all(data, out_dir, chart_paths)
+    data["charts"] = report.chart_links(chart_paths)
+    table = report.write_all(data, out_dir)
     if opts.out is None:
         latest = os.path.join(REPO, "bench", "results", "latest")
         if os.path.islink(latest) or not os.path.exists(latest):
@@ -609,8 +639,22 @@ def main(argv=None):
     for path in chart_paths:
         print(f"chart: {path}")
     print(f"data:  {os.path.join(out_dir, 'results.json')} (+ runs.csv, summary.csv, syscalls.csv)")
-    failures = sum(1 for r in runs if r["status"] != "ok")
-    return 1 if failures and not any(r["status"] == "ok" for r in runs) else 0
+    failed = failed_runs(data)
+    if failed:
+        print(f"hakbench: {len(failed)} run(s) failed, so the figures are incomplete (their ratios are "
+              f"blank): {', '.join(failed[:8])}{' ...' if len(failed) > 8 else ''}; logs in {log_dir}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def failed_runs(data):
+    """'case / allocator: status' of every timed or strace run that did not
+    succeed. Any one makes the harness exit 1."""
+    out = [f"{r['case']} / {r['alloc']}: {r['status']}" for r in data["runs"] if r["status"] != "ok"]
+    out += [f"{case} / {alloc} (strace): {e['status']}" for case, per in data["syscalls"].items()
+            for alloc, e in per.items() if e.get("status", "ok") != "ok"]
+    return out
 
 
 if __name__ == "__main__":

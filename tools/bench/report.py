@@ -1,14 +1,24 @@
+#!/usr/bin/env python3
 """Tables of the hakmem benchmark harness: CSV, JSON and Markdown.
 
 Input is the `data` dict hakbench.py assembles (meta, allocators, cases, runs,
-summary, syscalls); every number shown is a median over repetitions with its
-spread, and every ratio is computed from medians by benchlib.
+summary, syscalls, charts), which is written to a JSON file first; the
+Markdown report is always made from that file, so the raw results committed
+beside bench/RESULTS.md (bench/RESULTS.json) are exactly what it shows. Every
+number shown is a median over repetitions with its spread; every ratio is
+computed from medians by benchlib, left blank when either side had a failed
+run, and marked a tie when the two sides' spreads overlap.
+
+  tools/bench/report.py [RAW.json [OUT.md]]   rebuild a report from its raw
+                                             results (default: bench/RESULTS.json
+                                             -> bench/RESULTS.md)
 """
 
 import csv
 import json
 import os
 import shutil
+import sys
 
 import benchlib
 
@@ -79,13 +89,40 @@ def cell(summary, field, scale, with_spread=True):
     return text
 
 
+def clean(data, case, alloc):
+    """Whether every run of alloc in case succeeded (and there was one)."""
+    s = data["summary"].get(case, {}).get(alloc)
+    return bool(s) and not s["failures"] and s["runs"] > 0
+
+
+def compare(data, case, field, subject, other):
+    """(ratio of medians, tie) of subject over other; (None, False) when
+    either had a failed run: a figure from part of the runs is not shown."""
+    if other is None or not clean(data, case, subject) or not clean(data, case, other):
+        return None, False
+    a = data["summary"][case][subject]["metrics"].get(field) or {}
+    b = data["summary"][case][other]["metrics"].get(field) or {}
+    value = benchlib.ratio(a.get("median"), b.get("median"))
+    return value, value is not None and benchlib.ranges_overlap(a, b)
+
+
+def ratio_text(value, tie, peer=None):
+    """'1.10×', '1.02× (tie)', '1.10× (tcmalloc)', '1.02× (tie, tcmalloc)' or '–'."""
+    if value is None:
+        return benchlib.fmt_ratio(None)
+    notes = (["tie"] if tie else []) + ([peer] if peer else [])
+    return benchlib.fmt_ratio(value) + (f" ({', '.join(notes)})" if notes else "")
+
+
 def ratio_cells(data, case, metric, subject):
+    """The subject's ratio to the reference and to the best peer. The best
+    peer is chosen among the peers whose runs all succeeded."""
     values = medians(data, case, metric.field)
-    vs_ref = benchlib.ratio(values.get(subject), values.get(data["meta"]["reference"]))
-    best, best_value = benchlib.best_peer(values, peers_of(data, subject), metric.higher_is_better)
-    vs_best = benchlib.ratio(values.get(subject), best_value)
-    return [benchlib.fmt_ratio(vs_ref),
-            benchlib.fmt_ratio(vs_best) + (f" ({best})" if vs_best is not None else "")]
+    vs_ref = compare(data, case, metric.field, subject, data["meta"]["reference"])
+    peers = [p for p in peers_of(data, subject) if clean(data, case, p)]
+    best, _ = benchlib.best_peer(values, peers, metric.higher_is_better)
+    vs_best = compare(data, case, metric.field, subject, best)
+    return [ratio_text(*vs_ref), ratio_text(*vs_best, peer=best)]
 
 
 def md_table(header, rows):
@@ -213,13 +250,16 @@ def failures_section(data):
 
 
 def markdown(data, chart_links):
+    """The report. chart_links: the charts' paths relative to the report."""
     m = data["meta"]
     allocs = "\n".join(f"- **{a['name']}**: `{a['lib'] or '(no preload: glibc malloc)'}`"
                        + (f" ({a['version']})" if a.get("version") else "") for a in data["allocators"])
     subjects = m["subjects"]
     ratio_note = (f"Ratio columns divide {', '.join(subjects)}'s median by {m['reference']}'s and by "
                   "the best peer's (glibc, mimalloc, jemalloc, tcmalloc; named in brackets); for "
-                  "throughput above 1.00× is better, for RSS below."
+                  "throughput above 1.00× is better, for RSS below. *tie*: the two allocators' "
+                  "[min–max] ranges overlap, so their order may be chance. A ratio is blank (–) "
+                  "where either side had a failed run (see Failed runs)."
                   if subjects else "No hakmem library was found, so there are no ratio columns "
                                    "(build //alloc:libhakmem.so, or pick one with --subject).")
     clock = ("Throughput is operations per wall-clock second of the timed part."
@@ -237,9 +277,14 @@ def markdown(data, chart_links):
         + f"Run time {m['duration_s']:.0f} s; 1-minute load average {benchlib.fmt_num(m.get('load_before'))} "
         f"before, {benchlib.fmt_num(m.get('load_after'))} after (other work on the machine widens the "
         "spreads).",
-        "Allocators (chosen with LD_PRELOAD; the benchmark binaries are the same for all):\n" + allocs,
+        "Allocators (chosen with LD_PRELOAD; the benchmark binaries are the same for all):\n" + allocs
+        + "\n\nEvery run's environment is the caller's without the variables that change an allocator "
+        "(`HAKMEM_*`, `MALLOC_*`, `JE_MALLOC_*`, `MIMALLOC_*`, `TCMALLOC_*`, `GLIBC_TUNABLES`, "
+        "`LD_PRELOAD`), plus the allocator's LD_PRELOAD; what each run got is in the raw results"
+        + (f" (cleared from the caller: {', '.join(f'`{k}`' for k in m['env_cleared'])})"
+           if m.get("env_cleared") else "") + ".",
         f"Cells: median [min–max] over repetitions. {clock} {ratio_note} "
-        "Workload definitions: `bench/*.c` and ../shared/DESIGN.md.",
+        "Workload definitions: `bench/*.c`, `workloads/` and ../shared/DESIGN.md.",
         metric_table(data, throughput(data)),
         metric_table(data, PEAK_RSS),
         syscall_table(data),
@@ -262,13 +307,36 @@ def write_csv(path, header, rows):
         w.writerows(rows)
 
 
-def write_all(data, out_dir, chart_paths):
+def chart_links(chart_paths):
+    """The charts as the report links them: charts/<name>, both in a results
+    directory and in bench/ (publish copies them there)."""
+    return ["charts/" + os.path.basename(p) for p in chart_paths if p]
+
+
+def write_raw(data, path):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def build(raw_path, md_path):
+    """Writes the Markdown report of a raw results file; returns md_path."""
+    with open(raw_path) as f:
+        data = json.load(f)
+    with open(md_path, "w") as f:
+        f.write(markdown(data, data.get("charts", [])))
+    return md_path
+
+
+def write_all(data, out_dir):
     """runs.csv (one row per run), summary.csv (one row per case, allocator and
-    field), syscalls.csv, results.json (everything) and results.md. Returns the
-    Markdown path."""
+    field), syscalls.csv, results.json (everything) and results.md, made from
+    results.json. Returns the Markdown path."""
     fields = sorted({k for r in data["runs"] for k in r.get("result", {})})
-    write_csv(os.path.join(out_dir, "runs.csv"), ["rep", "case", "allocator", "status", "wall_s"] + fields,
-              [[r.get("rep"), r["case"], r["alloc"], r["status"], round(r.get("wall_s", 0), 3)]
+    write_csv(os.path.join(out_dir, "runs.csv"),
+              ["rep", "case", "allocator", "status", "wall_s", "env"] + fields,
+              [[r.get("rep"), r["case"], r["alloc"], r["status"], round(r.get("wall_s", 0), 3),
+                " ".join(f"{k}={v}" for k, v in sorted(r.get("env", {}).items()))]
                + [r.get("result", {}).get(k, "") for k in fields] for r in data["runs"]])
     rows = []
     for case, per in data["summary"].items():
@@ -287,24 +355,30 @@ def write_all(data, out_dir, chart_paths):
     write_csv(os.path.join(out_dir, "syscalls.csv"),
               ["case", "allocator", "status", "ops", "budget_per_op", "all_per_op", "steady_per_op",
                "steady_ops"] + list(benchlib.TRACED_SYSCALLS), rows)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    md_path = os.path.join(out_dir, "results.md")
-    links = [os.path.relpath(p, out_dir) for p in chart_paths]
-    with open(md_path, "w") as f:
-        f.write(markdown(data, links))
-    return md_path
+    raw = os.path.join(out_dir, "results.json")
+    write_raw(data, raw)
+    return build(raw, os.path.join(out_dir, "results.md"))
 
 
 def publish(data, chart_paths, bench_dir):
-    """The committed report: bench/RESULTS.md with its charts in bench/charts/."""
+    """The committed report: bench/RESULTS.json (the raw results), and
+    bench/RESULTS.md made from it, with its charts in bench/charts/."""
     chart_dir = os.path.join(bench_dir, "charts")
     os.makedirs(chart_dir, exist_ok=True)
-    links = []
     for path in chart_paths:
         shutil.copy2(path, os.path.join(chart_dir, os.path.basename(path)))
-        links.append("charts/" + os.path.basename(path))
-    md_path = os.path.join(bench_dir, "RESULTS.md")
-    with open(md_path, "w") as f:
-        f.write(markdown(data, links))
-    return md_path
+    raw = os.path.join(bench_dir, "RESULTS.json")
+    write_raw(dict(data, charts=chart_links(chart_paths)), raw)
+    return build(raw, os.path.join(bench_dir, "RESULTS.md"))
+
+
+def main(argv):
+    bench_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
+    raw = argv[0] if argv else os.path.join(bench_dir, "RESULTS.json")
+    md = argv[1] if len(argv) > 1 else os.path.join(os.path.dirname(raw), "RESULTS.md")
+    print(build(raw, md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -5,12 +5,21 @@ Run by Bazel as //tools/bench:harness_test, or by hand:
   python3 tools/bench/test_harness.py
 """
 
+import contextlib
+import io
+import json
 import os
+import shutil
+import stat
+import subprocess
 import sys
+import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path.insert(0, HERE)
 import benchlib  # noqa: E402
+import hakbench  # noqa: E402
 import report  # noqa: E402
 
 # A real `strace -f -c` summary (jemalloc running larson), plus an openat row
@@ -183,6 +192,198 @@ class ReportTest(unittest.TestCase):
                          "0 (< 1e-08)")
         self.assertEqual(report.syscall_cell({"status": "ok", "per_op": 2.5e-7}), "2.5e-07")
         self.assertEqual(report.syscall_cell({"status": "timeout"}), "TIMEOUT")
+
+
+class HonestRatioTest(unittest.TestCase):
+    def test_ratio_of_an_allocator_with_one_failed_run_is_blank(self):
+        data = fake_data()
+        # 1 of 3 runs crashed; the two good ones still give a median
+        data["summary"]["random_mixed ws=400"]["hakmem"].update(failures=1, status="crash:SIGSEGV")
+        self.assertEqual(report.ratio_cells(data, "random_mixed ws=400", report.THROUGHPUTS["wall"],
+                                            "hakmem"), ["–", "–"])
+        self.assertIn("⚠1/3", report.cell(data["summary"]["random_mixed ws=400"]["hakmem"],
+                                          "ops_per_s", 1e-6))
+
+    def test_failed_reference_blanks_its_ratio_and_best_peer_is_one_that_never_failed(self):
+        data = fake_data()
+        data["summary"]["random_mixed ws=400"]["mimalloc"].update(failures=1, status="exit:1")
+        cells = report.ratio_cells(data, "random_mixed ws=400", report.THROUGHPUTS["wall"], "hakmem")
+        self.assertEqual(cells[0], "–")
+        self.assertEqual(cells[1], "1.32× (jemalloc)")  # 132 / 100: mimalloc is not eligible
+
+    def test_overlapping_ranges_print_tie(self):
+        data = fake_data()
+        case = data["summary"]["random_mixed ws=400"]
+        case["hakmem"]["metrics"]["ops_per_s"] = benchlib.summarize([119e6, 122e6, 126e6])
+        cells = report.ratio_cells(data, "random_mixed ws=400", report.THROUGHPUTS["wall"], "hakmem")
+        self.assertEqual(cells, ["1.02× (tie)", "1.02× (tie, mimalloc)"])  # 122/120; 119..126 vs 118..125
+
+    def test_separate_ranges_are_not_a_tie(self):
+        cells = report.ratio_cells(fake_data(), "random_mixed ws=400", report.THROUGHPUTS["wall"], "hakmem")
+        self.assertNotIn("tie", " ".join(cells))  # 130..140 vs 118..125
+
+    def test_range_overlap(self):
+        self.assertTrue(benchlib.ranges_overlap({"min": 1, "max": 3}, {"min": 3, "max": 5}))
+        self.assertFalse(benchlib.ranges_overlap({"min": 1, "max": 2}, {"min": 3, "max": 5}))
+        self.assertFalse(benchlib.ranges_overlap({"min": None, "max": None}, {"min": 3, "max": 5}))
+
+
+class EnvironmentTest(unittest.TestCase):
+    def test_allocator_variables_are_recognised(self):
+        for name in ("HAKMEM_FOO", "MALLOC_CONF", "MALLOC_ARENA_MAX", "JE_MALLOC_CONF", "MIMALLOC_VERBOSE",
+                     "TCMALLOC_RELEASE_RATE", "GLIBC_TUNABLES", "LD_PRELOAD"):
+            self.assertTrue(benchlib.is_allocator_var(name), name)
+        for name in ("PATH", "HOME", "LD_LIBRARY_PATH", "TEST_TMPDIR"):
+            self.assertFalse(benchlib.is_allocator_var(name), name)
+
+    def test_every_allocator_is_preloaded_the_same_way(self):
+        hakmem = hakbench.Allocator("hakmem", "/x/libhakmem.so", True)
+        peer = hakbench.Allocator("mimalloc", "/x/libmimalloc.so.2", False)
+        glibc = hakbench.Allocator("glibc", None, False)
+        self.assertEqual(hakmem.run_env(), {"LD_PRELOAD": "/x/libhakmem.so"})
+        self.assertEqual(peer.run_env(), {"LD_PRELOAD": "/x/libmimalloc.so.2"})
+        self.assertEqual(glibc.run_env(), {})
+        # under strace: the tracee's environment only
+        cmd = hakbench.strace_command(hakmem.run_env(), "/tmp/out", False)
+        self.assertEqual(cmd[-2:], ["-E", "LD_PRELOAD=/x/libhakmem.so"])
+
+    def test_allocators_rotate_between_repetitions(self):
+        allocs = [hakbench.Allocator(n, None, False) for n in ("a", "b", "c")]
+        cases = [hakbench.Case("one", "x", []), hakbench.Case("two", "x", [])]
+        jobs = hakbench.schedule(cases, allocs, 3)
+        firsts = [alloc.name for rep, case, alloc in jobs if case.name == "one"][::3]
+        self.assertEqual(firsts, ["a", "b", "c"])  # each leads one repetition
+        for rep in range(3):
+            pairs = sorted((c.name, a.name) for r, c, a in jobs if r == rep)
+            self.assertEqual(pairs, sorted((c, a) for c in ("one", "two") for a in "abc"))
+
+
+def harmless_library():
+    """A shared object that changes nothing when preloaded: the libm this
+    Python process has mapped. Stands in for an allocator's library."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if os.path.basename(path).startswith("libm.so"):
+                return path
+    return None
+
+
+# A fake workload: prints a RESULT line naming the allocator variables it got.
+# FAKE_FAIL_ONCE=<file>: the first preloaded run exits 3 (and creates the file).
+FAKE_WORKLOAD = """#!{python}
+import os, re, sys
+seen = sorted(k for k in os.environ
+              if re.match(r"(HAKMEM_|MALLOC_|JE_MALLOC_|MIMALLOC_|TCMALLOC_|GLIBC_TUNABLES|LD_PRELOAD)", k))
+flag = os.environ.get("FAKE_FAIL_ONCE")
+if flag and "LD_PRELOAD" in os.environ and not os.path.exists(flag):
+    open(flag, "w").close()
+    sys.exit(3)
+print("RESULT workload=fake ops=1000 seconds=0.001 ops_per_s=1000000 peak_rss_kb=1000 seen="
+      + ",".join(seen) + " preload=" + os.path.basename(os.environ.get("LD_PRELOAD", "none")))
+"""
+
+
+class HarnessRunTest(unittest.TestCase):
+    """hakbench.main end to end on a fake workload and a fake hakmem."""
+
+    def setUp(self):
+        lib = harmless_library()
+        if not lib:
+            self.skipTest("no libm mapped to stand in for an allocator")
+        self.tmp = tempfile.mkdtemp(prefix="hakbench-test-", dir=os.environ.get("TEST_TMPDIR"))
+        self.bin_dir = os.path.join(self.tmp, "bin")
+        self.lib_dir = os.path.join(self.tmp, "lib")
+        os.makedirs(self.bin_dir)
+        os.makedirs(self.lib_dir)
+        shutil.copy(lib, os.path.join(self.lib_dir, "libhakmem.so"))
+        fake = os.path.join(self.bin_dir, "larson")
+        with open(fake, "w") as f:
+            f.write(FAKE_WORKLOAD.format(python=sys.executable))
+        os.chmod(fake, os.stat(fake).st_mode | stat.S_IXUSR)
+        self.saved_env = dict(os.environ)
+        self.addCleanup(self.restore)
+        self.preload = lib
+
+    def restore(self):
+        os.environ.clear()
+        os.environ.update(self.saved_env)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_harness(self):
+        out = os.path.join(self.tmp, "out")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            rc = hakbench.main(["--profile", "smoke", "--only", "^larson", "--reps", "2",
+                                "--allocators", "hakmem,glibc", "--bin-dir", self.bin_dir,
+                                "--lib-dir", self.lib_dir, "--out", out, "--no-strace", "--no-charts",
+                                "--no-pin"])
+        with open(os.path.join(out, "results.json")) as f:
+            data = json.load(f)
+        with open(os.path.join(out, "results.md")) as f:
+            md = f.read()
+        return rc, data, md
+
+    def test_callers_allocator_variables_do_not_reach_a_run(self):
+        os.environ.update(HAKMEM_FOO="1", MALLOC_CONF="junk:true", MIMALLOC_VERBOSE="1",
+                          TCMALLOC_RELEASE_RATE="0", JE_MALLOC_CONF="junk:true",
+                          GLIBC_TUNABLES="glibc.malloc.arena_max=1", LD_PRELOAD=self.preload)
+        rc, data, md = self.run_harness()
+        self.assertEqual(rc, 0)
+        runs = {(r["alloc"], r["rep"]): r for r in data["runs"]}
+        self.assertEqual(len(runs), 4)
+        for (alloc, _), r in runs.items():
+            self.assertEqual(r["status"], "ok")
+            if alloc == "hakmem":  # only what the harness set on purpose, and it is recorded
+                self.assertEqual(r["result"]["seen"], "LD_PRELOAD")
+                self.assertEqual(r["result"]["preload"], "libhakmem.so")
+                self.assertEqual(r["env"], {"LD_PRELOAD": data["allocators"][0]["lib"]})
+            else:
+                self.assertEqual(r["result"]["seen"], "", "a caller's variable reached the glibc run")
+                self.assertEqual(r["env"], {})
+        self.assertEqual(data["meta"]["env_cleared"],
+                         ["GLIBC_TUNABLES", "HAKMEM_FOO", "JE_MALLOC_CONF", "LD_PRELOAD", "MALLOC_CONF",
+                          "MIMALLOC_VERBOSE", "TCMALLOC_RELEASE_RATE"])
+        self.assertIn("`HAKMEM_FOO`", md)
+
+    def test_a_failed_run_makes_the_harness_exit_1_and_blanks_that_ratio(self):
+        os.environ["FAKE_FAIL_ONCE"] = os.path.join(self.tmp, "failed-once")
+        rc, data, md = self.run_harness()
+        self.assertEqual(rc, 1)
+        statuses = sorted(r["status"] for r in data["runs"] if r["alloc"] == "hakmem")
+        self.assertEqual(statuses, ["exit:3", "ok"])
+        row = [l for l in md.splitlines() if l.startswith("| larson")][0].split(" | ")
+        # workload, hakmem, glibc, hakmem ÷ mimalloc, hakmem ÷ best peer
+        self.assertIn("⚠1/2", row[1])
+        self.assertEqual(row[4].rstrip(" |"), "–", "the ratio of an allocator with a failed run is shown")
+
+    def test_clean_runs_exit_0_with_equal_figures_a_tie(self):
+        rc, _, md = self.run_harness()
+        self.assertEqual(rc, 0)
+        row = [l for l in md.splitlines() if l.startswith("| larson")][0]
+        self.assertIn("1.00× (tie, glibc)", row)
+
+
+class RawResultsTest(unittest.TestCase):
+    def test_published_report_is_made_from_the_committed_raw_file(self):
+        tmp = tempfile.mkdtemp(prefix="hakbench-publish-", dir=os.environ.get("TEST_TMPDIR"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        data = fake_data()
+        data["meta"].update(date="2026-01-01", profile="full", reps=3, cpu="cpu", cpus=2, kernel="k",
+                            glibc="g", duration_s=1, load_before=0.1, load_after=0.2)
+        md_path = report.publish(data, [], tmp)
+        self.assertEqual(md_path, os.path.join(tmp, "RESULTS.md"))
+        with open(os.path.join(tmp, "RESULTS.json")) as f:
+            raw = json.load(f)
+        with open(md_path) as f:
+            published = f.read()
+        self.assertEqual(published, report.markdown(raw, raw["charts"]))
+        self.assertIn("1.10×", published)
+        # report.py rebuilds the same report from the raw file alone
+        os.rename(md_path, md_path + ".old")
+        subprocess.run([sys.executable, os.path.join(HERE, "report.py"), os.path.join(tmp, "RESULTS.json")],
+                       check=True, capture_output=True)
+        with open(md_path) as f:
+            self.assertEqual(f.read(), published)
 
 
 if __name__ == "__main__":
