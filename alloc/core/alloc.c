@@ -16,6 +16,7 @@ HK_NOINLINE void* hk_malloc_slow(hk_heap* heap, size_t size) {
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
   void* p = hk_alloc_class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
+  hk_heap_exit_release(heap);
   if (p == NULL) errno = ENOMEM;
   return p;
 }
@@ -29,6 +30,7 @@ static void* alloc_class(unsigned cls) {
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
   p = hk_alloc_class_slow(heap, cls);
+  hk_heap_exit_release(heap);
   if (p == NULL) errno = ENOMEM;
   return p;
 }

@@ -218,6 +218,10 @@ extern hk_span hk_span_empty;    /* free == NULL: forces the slow path */
 extern HK_TLS hk_heap* hk_tls_heap;
 
 hk_heap* hk_heap_get_or_create(void);   /* slow path: makes this thread's heap */
+/* After an allocation with a heap from hk_heap_get_or_create: gives the
+ * heap up at once if it was made after the thread's last destructor round
+ * (heap.c, "Thread exit"); nothing otherwise. */
+void hk_heap_exit_release(hk_heap* heap);
 void hk_heap_abandon_all_but(hk_heap* keep); /* after fork in the child */
 void hk_heap_lock_all(void);
 void hk_heap_unlock_all(bool reinit);

@@ -51,6 +51,7 @@ int hk_trim(size_t pad) {
      * collect inside hk_heap_trim; the rest keep their live blocks here. */
     while (hk_segment_adopt_one(heap)) {}
     hk_heap_trim(heap);
+    hk_heap_exit_release(heap);
   } else {
     hk_segment_cache_trim(true);
     hk_large_trim();
