@@ -5,18 +5,30 @@
  * and then hand a block to the main thread through a mailbox. The main thread
  * keeps the blocks it is handed (so it holds blocks from every worker's heap),
  * and forks at random moments, so the fork lands in the middle of workers'
- * mallocs and frees. The child, which has only the forking thread:
+ * mallocs and frees. With --busy (the default), three more threads keep the
+ * allocator's other paths busy, so forks land inside them too:
+ *   - trim and statistics: hk_trim and hk_stats_get in turn (the trim epoch,
+ *     the segment and large caches, the statistics walk and its locks);
+ *   - big blocks: arena (256 KiB - 16 MiB) and mapped (above) blocks made,
+ *     grown and shrunk in place by realloc, freed; some handed to main, so
+ *     children free inherited big blocks;
+ *   - thread exit: short threads whose pthread key destructor allocates in
+ *     every destructor round, so forks land in heap creation and retirement.
+ * Every other fork is made by a new thread rather than main (--fork-thread),
+ * so the child's only thread is not the process's first.
+ * The child, which has only the forking thread:
  *   - checks and frees every held block: frees into heaps whose owners do not
  *     exist in the child;
- *   - runs its own replacement loop, reallocs and (except under TSan, which
- *     does not support threads after a multithreaded fork) starts threads
- *     that allocate too;
+ *   - runs its own replacement loop, reallocs, a big block, hk_trim and
+ *     hk_stats_get, and (except under TSan, which does not support threads
+ *     after a multithreaded fork) starts threads that allocate too;
  *   - exits through exit(), so the allocator's exit-time work runs.
  * A child that deadlocks (a lock left held by a thread that was not copied)
  * is killed by alarm() and reported as a hang; the parent fails on any child
  * status but exit 0. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,9 +37,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc/include/hakmem.h"
 #include "stress/stress_common.h"
 
-enum { MAILBOX = 64, MAX_WORKERS = 256 };
+/* Destructor rounds the exit-time key destructor allocates in: all of them,
+ * but under TSan, which finishes a thread in the last round before the
+ * destructors of later keys, where instrumented code cannot run. */
+#if STRESS_TSAN
+#define STRESS_KEY_ROUNDS (PTHREAD_DESTRUCTOR_ITERATIONS - 1)
+#else
+#define STRESS_KEY_ROUNDS PTHREAD_DESTRUCTOR_ITERATIONS
+#endif
+
+enum { MAILBOX = 64, MAX_WORKERS = 256, BUSY_THREADS = 3 };
 
 #if STRESS_TSAN
 /* TSan's exit handler sleeps a second when it thinks other threads are still
@@ -38,7 +60,7 @@ const char* __tsan_default_options(void) { return "atexit_sleep_ms=0"; }
 
 static struct {
   size_t min, max, chunks, held_cap;
-  int child_ops, child_threads;
+  int child_ops, child_threads, busy;
   double child_timeout;
   uint64_t seed;
   atomic_int stop;
@@ -81,6 +103,96 @@ static void* worker_main(void* arg) {
   return NULL;
 }
 
+
+/* Hands b to the main thread if the mailbox has room; else frees it. */
+static void post_or_free(stress_block* b, const char* what) {
+  pthread_mutex_lock(&g.mu);
+  if (g.nmail < MAILBOX) {
+    g.mail[g.nmail++] = *b;
+    b->p = NULL;
+  }
+  pthread_mutex_unlock(&g.mu);
+  if (b->p) stress_block_free(b, what);
+}
+
+/* ---- --busy threads: the allocator's other paths, for forks to land in ---- */
+static void* trim_stats_main(void* arg) {
+  int index = (int)(intptr_t)arg;
+  while (!atomic_load_explicit(&g.stop, memory_order_relaxed)) {
+    hk_trim(0);
+    hk_stats_t st;
+    hk_stats_get(&st);
+    if (st.bytes_in_use > st.bytes_reserved + ((uint64_t)1 << 30))
+      stress_fail("statistics: %llu bytes in use, %llu reserved", (unsigned long long)st.bytes_in_use,
+                  (unsigned long long)st.bytes_reserved);
+    stress_progress(index, 1);
+    stress_sleep(200e-6);
+  }
+  return NULL;
+}
+
+/* Arena blocks (256 KiB - 16 MiB) and mapped ones (above), resized in place
+ * by realloc when they can be. At most two live at a time (40 MiB). */
+static void* big_main(void* arg) {
+  int index = (int)(intptr_t)arg;
+  stress_rng r;
+  stress_rng_init(&r, g.seed, 0xb000000000ull);
+  uint64_t seq = stress_seq_base((uint64_t)MAX_WORKERS + 2);
+  stress_block b[2] = {{0}};
+  while (!atomic_load_explicit(&g.stop, memory_order_relaxed)) {
+    stress_block* x = &b[stress_rand(&r) % 2];
+    if (x->p && stress_rand(&r) % 2 == 0) {
+      size_t n = stress_rand_log(&r, (size_t)300 << 10, (size_t)20 << 20);
+      uintptr_t old = (uintptr_t)x->p;
+      void* p = sm_realloc(x->p, n);
+      if (!p) stress_fail("realloc of a big block to %zu returned NULL", n);
+      stress_check_moved(p, old, x->size, x->seq, x->size < n ? x->size : n, "after realloc of a big block");
+      stress_stamp(p, n, seq);
+      *x = (stress_block){p, n, seq++};
+    } else if (x->p && stress_rand(&r) % 8 == 0) {
+      post_or_free(x, "before free of a big block");
+    } else {
+      if (x->p) stress_block_free(x, "before free of a big block");
+      stress_block_alloc(x, stress_rand_log(&r, (size_t)300 << 10, (size_t)20 << 20), seq++);
+    }
+    stress_progress(index, 1);
+  }
+  for (int i = 0; i < 2; i++) stress_block_free(&b[i], "at end of run");
+  return NULL;
+}
+
+/* Short threads whose key destructor allocates in every destructor round:
+ * forks land in heap creation, retirement and segment abandonment. */
+static pthread_key_t exit_key;
+static __thread unsigned exit_rounds;
+
+static void exit_destructor(void* value) {
+  sm_free(value);
+  void* scratch = sm_malloc(100 + 50 * ++exit_rounds);
+  if (!scratch) stress_fail("malloc in a key destructor returned NULL");
+  memset(scratch, 1, 100);
+  sm_free(scratch);
+  if (exit_rounds < STRESS_KEY_ROUNDS) pthread_setspecific(exit_key, sm_malloc(64));
+}
+
+static void* short_thread(void* arg) {
+  stress_rng r;
+  stress_rng_init(&r, g.seed, (uint64_t)(uintptr_t)arg);
+  for (int i = 0; i < 16; i++) sm_free(sm_malloc(stress_rand_range(&r, 8, 3000)));
+  pthread_setspecific(exit_key, sm_malloc(64));
+  return NULL;
+}
+
+static void* exiter_main(void* arg) {
+  int index = (int)(intptr_t)arg;
+  for (uint64_t n = 0; !atomic_load_explicit(&g.stop, memory_order_relaxed); n++) {
+    pthread_t t = stress_thread_start(short_thread, (void*)(uintptr_t)(0xe000000000ull + n), "short-lived");
+    pthread_join(t, NULL);
+    stress_progress(index, 1);
+  }
+  return NULL;
+}
+
 /* The child's own threads: allocate and free after the fork. */
 static void* child_thread(void* arg) {
   uint64_t seq = (uint64_t)(uintptr_t)arg;
@@ -118,6 +230,18 @@ static void child_main(stress_block* held, size_t nheld, uint64_t fork_no) {
       stress_check_routing(b->p, "malloc in the child");
     }
   }
+  /* A big block of its own, trim and statistics: the arena, large-mapping,
+   * cache and statistics locks work in the child. */
+  stress_block big = {0};
+  stress_block_alloc(&big, (size_t)3 << 20, seq++);
+  uintptr_t big_old = (uintptr_t)big.p;
+  void* grown = sm_realloc(big.p, (size_t)18 << 20);
+  if (!grown) stress_fail("realloc of a big block in the child returned NULL");
+  stress_check_moved(grown, big_old, big.size, big.seq, big.size, "after realloc of a big block in the child");
+  sm_free(grown);
+  hk_trim(0);
+  hk_stats_t st;
+  hk_stats_get(&st);
   if (g.child_threads && !STRESS_TSAN) {
     pthread_t t[2];
     for (int i = 0; i < 2; i++) {
@@ -130,11 +254,31 @@ static void child_main(stress_block* held, size_t nheld, uint64_t fork_no) {
   exit(0);
 }
 
+/* Forks; the child runs child_main, the caller waits for it. Run by main or
+ * by a thread made for one fork. */
+struct fork_job {
+  stress_block* held;
+  size_t nheld;
+  uint64_t fork_no;
+  int status;
+};
+
+static void* fork_and_wait(void* arg) {
+  struct fork_job* job = arg;
+  pid_t pid = fork();
+  if (pid < 0) stress_fail("fork failed: %s", strerror(errno));
+  if (pid == 0) child_main(job->held, job->nheld, job->fork_no);
+  while (waitpid(pid, &job->status, 0) < 0) {
+    if (errno != EINTR) stress_fail("waitpid: %s", strerror(errno));
+  }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   stress_args a = {.threads = 3, .seconds = 1, .min_size = 8, .max_size = 2048, .seed = 1,
                    .stall = 10};
   size_t chunks = 256, held_cap = 128;
-  int max_forks = 0, child_ops = 4096, child_threads = 1;
+  int max_forks = 0, child_ops = 4096, child_threads = 1, busy = 1, fork_thread = 1;
   double child_timeout = 10;
   const stress_opt extra[] = {
       {"chunks", STRESS_OPT_SIZE, &chunks, "blocks per worker"},
@@ -143,6 +287,8 @@ int main(int argc, char** argv) {
       {"child-ops", STRESS_OPT_INT, &child_ops, "replacements the child does"},
       {"child-threads", STRESS_OPT_INT, &child_threads, "1 = the child starts threads (not under TSan)"},
       {"child-timeout", STRESS_OPT_DOUBLE, &child_timeout, "seconds before a child counts as hung"},
+      {"busy", STRESS_OPT_INT, &busy, "1 = also run trim/statistics, big-block and thread-exit threads"},
+      {"fork-thread", STRESS_OPT_INT, &fork_thread, "1 = every other fork is made by a new thread, not main"},
       {NULL, 0, NULL, NULL},
   };
   stress_parse(argc, argv, "fork",
@@ -161,6 +307,7 @@ int main(int argc, char** argv) {
   g.held_cap = held_cap;
   g.child_ops = child_ops;
   g.child_threads = child_threads;
+  g.busy = busy;
   /* Same stretch as the watchdog's: a slow child under a sanitizer is not a
    * hung one. */
   g.child_timeout = child_timeout * (STRESS_TSAN ? 10 : STRESS_ASAN ? 4 : 1);
@@ -174,6 +321,14 @@ int main(int argc, char** argv) {
   double t0 = stress_now();
   for (int i = 0; i < a.threads; i++) {
     tids[i] = stress_thread_start(worker_main, (void*)(intptr_t)i, "worker");
+  }
+  pthread_t busy_tids[BUSY_THREADS];
+  if (busy) {
+    if (pthread_key_create(&exit_key, exit_destructor) != 0) stress_fail("pthread_key_create failed");
+    void* (*const busy_main[BUSY_THREADS])(void*) = {trim_stats_main, big_main, exiter_main};
+    static const char* const busy_name[BUSY_THREADS] = {"trim/statistics", "big-block", "thread-exit"};
+    for (int i = 0; i < BUSY_THREADS; i++)
+      busy_tids[i] = stress_thread_start(busy_main[i], (void*)(intptr_t)(a.threads + 1 + i), busy_name[i]);
   }
   stress_rng r;
   stress_rng_init(&r, a.seed, 0xa000000000ull);
@@ -209,13 +364,13 @@ int main(int argc, char** argv) {
     /* A random moment inside the workers' loops. */
     stress_sleep((double)(stress_rand(&r) % 2000) * 1e-6);
     fflush(NULL); /* or the child's exit() would print our buffered output again */
-    pid_t pid = fork();
-    if (pid < 0) stress_fail("fork failed: %s", strerror(errno));
-    if (pid == 0) child_main(held, nheld, forks);
-    int st;
-    while (waitpid(pid, &st, 0) < 0) {
-      if (errno != EINTR) stress_fail("waitpid: %s", strerror(errno));
+    struct fork_job job = {held, nheld, forks, 0};
+    if (fork_thread && forks % 2 == 1) {
+      pthread_join(stress_thread_start(fork_and_wait, &job, "forking"), NULL);
+    } else {
+      fork_and_wait(&job);
     }
+    int st = job.status;
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
       stress_fail("child of fork #%llu hung for %.0f s and was killed (deadlock after fork?)",
                   (unsigned long long)forks, g.child_timeout);
@@ -230,6 +385,8 @@ int main(int argc, char** argv) {
   }
   atomic_store_explicit(&g.stop, 1, memory_order_relaxed);
   for (int i = 0; i < a.threads; i++) pthread_join(tids[i], NULL);
+  if (busy)
+    for (int i = 0; i < BUSY_THREADS; i++) pthread_join(busy_tids[i], NULL);
   double secs = stress_now() - t0;
   stress_watchdog_stop();
   for (size_t i = 0; i < nheld; i++) stress_block_free(&held[i], "at end of run");

@@ -96,9 +96,9 @@ static void fill(stress_block* b, stress_rng* r, uint64_t* seq) {
       p = sm_realloc(NULL, size);
       break;
     case 5:
-      /* A multiple of the alignment, as C11 requires (C17 and glibc accept
-       * any size, hakmem and the sanitizers' allocators do not): this
-       * program tests concurrency, not that API choice. */
+      /* A multiple of the alignment, as C11 requires (C17, glibc and hakmem
+       * accept any size, the sanitizers' allocators do not): this program
+       * tests concurrency, not that API choice. */
       entry = "aligned_alloc";
       align = pick_align(r);
       size = (size + align - 1) & ~(align - 1);

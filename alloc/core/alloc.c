@@ -48,6 +48,7 @@ static void* class_slow(hk_heap* heap, unsigned cls) {
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
   void* p = hk_heap_alloc_slow(heap, cls);
+  hk_thread_exit_release(heap);
   if (p == NULL) errno = ENOMEM;
   return p;
 }
@@ -191,17 +192,20 @@ int hk_posix_memalign_impl(void** out, size_t align, size_t size) {
 }
 
 void* hk_aligned_alloc_impl(size_t align, size_t size) {
-  /* C11 7.22.3.1: the alignment must be valid and size a multiple of it.
-   * hakmem rejects both misuses instead of guessing what was meant. */
-  if (!is_pow2(align) || (size & (align - 1)) != 0) {
-    errno = EINVAL;
-    return NULL;
-  }
-  return hk_alloc_aligned(align, size, false);
+  /* C17 (DR 460) dropped C11's rule that size be a multiple of the
+   * alignment: aligned_alloc(64, 100) returns memory, as under glibc,
+   * tcmalloc and mimalloc. glibc 2.36 (Debian 12) makes aligned_alloc the
+   * same function as memalign, so a non-power-of-two alignment is rounded
+   * up here as well (glibc 2.38 and later return EINVAL for it instead;
+   * accepting it breaks no program written for either). README "glibc's
+   * contracts" lists every case. */
+  return hk_memalign_impl(align, size);
 }
 
 void* hk_memalign_impl(size_t align, size_t size) {
-  /* glibc rounds a non-power-of-two alignment up; so do we. */
+  /* glibc rounds a non-power-of-two alignment up to the next power of two
+   * (0 and 1 ask for nothing beyond malloc's); one above the highest power
+   * of two that fits a size_t is EINVAL. */
   if (!is_pow2(align)) {
     if (align > ((size_t)1 << (sizeof(size_t) * 8 - 1))) {
       errno = EINVAL;

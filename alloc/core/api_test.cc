@@ -91,12 +91,40 @@ TEST(Api, BadAlignmentIsEinval) {
   EXPECT_EQ(hk_posix_memalign(&p, 4, 10), EINVAL);  // below sizeof(void*)
   EXPECT_EQ(hk_posix_memalign(&p, 0, 10), EINVAL);
   EXPECT_EQ(p, reinterpret_cast<void*>(0x1)) << "posix_memalign must not touch *out on failure";
+  // Above the highest power of two a size_t holds: no alignment to round to.
   errno = 0;
-  EXPECT_EQ(hk_aligned_alloc(48, 96), nullptr);
+  EXPECT_EQ(hk_aligned_alloc(SIZE_MAX / 2 + 2, 10), nullptr);
   EXPECT_EQ(errno, EINVAL);
   errno = 0;
-  EXPECT_EQ(hk_aligned_alloc(64, 100), nullptr) << "size must be a multiple of the alignment";
+  EXPECT_EQ(hk_memalign(SIZE_MAX, 10), nullptr);
   EXPECT_EQ(errno, EINVAL);
+}
+
+// C17 (DR 460): any size; glibc 2.36: a non-power-of-two alignment is
+// rounded up, as memalign does (README "glibc's contracts").
+TEST(Api, AlignedAllocTakesAnySizeAndRoundsTheAlignmentUp) {
+  for (size_t align : {size_t{1}, size_t{16}, size_t{64}, size_t{4096}, size_t{65536}, size_t{1} << 20}) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{100}, size_t{4097}, size_t{300000}}) {
+      void* p = hk_aligned_alloc(align, n);
+      ASSERT_NE(p, nullptr) << align << " " << n;
+      EXPECT_TRUE(IsAligned(p, align)) << align << " " << n;
+      EXPECT_GE(hk_malloc_usable_size(p), n);
+      memset(p, 1, n);
+      hk_free(p);
+    }
+  }
+  for (size_t align : {size_t{0}, size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{5000}}) {
+    size_t pow2 = 1;
+    while (pow2 < align) pow2 <<= 1;
+    void* p = hk_aligned_alloc(align, 100);
+    ASSERT_NE(p, nullptr) << align;
+    EXPECT_TRUE(IsAligned(p, pow2)) << align;
+    hk_free(p);
+    p = hk_memalign(align, 100);
+    ASSERT_NE(p, nullptr) << align;
+    EXPECT_TRUE(IsAligned(p, pow2)) << align;
+    hk_free(p);
+  }
 }
 
 TEST(Api, HugeRequestsFailWithEnomem) {

@@ -44,6 +44,21 @@ HK_EXPORT void* valloc(size_t size) { return hk_alloc_aligned(HK_OS_PAGE, size, 
 HK_EXPORT void* pvalloc(size_t size) { return hk_pvalloc_impl(size); }
 HK_EXPORT size_t malloc_usable_size(void* p) { return hk_usable_size_checked(p, "malloc_usable_size"); }
 
+/* glibc's internal names, which glibc 2.36 still exports and some programs
+ * and libraries call directly (to reach "the real malloc" past a wrapper of
+ * their own). Without them such a call gets glibc's memory, and the free()
+ * that follows reports a pointer hakmem never returned; with them every
+ * path reaches hakmem, as under mimalloc and tcmalloc. cfree (above) is a
+ * compat symbol of glibc 2.36 (cfree@GLIBC_2.2.5): only old binaries bind
+ * to it, and they get hakmem's free. */
+HK_EXPORT void* __libc_malloc(size_t size) { return hk_malloc_inline(size); }
+HK_EXPORT void __libc_free(void* p) { hk_free_inline(p, "__libc_free"); }
+HK_EXPORT void* __libc_calloc(size_t count, size_t size) { return hk_calloc_impl(count, size); }
+HK_EXPORT void* __libc_realloc(void* p, size_t size) { return hk_realloc_impl(p, size, "__libc_realloc"); }
+HK_EXPORT void* __libc_memalign(size_t align, size_t size) { return hk_memalign_impl(align, size); }
+HK_EXPORT void* __libc_valloc(size_t size) { return hk_alloc_aligned(HK_OS_PAGE, size, false); }
+HK_EXPORT void* __libc_pvalloc(size_t size) { return hk_pvalloc_impl(size); }
+
 /* ---- glibc's statistics and trim entry points ---------------------------------
  * So tools and programs written for glibc keep working when hakmem is the
  * allocator. They read hk_stats_get (see hakmem.h for what its figures mean

@@ -1,5 +1,6 @@
 #include "alloc/core/thread.h"
 
+#include <limits.h>
 #include <pthread.h>
 
 #include "alloc/core/counters.h"
@@ -15,6 +16,29 @@ static uint64_t hk_exited_refills;  /* counters of retired heaps, under hk_heaps
 static uint64_t hk_exited_remote_frees;
 
 static void heap_thread_done(void* arg);
+static void heap_retire(hk_heap* heap);
+
+/* Thread exit. The key destructor (heap_thread_done) retires the heap, but
+ * other keys' destructors, run after it in the same round, may allocate
+ * again. Such a heap must not outlive its thread: it would keep its
+ * segments, one set per exited thread.
+ *   - heap_thread_done counts the rounds it ran in (hk_tls_exit_rounds) and,
+ *     before the last round, stores a non-NULL placeholder under the key so
+ *     that glibc calls it in every later round too (it repeats rounds while
+ *     any value is set, up to PTHREAD_DESTRUCTOR_ITERATIONS).
+ *   - A heap created before the last round is published and registered as
+ *     usual (the exiting thread keeps its fast path); the next round's
+ *     heap_thread_done retires it.
+ *   - After heap_thread_done of the last round, nothing runs again: a heap
+ *     created then is transient (hk_tls_transient). It is not published, so
+ *     every allocation takes the slow path, which gives the heap up again
+ *     at once (hk_thread_exit_release): its segments are abandoned, and
+ *     threads that need memory adopt them with the blocks still in them.
+ * Left: a thread whose first allocation ever happens in a destructor of the
+ * last round (heap_thread_done never ran for it, so it cannot know the
+ * round) keeps that one heap. */
+static HK_TLS unsigned hk_tls_exit_rounds;  /* heap_thread_done calls in this thread */
+static HK_TLS hk_heap* hk_tls_transient;    /* the heap an allocation of the last round is using */
 
 void hk_threads_init(void) { pthread_key_create(&hk_heap_key, heap_thread_done); }
 
@@ -44,6 +68,7 @@ static hk_heap* heap_struct_alloc(void) {
 hk_heap* hk_thread_heap(void) {
   hk_heap* heap = hk_tls_heap;
   if (heap->is_live) return heap;
+  if (hk_unlikely(hk_tls_transient != NULL)) return hk_tls_transient;  /* re-entered while one is in use */
   heap = heap_struct_alloc();
   if (heap == NULL) return NULL;
   hk_heap_init(heap, hk_thread_id());
@@ -54,12 +79,24 @@ hk_heap* hk_thread_heap(void) {
   hk_heaps_live = heap;
   hk_unlock(&hk_heaps_lock);
   hk_stat_add(&hk_stat.threads_live, 1);
+  if (hk_unlikely(hk_tls_exit_rounds >= PTHREAD_DESTRUCTOR_ITERATIONS)) {
+    /* The last destructor round is past this heap's chance to be retired:
+     * the caller gives it up after its allocation (hk_thread_exit_release). */
+    hk_tls_transient = heap;
+    return heap;
+  }
   /* Publish before pthread_setspecific: it may allocate, and that allocation
    * must find this heap rather than create another. */
   hk_tls_heap = heap;
   pthread_setspecific(hk_heap_key, heap);
-  hk_heap_prewarm(heap);
+  if (hk_tls_exit_rounds == 0) hk_heap_prewarm(heap);  /* not for a thread that is exiting */
   return heap;
+}
+
+void hk_thread_exit_release(hk_heap* heap) {
+  if (hk_likely(heap != hk_tls_transient)) return;
+  hk_tls_transient = NULL;
+  heap_retire(heap);
 }
 
 static void heap_unlink_live(hk_heap* heap) {
@@ -100,14 +137,20 @@ __attribute__((no_sanitize("thread"))) void hk_threads_sum_counters(uint64_t* re
   *remote_frees = f;
 }
 
-/* pthread key destructor. Destructors of other keys may still allocate after
- * this; they then get a fresh heap, whose own destructor runs in the next
- * destructor round (glibc repeats rounds while values are set). */
+/* pthread key destructor: gives the heap up, and asks to be called in the
+ * next destructor round too, so that a heap other destructors create after
+ * this one ran is retired there (see "Thread exit" above). */
 static void heap_thread_done(void* arg) {
   hk_heap* heap = arg;
-  if (heap == NULL || !heap->is_live) return;
-  hk_tls_heap = &hk_heap_empty;
-  heap_retire(heap);
+  unsigned round = ++hk_tls_exit_rounds;
+  if (heap != NULL && heap->is_live) {
+    hk_tls_heap = &hk_heap_empty;
+    heap_retire(heap);
+  }
+  /* A non-NULL value keeps glibc's rounds going; &hk_heap_empty is no live
+   * heap, so the next call only counts the round. Our key is one of the
+   * first a process creates, so setting it never allocates. */
+  if (round < PTHREAD_DESTRUCTOR_ITERATIONS) pthread_setspecific(hk_heap_key, &hk_heap_empty);
 }
 
 void hk_threads_fork(hk_fork_step step) { hk_lock_fork(&hk_heaps_lock, step); }

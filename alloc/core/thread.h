@@ -18,6 +18,10 @@ extern HK_TLS hk_heap* hk_tls_heap;
 /* The calling thread's heap, made now if it has none (the process must be
  * initialized). NULL when no heap struct could be mapped. */
 hk_heap* hk_thread_heap(void);
+/* After an allocation with a heap from hk_thread_heap: gives the heap up at
+ * once if it was made after the thread's last destructor round (thread.c,
+ * "Thread exit"); nothing otherwise. */
+void hk_thread_exit_release(hk_heap* heap);
 /* Registers the thread-exit destructor; once, at process init. */
 void hk_threads_init(void);
 /* Per-heap counters summed over live heaps plus those of exited threads. */

@@ -44,6 +44,7 @@ int hk_trim(size_t pad) {
      * collect inside hk_heap_trim; the rest keep their live blocks here. */
     while (hk_heap_adopt_one(heap)) {}
     hk_heap_trim(heap);
+    hk_thread_exit_release(heap);
   } else {
     hk_aged_trim_all();
   }

@@ -1,5 +1,21 @@
-/* glibc's statistics and trim entry points, with hakmem linked as the
- * program's malloc (//alloc:hakmem):
+/* glibc's contracts and entry points.
+ *
+ * Part 1, glibc's contracts (issue 20): one row per case of README's table
+ * "glibc's contracts" (function, case, glibc, hakmem). Each row calls the
+ * function and describes what it saw in the table's words; the description
+ * must equal the row's column for the allocator under test. The same source
+ * runs three ways (alloc/testing/BUILD.bazel):
+ *   - glibc_contracts_glibc_test: built without hakmem (HK_CONTRACTS_ONLY),
+ *     checks the glibc column against this machine's glibc;
+ *   - glibc_contracts_preload_test: that binary with libhakmem.so preloaded,
+ *     checks the hakmem column;
+ *   - glibc_compat_test: linked with //alloc:hakmem, checks the hakmem
+ *     column, then part 2.
+ * Given README.md's path, each also requires every row to be in README
+ * verbatim, so the table cannot say what the code does not do.
+ *
+ * Part 2, glibc's statistics and trim entry points, with hakmem linked as
+ * the program's malloc (//alloc:hakmem), glibc_compat_test only:
  *   - malloc_trim gives memory back: after a 200 MB burst is freed, RSS read
  *     from /proc falls to near the live set, also when a live thread
  *     allocated the burst and another thread freed it;
@@ -9,16 +25,21 @@
  *   - malloc_info writes well-formed XML shaped like glibc's.
  * Replaces malloc in-process, so not under ASan/TSan. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#ifndef HK_CONTRACTS_ONLY
 #include "alloc/include/hakmem.h"
+#endif
 
 static int failures;
 #define CHECK(cond, ...)                                           \
@@ -30,6 +51,275 @@ static int failures;
       failures++;                                                  \
     }                                                              \
   } while (0)
+
+
+/* ==== part 1: glibc's contracts ============================================ */
+
+/* glibc's exported internal names (no header declares them). */
+void* __libc_malloc(size_t);
+void __libc_free(void*);
+/* cfree as an old binary binds it: glibc 2.36 keeps it only as the compat
+ * symbol cfree@GLIBC_2.2.5, which new code cannot link against by name.
+ * Linked with hakmem, the program's own cfree is hakmem's (override.c), as
+ * for any program built with hakmem. */
+#ifdef HK_CONTRACTS_ONLY
+void hk_old_cfree(void*);
+__asm__(".symver hk_old_cfree, cfree@GLIBC_2.2.5");
+#else
+void cfree(void*);
+#define hk_old_cfree cfree
+#endif
+
+/* Any value no call below sets: errno still holding it is "unchanged". */
+#define CANARY EDOM
+
+static char seen[256];
+
+static const char* errno_name(int e) {
+  return e == ENOMEM ? "ENOMEM" : e == EINVAL ? "EINVAL" : e == CANARY ? "unchanged" : "other";
+}
+
+/* What a call returning a pointer did: "NULL, errno X" or "block aligned to
+ * A" (plus what else the row asks about, appended by the row). */
+static const char* said(void* p, int err, size_t align) {
+  if (p == NULL) snprintf(seen, sizeof(seen), "NULL, errno %s", errno_name(err));
+  else if ((uintptr_t)p % align != 0) snprintf(seen, sizeof(seen), "block NOT aligned to %zu", align);
+  else snprintf(seen, sizeof(seen), "block aligned to %zu", align);
+  return seen;
+}
+
+#define CALL(expr) (errno = CANARY, (expr))
+#define ALIGNED(expr, align)      \
+  do {                            \
+    void* p_ = CALL(expr);        \
+    int e_ = errno;               \
+    said(p_, e_, align);          \
+    free(p_);                     \
+    return seen;                  \
+  } while (0)
+
+static const char* aligned_alloc_any_size(void) { ALIGNED(aligned_alloc(64, 100), 64); }
+static const char* aligned_alloc_zero(void) { ALIGNED(aligned_alloc(64, 0), 64); }
+static const char* aligned_alloc_non_pow2(void) { ALIGNED(aligned_alloc(24, 10), 32); }
+static const char* aligned_alloc_align0(void) { ALIGNED(aligned_alloc(0, 10), 16); }
+static const char* aligned_alloc_too_big_align(void) { ALIGNED(aligned_alloc(SIZE_MAX / 2 + 2, 10), 1); }
+static const char* aligned_alloc_4mib(void) { ALIGNED(aligned_alloc((size_t)8 << 20, 100), (size_t)8 << 20); }
+static const char* aligned_alloc_huge(void) { ALIGNED(aligned_alloc(64, SIZE_MAX), 64); }
+static const char* memalign_non_pow2(void) { ALIGNED(memalign(24, 10), 32); }
+static const char* memalign_3(void) { ALIGNED(memalign(3, 10), 4); }
+static const char* memalign_too_big_align(void) { ALIGNED(memalign(SIZE_MAX / 2 + 2, 10), 1); }
+static const char* valloc_zero(void) { ALIGNED(valloc(0), 4096); }
+static const char* valloc_huge(void) { ALIGNED(valloc(SIZE_MAX - 4000), 4096); }
+static const char* pvalloc_zero(void) { ALIGNED(pvalloc(0), 4096); }
+static const char* pvalloc_huge(void) { ALIGNED(pvalloc(SIZE_MAX - 4000), 4096); }
+static const char* malloc_huge(void) { ALIGNED(malloc((size_t)PTRDIFF_MAX + 1), 16); }
+static const char* calloc_overflow(void) { ALIGNED(calloc(SIZE_MAX / 2, 3), 16); }
+static const char* calloc_zero_count(void) { ALIGNED(calloc(0, SIZE_MAX), 16); }
+static const char* realloc_null(void) { ALIGNED(realloc(NULL, 100), 16); }
+
+static const char* pvalloc_one(void) {
+  void* p = CALL(pvalloc(1));
+  said(p, errno, 4096);
+  if (p != NULL && malloc_usable_size(p) >= 4096) strcat(seen, " of at least 4096 usable bytes");
+  free(p);
+  return seen;
+}
+
+/* Called through a volatile pointer: GCC assumes the builtin posix_memalign
+ * leaves errno alone and would print the canary without reading errno. */
+static int (*volatile posix_memalign_fn)(void**, size_t, size_t) = posix_memalign;
+
+static const char* posix_memalign_case(size_t align, size_t size) {
+  void* out = (void*)&seen;
+  int rc = CALL(posix_memalign_fn(&out, align, size));
+  int e = errno;
+  if (rc == 0) {
+    free(out);
+    return "returns 0";
+  }
+  snprintf(seen, sizeof(seen), "returns %s, *out untouched, errno %s", errno_name(rc), errno_name(e));
+  if (out != (void*)&seen) strcpy(seen, "*out changed on failure");
+  return seen;
+}
+static const char* posix_memalign_24(void) { return posix_memalign_case(24, 10); }
+static const char* posix_memalign_4(void) { return posix_memalign_case(4, 10); }
+static const char* posix_memalign_0(void) { return posix_memalign_case(0, 10); }
+static const char* posix_memalign_huge(void) { return posix_memalign_case(64, SIZE_MAX); }
+
+static const char* malloc_zero(void) {
+  void* p = CALL(malloc(0));
+  void* q = malloc(0);
+  if (p == NULL || q == NULL || p == q) {
+    free(p);
+    free(q);
+    return "not a unique block";
+  }
+  snprintf(seen, sizeof(seen), "unique block, malloc_usable_size %zu", malloc_usable_size(p));
+  free(p);
+  free(q);
+  return seen;
+}
+
+/* Bytes in use, as mallinfo2 reports them: 100 KB blocks stay below glibc's
+ * mmap threshold, so both allocators count them in uordblks. */
+static size_t in_use(void) { return mallinfo2().uordblks; }
+enum { kProbe = 100000 };
+
+static const char* realloc_to_zero(void) {
+  char* p = malloc(kProbe);
+  memset(p, 1, kProbe);
+  size_t before = in_use();
+  void* q = CALL(realloc(p, 0));
+  int e = errno;
+  bool freed = in_use() + kProbe <= before;
+  snprintf(seen, sizeof(seen), "%s, returns %s, errno %s", freed ? "frees p" : "keeps p", q ? "a block" : "NULL",
+           errno_name(e));
+  free(q);
+  return seen;
+}
+
+/* A failed resize: NULL, and p's bytes untouched. */
+static const char* resize_fails(bool array) {
+  char* p = malloc(100);
+  memset(p, 7, 100);
+  void* q = array ? CALL(reallocarray(p, SIZE_MAX / 2, 3)) : CALL(realloc(p, SIZE_MAX));
+  said(q, errno, 16);
+  bool intact = true;
+  for (int i = 0; i < 100; i++) intact &= p[i] == 7;
+  if (q == NULL) strcat(seen, intact ? ", p intact" : ", p CHANGED");
+  free(q == NULL ? p : q);
+  return seen;
+}
+static const char* realloc_huge(void) { return resize_fails(false); }
+static const char* reallocarray_overflow(void) { return resize_fails(true); }
+
+static const char* usable_size_null(void) {
+  size_t n = CALL(malloc_usable_size(NULL));
+  snprintf(seen, sizeof(seen), "%zu, errno %s", n, errno_name(errno));
+  return seen;
+}
+
+static const char* frees_through(void (*release)(void*)) {
+  char* p = malloc(kProbe);
+  memset(p, 1, kProbe);
+  size_t before = in_use();
+  release(p);
+  return in_use() + kProbe <= before ? "frees p" : "keeps p";
+}
+static const char* cfree_frees(void) { return frees_through(hk_old_cfree); }
+
+static void free_libc_block(void* p) { free(p); }
+static const char* libc_malloc_then_free(void) {
+  /* A block from __libc_malloc given to free, and one from malloc given to
+   * __libc_free: the same allocator either way. */
+  void* p = __libc_malloc(kProbe);
+  if (p == NULL) return "NULL";
+  memset(p, 2, kProbe);
+  size_t before = in_use();
+  free_libc_block(p);
+  bool ok = in_use() + kProbe <= before;
+  p = malloc(kProbe);
+  memset(p, 3, kProbe);
+  before = in_use();
+  __libc_free(p);
+  ok &= in_use() + kProbe <= before;
+  return ok ? "one allocator: each frees the other's blocks" : "blocks not freed";
+}
+
+typedef struct {
+  const char* func;   /* README column 1 (without the backquotes) */
+  const char* what;   /* column 2 */
+  const char* glibc;  /* column 3: this machine's glibc (2.36) */
+  const char* hakmem; /* column 4 */
+  const char* (*observe)(void);
+} contract;
+
+#define SAME(x) x, x
+static const contract contracts[] = {
+    {"aligned_alloc", "`(64, 100)`: size not a multiple of the alignment (C17 DR 460)", SAME("block aligned to 64"), aligned_alloc_any_size},
+    {"aligned_alloc", "`(64, 0)`", SAME("block aligned to 64"), aligned_alloc_zero},
+    {"aligned_alloc", "`(24, 10)`: alignment not a power of two (rounded up, as memalign; glibc 2.38+: EINVAL)", SAME("block aligned to 32"), aligned_alloc_non_pow2},
+    {"aligned_alloc", "`(0, 10)`", SAME("block aligned to 16"), aligned_alloc_align0},
+    {"aligned_alloc", "`(SIZE_MAX / 2 + 2, 10)`: no power of two to round up to", SAME("NULL, errno EINVAL"), aligned_alloc_too_big_align},
+    {"aligned_alloc", "`(8 MiB, 100)`: alignment of 4 MiB or more", "block aligned to 8388608", "NULL, errno ENOMEM", aligned_alloc_4mib},
+    {"aligned_alloc", "`(64, SIZE_MAX)`", SAME("NULL, errno ENOMEM"), aligned_alloc_huge},
+    {"memalign", "`(24, 10)`: alignment not a power of two", SAME("block aligned to 32"), memalign_non_pow2},
+    {"memalign", "`(3, 10)`", SAME("block aligned to 4"), memalign_3},
+    {"memalign", "`(SIZE_MAX / 2 + 2, 10)`", SAME("NULL, errno EINVAL"), memalign_too_big_align},
+    {"posix_memalign", "`(&out, 24, 10)`: not a power of two", SAME("returns EINVAL, *out untouched, errno unchanged"), posix_memalign_24},
+    {"posix_memalign", "`(&out, 4, 10)`: below `sizeof(void*)`", SAME("returns EINVAL, *out untouched, errno unchanged"), posix_memalign_4},
+    {"posix_memalign", "`(&out, 0, 10)`", SAME("returns EINVAL, *out untouched, errno unchanged"), posix_memalign_0},
+    {"posix_memalign", "`(&out, 64, SIZE_MAX)`", "returns ENOMEM, *out untouched, errno ENOMEM", "returns ENOMEM, *out untouched, errno unchanged", posix_memalign_huge},
+    {"valloc", "`(0)`", SAME("block aligned to 4096"), valloc_zero},
+    {"valloc", "`(SIZE_MAX - 4000)`", SAME("NULL, errno ENOMEM"), valloc_huge},
+    {"pvalloc", "`(0)`", SAME("block aligned to 4096"), pvalloc_zero},
+    {"pvalloc", "`(1)`", SAME("block aligned to 4096 of at least 4096 usable bytes"), pvalloc_one},
+    {"pvalloc", "`(SIZE_MAX - 4000)`: rounding up to a page overflows", SAME("NULL, errno ENOMEM"), pvalloc_huge},
+    {"malloc", "`(0)`", "unique block, malloc_usable_size 24", "unique block, malloc_usable_size 16", malloc_zero},
+    {"malloc", "`(PTRDIFF_MAX + 1)`", SAME("NULL, errno ENOMEM"), malloc_huge},
+    {"calloc", "`(SIZE_MAX / 2, 3)`: count * size overflows", SAME("NULL, errno ENOMEM"), calloc_overflow},
+    {"calloc", "`(0, SIZE_MAX)`", SAME("block aligned to 16"), calloc_zero_count},
+    {"realloc", "`(p, 0)`", SAME("frees p, returns NULL, errno unchanged"), realloc_to_zero},
+    {"realloc", "`(NULL, 100)`", SAME("block aligned to 16"), realloc_null},
+    {"realloc", "`(p, SIZE_MAX)`", SAME("NULL, errno ENOMEM, p intact"), realloc_huge},
+    {"reallocarray", "`(p, SIZE_MAX / 2, 3)`: count * size overflows", SAME("NULL, errno ENOMEM, p intact"), reallocarray_overflow},
+    {"malloc_usable_size", "`(NULL)`", SAME("0, errno unchanged"), usable_size_null},
+    {"cfree", "`(p)` from a binary linked against glibc before 2.26 (compat symbol)", SAME("frees p"), cfree_frees},
+    {"__libc_malloc", "and `__libc_free` mixed with `malloc`/`free` (also `__libc_calloc`, `__libc_realloc`, `__libc_memalign`, `__libc_valloc`, `__libc_pvalloc`)", SAME("one allocator: each frees the other's blocks"), libc_malloc_then_free},
+};
+
+/* The README row of contract c. */
+static void row(const contract* c, char* out, size_t cap) {
+  snprintf(out, cap, "| `%s` | %s | %s | %s |", c->func, c->what, c->glibc, c->hakmem);
+}
+
+static char* read_file(const char* path) {
+  FILE* f = fopen(path, "r");
+  if (f == NULL) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  rewind(f);
+  char* buf = malloc((size_t)n + 1);
+  size_t got = fread(buf, 1, (size_t)n, f);
+  buf[got] = 0;
+  fclose(f);
+  return buf;
+}
+
+static void check_contracts(bool hakmem, const char* readme_path) {
+  char* readme = readme_path ? read_file(readme_path) : NULL;
+  if (readme_path) CHECK(readme != NULL, "cannot read %s", readme_path);
+  size_t n = sizeof(contracts) / sizeof(contracts[0]), missing = 0;
+  for (size_t i = 0; i < n; i++) {
+    const contract* c = &contracts[i];
+    const char* want = hakmem ? c->hakmem : c->glibc;
+    const char* got = c->observe();
+    CHECK(strcmp(got, want) == 0, "%s %s under %s: saw \"%s\", the table says \"%s\"", c->func, c->what,
+          hakmem ? "hakmem" : "glibc", got, want);
+    if (readme) {
+      char r[1024];
+      row(c, r, sizeof(r));
+      if (strstr(readme, r) == NULL) missing++;
+      CHECK(strstr(readme, r) != NULL, "README.md lacks the row\n%s", r);
+    }
+  }
+  free(readme);
+  printf("glibc's contracts: %zu cases checked against the %s column%s\n", n, hakmem ? "hakmem" : "glibc",
+         !readme ? "" : missing ? ", rows missing from README.md" : ", every row found in README.md");
+}
+
+/* --print-table: the rows, to paste into README. */
+static void print_table(void) {
+  printf("| function | case | glibc 2.36 | hakmem |\n|---|---|---|---|\n");
+  for (size_t i = 0; i < sizeof(contracts) / sizeof(contracts[0]); i++) {
+    char r[1024];
+    row(&contracts[i], r, sizeof(r));
+    printf("%s\n", r);
+  }
+}
+
+/* ==== part 2: statistics and trim (hakmem linked in) ========================= */
+#ifndef HK_CONTRACTS_ONLY
 
 #define MB (1024.0 * 1024.0)
 
@@ -257,12 +547,41 @@ static void malloc_info_writes_glibc_shaped_xml(void) {
   free(small);
 }
 
-int main(void) {
+#endif /* HK_CONTRACTS_ONLY */
+
+/* glibc_compat_test [--expect=glibc|hakmem] [--print-table] [README.md] */
+int main(int argc, char** argv) {
+  const char* readme = NULL;
+  const char* expect = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--print-table") == 0) {
+      print_table();
+      return 0;
+    }
+    if (strncmp(argv[i], "--expect=", 9) == 0) expect = argv[i] + 9;
+    else readme = argv[i];
+  }
+#ifdef HK_CONTRACTS_ONLY
+  /* Which allocator this process has: hakmem's API is there only when
+   * libhakmem.so was preloaded. The caller says which it meant to test. */
+  bool hakmem = dlsym(RTLD_DEFAULT, "hk_version") != NULL;
+  if (expect == NULL || strcmp(expect, hakmem ? "hakmem" : "glibc") != 0) {
+    fprintf(stderr, "FAIL: expected %s, but the allocator is %s\n", expect ? expect : "(no --expect)",
+            hakmem ? "hakmem" : "glibc");
+    return 1;
+  }
+#else
+  bool hakmem = true;
+  CHECK(expect == NULL || strcmp(expect, "hakmem") == 0, "linked with hakmem, yet asked for --expect=%s", expect);
+#endif
+  check_contracts(hakmem, readme);
+#ifndef HK_CONTRACTS_ONLY
   mallinfo_counts_bytes_in_use();
   malloc_stats_prints_glibc_lines_and_the_report();
   malloc_info_writes_glibc_shaped_xml();
   trim_after_a_freed_burst();
   trim_reaches_a_live_thread();
-  if (failures == 0) printf("glibc entry points: all checks passed\n");
+#endif
+  if (failures == 0) printf("glibc compat: all checks passed\n");
   return failures != 0;
 }

@@ -11,6 +11,17 @@
 
 static int failures;
 
+/* glibc's internal names, which it exports and programs may call directly
+ * (declared here: no header does). cfree, a compat symbol only old
+ * binaries bind to, is tested under LD_PRELOAD (glibc_contracts). */
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+void* __libc_valloc(size_t);
+void* __libc_pvalloc(size_t);
+void __libc_free(void*);
+
 static void expect_hakmem(const char* what, void* p) {
   if (p == NULL || !hk_owns(p)) {
     fprintf(stderr, "FAIL: %s returned %p, not a hakmem block\n", what, p);
@@ -32,6 +43,15 @@ int main(void) {
   void* q = NULL;
   if (posix_memalign(&q, 256, 1000) != 0) failures++;
   expect_hakmem("posix_memalign", q); free(q);
+  /* The __libc_ names and plain free are one allocator, both ways. */
+  expect_hakmem("__libc_malloc", p = __libc_malloc(24)); free(p);
+  expect_hakmem("__libc_calloc", p = __libc_calloc(3, 24)); __libc_free(p);
+  expect_hakmem("__libc_realloc(NULL)", p = __libc_realloc(NULL, 100));
+  expect_hakmem("__libc_realloc", p = __libc_realloc(p, 100000)); free(p);
+  expect_hakmem("__libc_memalign", p = __libc_memalign(4096, 10)); free(p);
+  expect_hakmem("__libc_valloc", p = __libc_valloc(10)); free(p);
+  expect_hakmem("__libc_pvalloc", p = __libc_pvalloc(10)); __libc_free(p);
+  __libc_free(malloc(300000));  /* an arena block through __libc_free */
   expect_hakmem("strdup (libc-internal malloc)", p = strdup("hello")); free(p);
   char* line = NULL;
   size_t cap = 0;
