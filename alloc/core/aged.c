@@ -3,6 +3,7 @@
 #include "alloc/core/clock.h"
 #include "alloc/core/counters.h"
 #include "alloc/core/options.h"
+#include "alloc/core/os.h"
 
 /* Every cache that has been used, newest first; entries are never removed
  * (caches are static objects), so readers walk it without a lock. */
@@ -39,12 +40,20 @@ static void update_due(hk_aged_cache* c) {
   atomic_store_explicit(&c->due_ms, due, memory_order_relaxed);
 }
 
-/* The release policy's verdict on the oldest entry of a cache, given how
- * much all caches hold together. */
+/* Whether the oldest entry of a cache goes back now. The release policy
+ * says when: once it has been idle for the delay, or at once while the
+ * caches together hold more than the cap. Going back by age stops at the
+ * resident target: the decommit policy says how many bytes the process is
+ * above it, and an entry due only by age stays while that is none. */
 static bool release_wanted(const hk_aged_entry* e, uint64_t now) {
+  const hk_release_policy* policy = hk_active->release;
   uint64_t idle = now > e->since_ms ? now - e->since_ms : 0;
   uint64_t cached = hk_stat_read(&hk_stat.cached_bytes);
-  return hk_active->release->release_oldest(&hk_options.params, cached, idle);
+  if (!policy->release_oldest(&hk_options.params, cached, idle)) return false;
+  bool forced = policy->release_oldest(&hk_options.params, cached, 0);  /* whatever its age: over the cap */
+  /* An entry holding nothing committed (an empty segment whose slots were
+   * all decommitted) only holds address space: it goes by age alone. */
+  return forced || e->bytes == 0 || hk_os_decommit_wanted(e->bytes) != 0;
 }
 
 void hk_aged_push(hk_aged_cache* c, hk_aged_entry* e, uint64_t bytes, uint64_t since_ms) {

@@ -1,6 +1,6 @@
 /* The aged cache (aged.c) on its own: entries handed in with fake times go
  * back oldest first once the linked release policy (balanced: 1 s delay,
- * 64 MiB cap) wants them, a refused give-back keeps its place, and trim and
+ * 64 MiB cap) wants them and the process is above its resident target, a refused give-back keeps its place, and trim and
  * tick reach every cache. The owner here is the test: give_back records
  * which entries it got. */
 #include "alloc/core/aged.h"
@@ -115,6 +115,18 @@ static void OverTheCapTheOldestGoesWhateverItsAge(void) {
   reset();
 }
 
+static void ByAgeNothingGoesBelowTheResidentTarget(void) {
+  reset();
+  hk_option_set("HAKMEM_RESIDENT_TARGET_MB", "1048576");
+  hk_aged_entry a;
+  push(&a, 4096, 100);
+  sweep(100 + 10 * DELAY);
+  HK_EXPECT(given_count == 0, "under the resident target memory past its delay stays");
+  hk_option_set("HAKMEM_RESIDENT_TARGET_MB", "0");
+  sweep(100 + 10 * DELAY);
+  HK_EXPECT(given_count == 1, "above it, it goes");
+}
+
 static void TickSweepsOnlyWhatIsDueAndTrimTakesEverything(void) {
   reset();
   hk_aged_entry a, b;
@@ -130,16 +142,23 @@ static void TickSweepsOnlyWhatIsDueAndTrimTakesEverything(void) {
 }
 
 int main(void) {
-  hk_ensure_init();
+  /* Something committed, as in any process that allocates: the fake
+   * entries below commit nothing themselves. */
+  void* keep = hk_malloc(1 << 20);
+  HK_EXPECT(keep != NULL, "a block to keep");
   if (hk_options.params.release_delay_ms != DELAY) {
     fprintf(stderr, "aged_test expects the balanced variant's %u ms delay\n", DELAY);
     return 1;
   }
+  /* No floor (balanced keeps 8 MB by age, more than this test commits),
+   * except where a test sets one. */
+  hk_option_set("HAKMEM_RESIDENT_TARGET_MB", "0");
   HK_RUN(OldestGoBackFirstOncePastTheDelay);
   HK_RUN(AnEntryFreedEarlierGoesWhereItsAgeSays);
   HK_RUN(ARefusedGiveBackStaysOldestAndIsTriedAgain);
   HK_RUN(CachedBytesFollowTheEntries);
   HK_RUN(OverTheCapTheOldestGoesWhateverItsAge);
+  HK_RUN(ByAgeNothingGoesBelowTheResidentTarget);
   HK_RUN(TickSweepsOnlyWhatIsDueAndTrimTakesEverything);
   return HK_TEST_RESULT();
 }

@@ -157,7 +157,8 @@ static void release_empty_chunks(void) {
 
 /* The cache's give_back: purges a free run whose time has come. Always
  * MADV_DONTNEED: this is the arena's counterpart of unmapping a cached
- * mapping, so RSS must fall. */
+ * mapping, so RSS must fall (and a purged run reads zeros, so calloc need
+ * not clear it). */
 static bool run_purge(hk_aged_entry* e) {
   hk_arena* a = (hk_arena*)((uintptr_t)e & ~(uintptr_t)(HK_ARENA_SIZE - 1));
   unsigned page = (unsigned)(e - a->age);
@@ -303,20 +304,14 @@ size_t hk_arena_usable(const void* p, bool* freed) {
 }
 
 /* Returns pages [first, first + n), just cut from a live run, to the free
- * runs: as many as the decommit policy wants back now are decommitted from
- * the run's end (the next big block takes the warm front), the rest stay
- * resident in the cache for reuse; joined with free neighbours. Then gives
- * back what the release policy no longer wants (over the cache cap, or a
- * policy without delay). */
+ * runs, joined with free neighbours: they stay resident in the cache, so a
+ * block allocated again within the release delay reuses them without a
+ * page fault. Then gives back what the release policy no longer wants
+ * (over the cache cap, or a policy without delay). */
 static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now) {
   size_t bytes = (size_t)n << HK_ARENA_PAGE_SHIFT;
   a->free_pages += n;
   hk_stat_add(&hk_stat.large_bytes, -(int64_t)bytes);
-  size_t want = hk_os_decommit_wanted(bytes);
-  if (want != 0) {
-    unsigned k = (unsigned)((want + HK_ARENA_PAGE - 1) >> HK_ARENA_PAGE_SHIFT);
-    pages_decommit(a, first + n - k, k, hk_os_decommit_mode());
-  }
   unsigned len = n;
   if (first > 1 && (a->tail[first - 1] & RUN_FREE)) {
     unsigned before = run_len(a->tail[first - 1]);

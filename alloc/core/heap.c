@@ -179,18 +179,24 @@ void hk_heap_collect(hk_heap* heap, bool force) {
   }
 }
 
-/* A fresh span of class cls: from the heap's own segments, else from
- * segments whose thread exited (adopted before mapping more), else from a
- * new segment. NULL when the backend has no memory. */
+/* A fresh span of class cls, from memory that costs the fewest page faults
+ * and mappings: committed slots of the heap's own segments, then segments
+ * whose thread exited (adopted, with the blocks freed into them), then an
+ * empty segment still committed from the segment cache, then untouched
+ * slots of its own segments, and only then a new mapping. NULL when the
+ * backend has no memory. */
 static hk_span* heap_new_span(hk_heap* heap, unsigned cls) {
+  hk_segment_set* set = &heap->segments;
   bool failed = false;
-  hk_span* s = hk_span_new(&heap->segments, cls, &failed);
+  hk_span* s = hk_span_new(set, cls, true, &failed);
   if (s || failed) return s;
   while (hk_heap_adopt_one(heap)) {
-    if ((s = hk_span_new(&heap->segments, cls, &failed)) != NULL || failed) return s;
+    if ((s = hk_span_new(set, cls, true, &failed)) != NULL || failed) return s;
   }
-  if (hk_segment_acquire(&heap->segments) == NULL) return NULL;
-  return hk_span_new(&heap->segments, cls, &failed);
+  if (hk_segment_acquire_cached(set) != NULL) return hk_span_new(set, cls, false, &failed);
+  if ((s = hk_span_new(set, cls, false, &failed)) != NULL || failed) return s;
+  if (hk_segment_acquire(set) == NULL) return NULL;
+  return hk_span_new(set, cls, false, &failed);
 }
 
 void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {

@@ -34,7 +34,6 @@ typedef struct hk_mapping {
   hk_aged_entry cached;        /* cached: its entry in the mapping cache (age order) */
   struct hk_mapping* bin_next; /* cached: same size bin, toward the oldest */
   struct hk_mapping* bin_prev; /* cached: same size bin, toward the newest */
-  bool decommitted;            /* cached: everything past the header page was decommitted */
 } hk_mapping;
 
 static bool mapping_unmap(hk_aged_entry* e);
@@ -55,28 +54,9 @@ static unsigned mapping_bin(size_t bytes) {
   return bin < HK_MAPPING_BINS ? bin : HK_MAPPING_BINS - 1;
 }
 
-/* What a mapping counts in committed_bytes. */
-static inline uint64_t mapping_committed(const hk_mapping* h) {
-  return h->decommitted ? HK_OS_PAGE : h->map_size;
-}
 
 /* ---- cache (lock held) ------------------------------------------------------ */
-/* Bytes of cached mappings still committed: up to params.big_warm_kb of
- * freed mappings stay committed, so a program that frees and reallocates
- * big buffers at a high rate reuses warm memory instead of paying madvise
- * plus a page fault per page on every cycle, while a freed burst still goes
- * back at once beyond it. Written under the lock, read without it by
- * hk_mapping_free as a hint. */
-static uint64_t hk_mapping_warm_bytes;
-
-static void warm_add(const hk_mapping* h, int sign) {
-  if (h->decommitted) return;
-  uint64_t v = __atomic_load_n(&hk_mapping_warm_bytes, __ATOMIC_RELAXED);
-  __atomic_store_n(&hk_mapping_warm_bytes, sign > 0 ? v + h->map_size : v - h->map_size, __ATOMIC_RELAXED);
-}
-
 static void cache_push(hk_mapping* h, uint64_t since) {
-  warm_add(h, +1);
   hk_aged_push(&hk_mapping_cache, &h->cached, h->map_size, since);
   hk_mapping** bin = &hk_mapping_bins[mapping_bin(h->map_size)];
   h->bin_prev = NULL;
@@ -88,7 +68,6 @@ static void cache_push(hk_mapping* h, uint64_t since) {
 /* Out of the bins; the caller takes it out of the age list (or the sweep
  * did). */
 static void bin_unlink(hk_mapping* h) {
-  warm_add(h, -1);
   if (h->bin_prev) h->bin_prev->bin_next = h->bin_next; else hk_mapping_bins[mapping_bin(h->map_size)] = h->bin_next;
   if (h->bin_next) h->bin_next->bin_prev = h->bin_prev;
   h->bin_next = h->bin_prev = NULL;
@@ -102,9 +81,8 @@ static bool mapping_unmap(hk_aged_entry* e) {
   void* base = h;
   size_t map_size = h->map_size;
   hk_segmap_set(base, map_size, HK_MAP_NONE);
-  if (hk_os_release(base, map_size, mapping_committed(h)) != 0) {
+  if (hk_os_release(base, map_size, map_size) != 0) {
     hk_segmap_set(base, map_size, HK_MAP_MAPPING);
-    warm_add(h, +1);
     hk_mapping** bin = &hk_mapping_bins[mapping_bin(h->map_size)];
     h->bin_prev = NULL;
     h->bin_next = *bin;
@@ -128,33 +106,22 @@ static hk_mapping* cache_find(size_t need) {
   return NULL;
 }
 
-/* Whether cache_take(need) would hand out a mapping still resident. */
-static bool cache_has_warm_fit(size_t need) {
+/* Whether cache_take(need) would hand out a mapping (cached mappings stay
+ * resident until they go back to the OS). */
+static bool cache_has_fit(size_t need) {
   hk_aged_lock(&hk_mapping_cache);
-  hk_mapping* found = cache_find(need);
-  bool warm = found != NULL && !found->decommitted;
+  bool found = cache_find(need) != NULL;
   hk_aged_unlock(&hk_mapping_cache);
-  return warm;
+  return found;
 }
 
-/* cache_find's mapping made usable again; NULL if none fits or the backend
- * refused to commit it. */
+/* cache_find's mapping, out of the cache, or NULL if none fits. */
 static hk_mapping* cache_take(size_t need) {
   hk_aged_lock(&hk_mapping_cache);
   hk_mapping* found = cache_find(need);
   if (found) {
-    uint64_t since = found->cached.since_ms;
     bin_unlink(found);
     hk_aged_remove(&hk_mapping_cache, &found->cached);
-    if (found->decommitted) {
-      size_t rest = found->map_size - HK_OS_PAGE;
-      if (hk_os_commit((uint8_t*)found + HK_OS_PAGE, rest, rest) != 0) {
-        cache_push(found, since);
-        found = NULL;
-      } else {
-        found->decommitted = false;
-      }
-    }
   }
   hk_aged_unlock(&hk_mapping_cache);
   return found;
@@ -250,7 +217,7 @@ void* hk_mapping_resize(void* p, size_t size) {
   /* A resident cached mapping that fits is better filled by a copy: moved
    * pages would leave it idle and fault in the new part. NULL sends realloc
    * to the copy, which takes it. */
-  if (cache_has_warm_fit(need)) return NULL;
+  if (cache_has_fit(need)) return NULL;
   h = large_move(h, need);
   return h ? (uint8_t*)h + h->user_offset : NULL;
 }
@@ -273,14 +240,8 @@ void hk_mapping_free(void* p, const char* func) {
   hk_stat_add(&hk_stat.large_live, -1);
   hk_stat_add(&hk_stat.large_bytes, -(int64_t)map_size);
 
-  h->decommitted = false;
-  bool warm_room = __atomic_load_n(&hk_mapping_warm_bytes, __ATOMIC_RELAXED) + map_size <=
-                   hk_options.params.big_warm_kb << 10;
-  /* Keep the header page: the cache links entries through it. Whole
-   * mapping or nothing: a cached mapping is reused as a whole. */
-  if (!warm_room && map_size > HK_OS_PAGE && hk_os_decommit_wanted(map_size) != 0 &&
-      hk_os_decommit((uint8_t*)h + HK_OS_PAGE, map_size - HK_OS_PAGE, hk_os_decommit_mode(), map_size - HK_OS_PAGE) == 0)
-    h->decommitted = true;
+  /* Kept committed: a program that frees and reallocates big buffers
+   * reuses them within the release delay without a page fault. */
   uint64_t now = hk_now_ms();
   hk_aged_lock(&hk_mapping_cache);
   cache_push(h, now);

@@ -22,15 +22,13 @@ extern "C" {
 
 /* Parameters every module may read. Units are in the names. */
 typedef struct hk_params {
-  hk_decommit_mode decommit_mode; /* how memory goes back while staying mapped */
+  hk_decommit_mode decommit_mode; /* how free slots go back while their segment stays mapped (arena runs: always DONTNEED) */
   uint64_t release_delay_ms;      /* empty memory idle this long is returned */
   uint64_t cache_mb;              /* empty segments + large mappings kept for reuse */
-  uint64_t resident_target_mb;    /* decommit empty memory while more than this is committed (0: always) */
+  uint64_t resident_target_mb;    /* freed memory past its delay goes back while more than this is committed */
   uint64_t prewarm_kb;            /* bytes a new thread may fault in early, at most */
   /* Not settable from the environment: the shape of what each variant keeps warm. */
   uint64_t span_keep_kb;          /* a class's current span carved at most this far is kept when it empties */
-  uint64_t warm_slots;            /* empty slots a live segment keeps committed before retiring spans decommits */
-  uint64_t big_warm_kb;           /* freed big mappings kept committed up to this total before freeing decommits */
 } hk_params;
 
 /* One bit per hk_params field. Each module lists the fields it reads, so
@@ -62,15 +60,16 @@ typedef struct hk_release_policy {
   uint64_t (*hold_ms)(const hk_params* p);
 } hk_release_policy;
 
-/* How much of the memory that just became empty is decommitted while kept
- * mapped (with params.decommit_mode). */
+/* How much freed memory the process is above its resident target by. The
+ * aged caches ask it about memory whose release delay has passed: such
+ * memory goes back (decommitted with params.decommit_mode, or unmapped)
+ * only while the answer is not 0, so the target is the floor that purging
+ * by age works down to. Memory over the cache cap goes back regardless. */
 typedef struct hk_decommit_policy {
   const char* name;
   unsigned reads;  /* HK_READS_* */
-  /* A span, segment, arena run or big mapping of `bytes` became empty, with
-   * committed_bytes committed in total (it included). Returns how many of
-   * those bytes to decommit now, 0..bytes (0: keep it all resident). The
-   * core decommits from the end of the range and keeps the front warm. */
+  /* `bytes` of freed memory are due, with committed_bytes committed in total
+   * (they included). Returns how many of them to give back, 0..bytes. */
   size_t (*decommit_bytes)(const hk_params* p, size_t bytes, uint64_t committed_bytes);
 } hk_decommit_policy;
 

@@ -18,32 +18,102 @@ static inline uint64_t slot_run(unsigned first, unsigned count) {
 
 #define HK_SEGMENT_HEADER_BYTES ((sizeof(hk_segment) + HK_OS_PAGE - 1) / HK_OS_PAGE * HK_OS_PAGE)
 
+/* decommitted_slots: each bit is changed by one party at a time (the owner
+ * for slots it holds, the free-slot cache for slots waiting there), but
+ * they share the word, so every change is an atomic read-modify-write. */
+static inline uint64_t decommitted(const hk_segment* seg) {
+  return __atomic_load_n(&seg->decommitted_slots, __ATOMIC_RELAXED);
+}
+static inline void mark_decommitted(hk_segment* seg, uint64_t run) {
+  __atomic_fetch_or(&seg->decommitted_slots, run, __ATOMIC_RELAXED);
+}
+static inline void mark_committed(hk_segment* seg, uint64_t run) {
+  __atomic_fetch_and(&seg->decommitted_slots, ~run, __ATOMIC_RELAXED);
+}
+
+/* Bytes of the slots in run that are committed. */
+static inline uint64_t run_committed(const hk_segment* seg, uint64_t run) {
+  return (uint64_t)__builtin_popcountll(run & ~decommitted(seg)) << HK_SLOT_SHIFT;
+}
+
 static inline uint64_t segment_committed(const hk_segment* seg) {
-  uint64_t span_slots = (uint64_t)__builtin_popcountll(HK_ALL_SPAN_SLOTS & ~seg->decommitted_slots);
-  return HK_SEGMENT_HEADER_BYTES + (span_slots << HK_SLOT_SHIFT);
+  return HK_SEGMENT_HEADER_BYTES + run_committed(seg, HK_ALL_SPAN_SLOTS);
 }
 
 static inline void* slot_addr(hk_segment* seg, unsigned slot) { return (uint8_t*)seg + ((size_t)slot << HK_SLOT_SHIFT); }
 
 /* Decommits slots first..first+count-1 if any of them is still committed. */
-static void slots_decommit(hk_segment* seg, unsigned first, unsigned count, hk_decommit_mode mode) {
+static bool slots_decommit(hk_segment* seg, unsigned first, unsigned count, hk_decommit_mode mode) {
   uint64_t run = slot_run(first, count);
-  uint64_t committed = run & ~seg->decommitted_slots;
-  if (committed == 0) return;
-  size_t counted = (size_t)__builtin_popcountll(committed) << HK_SLOT_SHIFT;
+  size_t counted = run_committed(seg, run);
+  if (counted == 0) return true;
   if (hk_os_decommit(slot_addr(seg, first), (size_t)count << HK_SLOT_SHIFT, mode, counted) != 0)
-    return;  /* still resident: counted as committed */
-  seg->decommitted_slots |= run;
+    return false;  /* still resident: counted as committed */
+  mark_decommitted(seg, run);
+  return true;
 }
 
 /* Makes slots first..first+count-1 usable. False if the backend refused. */
 static bool slots_commit(hk_segment* seg, unsigned first, unsigned count) {
   uint64_t run = slot_run(first, count);
-  uint64_t decommitted = run & seg->decommitted_slots;
-  if (decommitted == 0) return true;
-  size_t counted = (size_t)__builtin_popcountll(decommitted) << HK_SLOT_SHIFT;
+  uint64_t cold = run & decommitted(seg);
+  if (cold == 0) return true;
+  size_t counted = (size_t)__builtin_popcountll(cold) << HK_SLOT_SHIFT;
   if (hk_os_commit(slot_addr(seg, first), (size_t)count << HK_SLOT_SHIFT, counted) != 0) return false;
-  seg->decommitted_slots &= ~run;
+  mark_committed(seg, run);
+  return true;
+}
+
+/* ---- the cache of free slots --------------------------------------------- */
+/* A retired span's slots wait here, committed, so a span taken again within
+ * the release delay costs no syscall and no page fault; past it they are
+ * decommitted with the variant's mode. The owner takes slots out (under the
+ * lock) when it reuses them; any thread may sweep the cache. */
+static bool slot_run_decommit(hk_aged_entry* e);
+static hk_aged_cache hk_free_slot_cache = HK_AGED_CACHE("free slots", slot_run_decommit, NULL);
+
+#define run_of_entry(e) ((hk_slot_run*)(e))
+_Static_assert(offsetof(hk_slot_run, age) == 0, "a run is found from its entry");
+
+/* Adds slots [first, first + count) as one cached run, if any is committed. */
+static void cache_run(hk_segment* seg, unsigned first, unsigned count, uint64_t since) {
+  uint64_t bytes = run_committed(seg, slot_run(first, count));
+  if (bytes == 0) return;
+  hk_slot_run* r = &seg->runs[first];
+  r->first = (uint8_t)first;
+  r->count = (uint8_t)count;
+  seg->cached_heads |= (uint64_t)1 << first;
+  hk_aged_push(&hk_free_slot_cache, &r->age, bytes, since);
+}
+
+/* Takes every cached run overlapping `slots` out of the cache; the parts of
+ * them outside `slots` go back in with their age. Lock held. */
+static void uncache_runs(hk_segment* seg, uint64_t slots) {
+  for (uint64_t heads = seg->cached_heads; heads; heads &= heads - 1) {
+    unsigned first = (unsigned)__builtin_ctzll(heads);
+    hk_slot_run* r = &seg->runs[first];
+    uint64_t run = slot_run(r->first, r->count);
+    if ((run & slots) == 0) continue;
+    uint64_t since = r->age.since_ms;
+    unsigned end = (unsigned)r->first + r->count;
+    hk_aged_remove(&hk_free_slot_cache, &r->age);
+    seg->cached_heads &= ~((uint64_t)1 << first);
+    /* What is left on either side of `slots` stays cached as its own run. */
+    unsigned lo = first, hi = first;
+    while (hi < end && !((slots >> hi) & 1)) hi++;
+    if (hi > lo) cache_run(seg, lo, hi - lo, since);
+    lo = hi;
+    while (lo < end && ((slots >> lo) & 1)) lo++;
+    if (lo < end) cache_run(seg, lo, end - lo, since);
+  }
+}
+
+/* The free-slot cache's give_back: decommits a run whose time has come. */
+static bool slot_run_decommit(hk_aged_entry* e) {
+  hk_slot_run* r = run_of_entry(e);
+  hk_segment* seg = hk_segment_of(r);
+  if (!slots_decommit(seg, r->first, r->count, hk_os_decommit_mode())) return false;
+  seg->cached_heads &= ~((uint64_t)1 << r->first);
   return true;
 }
 
@@ -87,6 +157,8 @@ bool hk_segment_decommit_free_slots(hk_segment* seg) {
   /* Every free slot, committed or not: a slot decommitted with MADV_FREE is
    * still resident until the kernel needs the memory, and trim promises RSS
    * falls now. One madvise per run of free slots. */
+  hk_aged_lock(&hk_free_slot_cache);
+  uncache_runs(seg, HK_ALL_SPAN_SLOTS);
   uint64_t todo = seg->free_slots & HK_ALL_SPAN_SLOTS;
   bool any = false;
   while (todo) {
@@ -94,13 +166,14 @@ bool hk_segment_decommit_free_slots(hk_segment* seg) {
     unsigned count = (unsigned)__builtin_ctzll(~(todo >> first));  /* run length; todo has bit 63 at most */
     if (first + count > HK_SLOTS) count = HK_SLOTS - first;
     uint64_t run = slot_run(first, count);
-    size_t counted = (size_t)__builtin_popcountll(run & ~seg->decommitted_slots) << HK_SLOT_SHIFT;
-    if (hk_os_decommit(slot_addr(seg, first), (size_t)count << HK_SLOT_SHIFT, HK_DECOMMIT_DONTNEED, counted) == 0) {
-      seg->decommitted_slots |= run;
+    if (hk_os_decommit(slot_addr(seg, first), (size_t)count << HK_SLOT_SHIFT, HK_DECOMMIT_DONTNEED,
+                       run_committed(seg, run)) == 0) {
+      mark_decommitted(seg, run);
       any = true;
     }
     todo &= ~run;
   }
+  hk_aged_unlock(&hk_free_slot_cache);
   return any;
 }
 
@@ -174,7 +247,22 @@ static void set_unlink(hk_segment_set* set, hk_segment* seg) {
   set->count--;
 }
 
-hk_segment* hk_segment_acquire(hk_segment_set* set) {
+/* Makes seg (empty, cached or fresh) a segment of set. */
+static hk_segment* set_adopt_empty(hk_segment_set* set, hk_segment* seg) {
+  /* Every slot is its own descriptor until a multi-slot span claims it:
+   * free() then reads a descriptor with nothing carved and rejects the
+   * pointer. */
+  for (unsigned i = 0; i < HK_SLOTS; i++) seg->spans[i].multi_head = NULL;
+  seg->free_slots = HK_ALL_SPAN_SLOTS;
+  seg->used_spans = 0;
+  seg->cached_heads = 0;
+  atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
+  set_link(set, seg);
+  hk_stat_add(&hk_stat.segments_live, 1);
+  return seg;
+}
+
+hk_segment* hk_segment_acquire_cached(hk_segment_set* set) {
   hk_segment* seg = NULL;
   hk_aged_lock(&hk_segment_cache);
   if (hk_segment_cache.newest) {
@@ -184,24 +272,21 @@ hk_segment* hk_segment_acquire(hk_segment_set* set) {
     hk_stat_add(&hk_stat.segments_cached, -1);
   }
   hk_aged_unlock(&hk_segment_cache);
-  if (seg == NULL) {
+  return seg != NULL ? set_adopt_empty(set, seg) : NULL;
+}
+
+hk_segment* hk_segment_acquire(hk_segment_set* set) {
+  hk_segment* seg = hk_segment_acquire_cached(set);
+  if (seg != NULL) return seg;
+  {
     void* mem = NULL;
     if (hk_os_reserve(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mem, HK_SEGMENT_HEADER_BYTES) != 0) return NULL;
     seg = mem;  /* fresh mappings are zero: every span descriptor is free */
-    seg->decommitted_slots = HK_ALL_SPAN_SLOTS;  /* untouched: only the header will be resident */
+    mark_decommitted(seg, HK_ALL_SPAN_SLOTS);  /* untouched: only the header will be resident */
     hk_segmap_set(seg, HK_SEGMENT_SIZE, HK_MAP_SEGMENT);
     registry_add(seg);
   }
-  /* Every slot is its own descriptor until a multi-slot span claims it:
-   * free() then reads a descriptor with nothing carved and rejects the
-   * pointer. */
-  for (unsigned i = 0; i < HK_SLOTS; i++) seg->spans[i].multi_head = NULL;
-  seg->free_slots = HK_ALL_SPAN_SLOTS;
-  seg->used_spans = 0;
-  atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
-  set_link(set, seg);
-  hk_stat_add(&hk_stat.segments_live, 1);
-  return seg;
+  return set_adopt_empty(set, seg);
 }
 
 /* An empty segment leaves its set for the cache, where the release policy
@@ -209,15 +294,14 @@ hk_segment* hk_segment_acquire(hk_segment_set* set) {
 static void segment_release(hk_segment_set* set, hk_segment* seg) {
   set_unlink(set, seg);
   hk_stat_add(&hk_stat.segments_live, -1);
-  uint64_t span_bytes = segment_committed(seg) - HK_SEGMENT_HEADER_BYTES;
-  /* Whole segment or nothing: a cached segment is reused as a whole. One
-   * call for the whole span area: slots already decommitted in it are
-   * harmless to advise again. */
-  if (span_bytes != 0 && hk_os_decommit_wanted(span_bytes) != 0)
-    slots_decommit(seg, 1, HK_SLOTS - 1, hk_os_decommit_mode());
+  /* Its free slots leave their cache: the segment waits as a whole. */
+  hk_aged_lock(&hk_free_slot_cache);
+  uncache_runs(seg, HK_ALL_SPAN_SLOTS);
+  uint64_t span_bytes = run_committed(seg, HK_ALL_SPAN_SLOTS);
+  hk_aged_unlock(&hk_free_slot_cache);
   uint64_t now = hk_now_ms();
   hk_aged_lock(&hk_segment_cache);
-  hk_aged_push(&hk_segment_cache, &seg->cached, HK_SEGMENT_SIZE, now);
+  hk_aged_push(&hk_segment_cache, &seg->cached, span_bytes, now);
   hk_stat_add(&hk_stat.segments_cached, 1);
   hk_aged_sweep(&hk_segment_cache, now, false);
   hk_aged_unlock(&hk_segment_cache);
@@ -231,14 +315,29 @@ static inline uint64_t runs_of(uint64_t free, unsigned slots) {
   return m;
 }
 
-hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool* failed) {
+/* The first run of `slots` free slots in seg (committed ones only with
+ * warm_only), or HK_SLOTS when there is none. Committed slots are preferred:
+ * reusing them costs no page fault. Lock of the free-slot cache held. */
+static unsigned find_slots(hk_segment* seg, unsigned slots, bool warm_only) {
+  uint64_t warm = runs_of(seg->free_slots & ~decommitted(seg), slots);
+  if (warm != 0) return (unsigned)__builtin_ctzll(warm);
+  uint64_t any = warm_only ? 0 : runs_of(seg->free_slots, slots);
+  return any != 0 ? (unsigned)__builtin_ctzll(any) : HK_SLOTS;
+}
+
+hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool warm_only, bool* failed) {
   for (hk_segment* seg = set->head; seg; seg = seg->next) {
-    uint64_t m = runs_of(seg->free_slots, slots);
-    if (m == 0) continue;
-    /* Prefer slots still committed: reusing them costs no page faults. */
-    uint64_t warm = runs_of(seg->free_slots & ~seg->decommitted_slots, slots);
-    unsigned idx = (unsigned)__builtin_ctzll(warm ? warm : m);
-    if (!slots_commit(seg, idx, slots)) {
+    if (runs_of(seg->free_slots, slots) == 0) continue;
+    hk_aged_lock(&hk_free_slot_cache);
+    unsigned idx = find_slots(seg, slots, warm_only);
+    if (idx == HK_SLOTS) {
+      hk_aged_unlock(&hk_free_slot_cache);
+      continue;
+    }
+    uncache_runs(seg, slot_run(idx, slots));
+    bool committed = slots_commit(seg, idx, slots);
+    hk_aged_unlock(&hk_free_slot_cache);
+    if (!committed) {
       /* An owned segment without spans would never be released (that
        * happens when its last span goes): give it back now. */
       if (seg->used_spans == 0) segment_release(set, seg);
@@ -251,6 +350,7 @@ hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool* failed
   }
   return NULL;
 }
+
 
 bool hk_segment_free_slots(hk_segment_set* set, hk_span* span) {
   hk_segment* seg = hk_segment_of(span);
@@ -275,17 +375,12 @@ bool hk_segment_free_slots(hk_segment_set* set, hk_span* span) {
   if (seg->used_spans == 0) {
     segment_release(set, seg);
     released = true;
-  } else if ((uint64_t)__builtin_popcountll(seg->free_slots & ~seg->decommitted_slots) > hk_options.params.warm_slots) {
-    /* Hysteresis: a segment keeps a few empty slots committed, so a heap
-     * whose spans empty and refill (a working set near the resident target)
-     * does not pay madvise plus refaults on every cycle. Whole slots: the
-     * policy's byte count is rounded up to them, from the span's end. */
-    size_t bytes = (size_t)slots << HK_SLOT_SHIFT;
-    size_t want = hk_os_decommit_wanted(bytes);
-    if (want != 0) {
-      unsigned n = (unsigned)((want + HK_SLOT_SIZE - 1) >> HK_SLOT_SHIFT);
-      slots_decommit(seg, idx + slots - n, n, hk_os_decommit_mode());
-    }
+  } else {
+    uint64_t now = hk_now_ms();
+    hk_aged_lock(&hk_free_slot_cache);
+    cache_run(seg, idx, slots, now);
+    hk_aged_sweep(&hk_free_slot_cache, now, false);  /* over the cap, or an immediate policy */
+    hk_aged_unlock(&hk_free_slot_cache);
   }
   hk_aged_tick(0);
   return released;

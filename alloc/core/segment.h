@@ -6,7 +6,7 @@
  *   slots 1..15   256 KiB each; a span takes 1..8 consecutive slots.
  *
  * This floor owns the slots (which are free, which are committed), the cache
- * of empty segments (an aged cache), the list of abandoned segments (their
+ * of free slots and the cache of empty segments (both aged caches), the list of abandoned segments (their
  * thread exited with live blocks in them) and the registry of every mapped
  * segment, which statistics walk. It knows nothing of heaps: a heap hands in
  * its hk_segment_set, and it is the heap floor that adopts an abandoned
@@ -62,14 +62,25 @@ typedef struct hk_span {
 _Static_assert(sizeof(hk_span) == 128, "span descriptor is two cache lines");
 _Static_assert(offsetof(hk_span, next) <= 64, "hot span fields fit one line");
 
+/* Slots a retired span gave back while they wait, still committed, in the
+ * cache of free slots: reused within the release delay they cost no page
+ * fault; past it they are decommitted. */
+typedef struct hk_slot_run {
+  hk_aged_entry age;            /* its entry in the free-slot cache */
+  uint8_t first;                /* the run's first slot */
+  uint8_t count;                /* slots in the run */
+} hk_slot_run;
+
 typedef struct hk_segment {
   hk_span spans[HK_SLOTS];      /* spans[0] is never a span: slot 0 is this header */
+  hk_slot_run runs[HK_SLOTS];   /* at a cached run's first slot; under the free-slot cache's lock */
+  uint64_t cached_heads;        /* bit i: runs[i] is in the free-slot cache. Under its lock */
   struct hk_segment* next;      /* its set's list or the abandoned list */
   struct hk_segment* prev;
   uint64_t free_slots;          /* bit i set: slot i is free. Owner-only */
   uint32_t used_spans;          /* spans in use. Owner-only */
   _Atomic uint32_t remote_pending; /* set by a remote free before its push: the owner should scan this segment */
-  uint64_t decommitted_slots;   /* bit i: slot i is decommitted (or never touched since mapping); span setup commits it again. Owner-only, or under the cache lock while cached */
+  uint64_t decommitted_slots;   /* bit i: slot i is decommitted (or never touched since mapping); taking it commits it again. Changed with atomic read-modify-writes: the owner changes the bits of slots it holds, the free-slot cache (under its lock) those of slots waiting there */
   hk_aged_entry cached;         /* its entry in the segment cache while empty */
   struct hk_segment* all_next;  /* registry of every mapped segment, under its lock: */
   struct hk_segment* all_prev;  /*   how statistics walk spans without touching heap lists */
@@ -98,16 +109,21 @@ HK_INLINE hk_span* hk_span_at(const void* p) {
   return s->multi_head != NULL ? s->multi_head : s;
 }
 
-/* `slots` consecutive free, committed slots in one of set's segments, marked
- * used; returns the descriptor of the first (the caller makes it a span).
- * NULL when no owned segment has room, or, with *failed set, when the
- * backend would not commit the slots. */
-hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool* failed);
+/* `slots` consecutive free slots in one of set's segments, committed and
+ * marked used; returns the descriptor of the first (the caller makes it a
+ * span). Slots still committed are preferred; with warm_only, only those
+ * are taken. NULL when no owned segment has room, or, with *failed set,
+ * when the backend would not commit the slots. */
+hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool warm_only, bool* failed);
+/* The newest empty segment of the segment cache, now in set, or NULL. */
+hk_segment* hk_segment_acquire_cached(hk_segment_set* set);
 /* An empty segment for set: the newest cached one, else a fresh mapping.
  * NULL when the backend has no memory. */
 hk_segment* hk_segment_acquire(hk_segment_set* set);
-/* The span's slots become free again. When that empties the segment it
- * leaves set for the cache (true is returned: the segment may be gone). */
+/* The span's slots become free again, still committed: they wait in the
+ * free-slot cache until the release policy wants them decommitted. When that
+ * empties the segment it leaves set for the segment cache (true is
+ * returned: the segment may be gone). */
 bool hk_segment_free_slots(hk_segment_set* set, hk_span* span);
 
 /* A segment whose thread exited, now in set, or NULL when none waits. Its

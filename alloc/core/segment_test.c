@@ -32,7 +32,7 @@ static void TakingSlotsCommitsThemAndFreeingTheLastSpanCachesTheSegment(void) {
   uint64_t header = committed() - base;
   HK_EXPECT(header > 0 && header < HK_SLOT_SIZE, "only the header counts as committed at first");
   bool failed = false;
-  hk_span* s = hk_segment_take_slots(&set, 2, &failed);
+  hk_span* s = hk_segment_take_slots(&set, 2, false, &failed);
   HK_EXPECT(s != NULL && !failed && hk_segment_of(s) == seg, "two free slots in the owned segment");
   HK_EXPECT(committed() == base + header + 2 * HK_SLOT_SIZE, "taken slots count as committed");
   free_span_slots(&set, s, 2);
@@ -41,7 +41,7 @@ static void TakingSlotsCommitsThemAndFreeingTheLastSpanCachesTheSegment(void) {
   hk_segment* again = hk_segment_acquire(&set);
   HK_EXPECT(again == seg, "the newest cached segment is reused");
   HK_EXPECT(hk_os_read(mmap) == maps + 1, "reuse maps nothing");
-  s = hk_segment_take_slots(&set, 1, &failed);
+  s = hk_segment_take_slots(&set, 1, false, &failed);
   free_span_slots(&set, s, 1);
   hk_aged_trim_all();
   HK_EXPECT(committed() == base, "trimmed: the segment is unmapped and counts nothing");
@@ -52,12 +52,12 @@ static void AFreedSlotIsTakenAgainWhileStillCommitted(void) {
   hk_segment_set set = {.owner_id = 1};
   bool failed = false;
   hk_segment_acquire(&set);
-  hk_span* keep = hk_segment_take_slots(&set, 1, &failed);
-  hk_span* a = hk_segment_take_slots(&set, 1, &failed);
-  hk_span* b = hk_segment_take_slots(&set, 1, &failed);
+  hk_span* keep = hk_segment_take_slots(&set, 1, false, &failed);
+  hk_span* a = hk_segment_take_slots(&set, 1, false, &failed);
+  hk_span* b = hk_segment_take_slots(&set, 1, false, &failed);
   HK_EXPECT(keep && a && b && a != b, "three single slots");
   free_span_slots(&set, a, 1);  /* the segment keeps `keep`, so it stays */
-  hk_span* c = hk_segment_take_slots(&set, 1, &failed);
+  hk_span* c = hk_segment_take_slots(&set, 1, false, &failed);
   HK_EXPECT(c == a, "the warm slot is preferred over untouched ones");
   uint64_t before = committed();
   HK_EXPECT(hk_segment_decommit_free_slots(set.head), "free slots are advised");
@@ -78,7 +78,7 @@ static void AbandonedSegmentsAreAdoptedWithTheirSpans(void) {
   hk_segment_set adopter = {.owner_id = 8};
   bool failed = false;
   hk_segment* seg = hk_segment_acquire(&exited);
-  hk_span* s = hk_segment_take_slots(&exited, 1, &failed);
+  hk_span* s = hk_segment_take_slots(&exited, 1, false, &failed);
   s->in_use = 1;
   s->slot_offset = 0;
   s->slot_count = 1;

@@ -39,8 +39,8 @@ static void span_init(hk_span* s, unsigned cls, uintptr_t owner_id) {
   }
 }
 
-hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool* failed) {
-  hk_span* s = hk_segment_take_slots(set, hk_class_slots[cls], failed);
+hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool warm_only, bool* failed) {
+  hk_span* s = hk_segment_take_slots(set, hk_class_slots[cls], warm_only, failed);
   if (s != NULL) span_init(s, cls, set->owner_id);
   return s;
 }

@@ -110,10 +110,10 @@ _Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 21)
 
 /* ---- slow paths (owner thread) ------------------------------------------ */
 /* A new span of class cls in one of set's segments (the caller maps or
- * adopts segments when there is no room), owned by set->owner_id. NULL when
- * no owned segment has room, or, with *failed set, when the backend would
- * not commit the slots. */
-hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool* failed);
+ * adopts segments when there is no room), owned by set->owner_id; with
+ * warm_only, only in slots still committed. NULL when no owned segment has
+ * room, or, with *failed set, when the backend would not commit the slots. */
+hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool warm_only, bool* failed);
 /* Returns an empty span's slots to its segment; true when the segment left
  * the set with it (its memory must not be read any more). */
 bool hk_span_free(hk_segment_set* set, hk_span* s);

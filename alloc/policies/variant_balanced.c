@@ -1,6 +1,9 @@
-/* The balanced variant (//alloc:hakmem, //alloc:hakmem_balanced): keeps empty
- * memory for a second for reuse, then returns it; above 256 MB committed,
- * empty memory is handed back lazily (MADV_FREE) at once; no prewarm. */
+/* The balanced variant (//alloc:hakmem, //alloc:hakmem_balanced): freed
+ * memory waits a second for reuse (a span, arena run or big block freed and
+ * allocated again within it costs no syscall and no page fault), then goes
+ * back with MADV_DONTNEED, so RSS as /proc shows it falls to the live set
+ * plus at most 8 MB (the resident target) and 64 MB cached at most
+ * meanwhile. No prewarm. */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
@@ -10,13 +13,11 @@ const hk_variant hk_variant_linked = {
     .decommit = &hk_decommit_to_target,
     .prewarm = &hk_prewarm_none,
     .params = {
-        .decommit_mode = HK_DECOMMIT_FREE,
+        .decommit_mode = HK_DECOMMIT_DONTNEED,
         .release_delay_ms = 1000,
         .cache_mb = 64,
-        .resident_target_mb = 256,
+        .resident_target_mb = 8,
         .prewarm_kb = 0,
         .span_keep_kb = 64,
-        .warm_slots = 1,
-        .big_warm_kb = 2048,
     },
 };

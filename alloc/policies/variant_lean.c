@@ -1,10 +1,11 @@
-/* The lean variant (//alloc:hakmem_lean): gives memory back. Empty memory is
- * decommitted with MADV_DONTNEED (RSS drops at once) whenever more than 16 MB
- * is committed, empty segments and large mappings are unmapped after 100 ms
- * idle or beyond 16 MB cached, and nothing is prewarmed. For many small
- * services sharing a machine, and programs with bursty peaks. Costs page
- * faults when a freed burst is allocated again; steady state pays nothing
- * (the fast path is the same code in every variant). */
+/* The lean variant (//alloc:hakmem_lean): gives memory back soon. Freed
+ * memory waits 100 ms for reuse, then goes back with MADV_DONTNEED while
+ * more than 16 MB is committed; beyond 16 MB cached the oldest goes back at
+ * once. Nothing is decommitted the moment it empties, so a span or buffer
+ * freed and allocated again within the delay costs no syscall and no page
+ * fault; steady state pays nothing (the fast path is the same code in every
+ * variant). No prewarm. For many small services sharing a machine, and
+ * programs with bursty peaks. */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
@@ -20,7 +21,5 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 16,
         .prewarm_kb = 0,
         .span_keep_kb = 64,
-        .warm_slots = 1,
-        .big_warm_kb = 2048,
     },
 };

@@ -19,15 +19,15 @@ from probe_lib import VARIANTS, clean_env, run, variant_lib  # noqa: E402
 # them (and README's variant table documents them).
 EXPECTED = {
     "speed": {
-        "modules": "backend linux, release delayed, decommit never, prewarm hot-classes",
-        "HAKMEM_DECOMMIT": "off", "HAKMEM_RELEASE_DELAY_MS": "10000", "HAKMEM_CACHE_MB": "1024",
-        "HAKMEM_RESIDENT_TARGET_MB": "0", "HAKMEM_PREWARM_KB": "64",
-        "unused": {"HAKMEM_DECOMMIT", "HAKMEM_RESIDENT_TARGET_MB"},
+        "modules": "backend linux, release delayed, decommit to-target, prewarm hot-classes",
+        "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "10000", "HAKMEM_CACHE_MB": "1024",
+        "HAKMEM_RESIDENT_TARGET_MB": "1024", "HAKMEM_PREWARM_KB": "64",
+        "unused": set(),
     },
     "balanced": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm none",
-        "HAKMEM_DECOMMIT": "free", "HAKMEM_RELEASE_DELAY_MS": "1000", "HAKMEM_CACHE_MB": "64",
-        "HAKMEM_RESIDENT_TARGET_MB": "256", "HAKMEM_PREWARM_KB": "0",
+        "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "1000", "HAKMEM_CACHE_MB": "64",
+        "HAKMEM_RESIDENT_TARGET_MB": "8", "HAKMEM_PREWARM_KB": "0",
         "unused": {"HAKMEM_PREWARM_KB"},
     },
     "lean": {

@@ -20,7 +20,5 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 512,
         .prewarm_kb = 32,
         .span_keep_kb = 64,
-        .warm_slots = 1,
-        .big_warm_kb = 2048,
     },
 };
