@@ -1,5 +1,10 @@
 #include "alloc/core/aged.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "alloc/core/clock.h"
 #include "alloc/core/counters.h"
 #include "alloc/core/options.h"
@@ -35,9 +40,66 @@ static uint64_t due_after(uint64_t since_ms) {
   return due != 0 ? due : 1;  /* 0 would read as "nothing waits" */
 }
 
+/* ---- waiting for the next due time (the reclaimer, reclaim.c) ---------- */
+/* The reclaimer sleeps on hk_aged_signal until the earliest due time it saw;
+ * whoever makes a cache due earlier than that wakes it. Dekker-style: the
+ * waker stores the due time then loads the deadline, the sleeper stores the
+ * deadline then loads the due times, both sequentially consistent, so one
+ * of the two always sees the other. */
+static _Atomic uint32_t hk_aged_signal;       /* futex word: bumped on every wake-up */
+static _Atomic uint64_t hk_aged_sleep_until;  /* the sleeper's deadline (UINT64_MAX: none, sleeps until woken); 0: nobody sleeps */
+static _Atomic int hk_aged_waiting;           /* 1 once any entry has waited in any cache */
+
+static void futex_wake(_Atomic uint32_t* word) {
+  syscall(SYS_futex, (uint32_t*)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void update_due(hk_aged_cache* c) {
   uint64_t due = c->oldest ? due_after(c->oldest->since_ms) : 0;
-  atomic_store_explicit(&c->due_ms, due, memory_order_relaxed);
+  atomic_store_explicit(&c->due_ms, due, memory_order_seq_cst);
+  if (due == 0) return;
+  if (!atomic_load_explicit(&hk_aged_waiting, memory_order_relaxed))
+    atomic_store_explicit(&hk_aged_waiting, 1, memory_order_relaxed);
+  uint64_t until = atomic_load_explicit(&hk_aged_sleep_until, memory_order_seq_cst);
+  if (until != 0 && due < until) {
+    atomic_fetch_add_explicit(&hk_aged_signal, 1, memory_order_seq_cst);
+    futex_wake(&hk_aged_signal);
+  }
+}
+
+bool hk_aged_something_waited(void) { return atomic_load_explicit(&hk_aged_waiting, memory_order_relaxed) != 0; }
+
+uint64_t hk_aged_next_due(void) {
+  uint64_t first = 0;
+  for (hk_aged_cache* c = atomic_load_explicit(&hk_aged_caches, memory_order_acquire); c; c = c->next_cache) {
+    uint64_t due = atomic_load_explicit(&c->due_ms, memory_order_seq_cst);
+    if (due != 0 && (first == 0 || due < first)) first = due;
+  }
+  return first;
+}
+
+void hk_aged_wait(uint64_t deadline_ms) {
+  uint32_t seen = atomic_load_explicit(&hk_aged_signal, memory_order_seq_cst);
+  atomic_store_explicit(&hk_aged_sleep_until, deadline_ms ? deadline_ms : UINT64_MAX, memory_order_seq_cst);
+  uint64_t due = hk_aged_next_due();
+  if (due == 0 || (deadline_ms != 0 && due >= deadline_ms)) {
+    struct timespec rel, *timeout = NULL;
+    if (deadline_ms != 0) {
+      uint64_t now = hk_now_ms();
+      uint64_t left = deadline_ms > now ? deadline_ms - now : 0;
+      rel.tv_sec = (time_t)(left / 1000);
+      rel.tv_nsec = (long)(left % 1000) * 1000000L;
+      timeout = &rel;
+    }
+    if (timeout == NULL || timeout->tv_sec != 0 || timeout->tv_nsec != 0)
+      syscall(SYS_futex, (uint32_t*)&hk_aged_signal, FUTEX_WAIT_PRIVATE, seen, timeout, NULL, 0);
+  }
+  atomic_store_explicit(&hk_aged_sleep_until, 0, memory_order_seq_cst);
+}
+
+void hk_aged_wake(void) {
+  atomic_fetch_add_explicit(&hk_aged_signal, 1, memory_order_seq_cst);
+  futex_wake(&hk_aged_signal);
 }
 
 /* Whether the oldest entry of a cache goes back now. The release policy
@@ -72,7 +134,8 @@ void hk_aged_push(hk_aged_cache* c, hk_aged_entry* e, uint64_t bytes, uint64_t s
   if (newer) newer->older = e; else c->newest = e;
   c->entries++;
   hk_stat_add(&hk_stat.cached_bytes, (int64_t)bytes);
-  if (c->oldest == e) update_due(c);
+  /* A new oldest entry, or a parked cache (hk_aged_sweep) looking again. */
+  if (c->oldest == e || atomic_load_explicit(&c->due_ms, memory_order_relaxed) == 0) update_due(c);
 }
 
 void hk_aged_remove(hk_aged_cache* c, hk_aged_entry* e) {
@@ -88,7 +151,14 @@ void hk_aged_remove(hk_aged_cache* c, hk_aged_entry* e) {
 void hk_aged_sweep(hk_aged_cache* c, uint64_t now, bool all) {
   while (c->oldest != NULL) {
     hk_aged_entry* e = c->oldest;
-    if (!all && !release_wanted(e, now)) break;
+    if (!all && !release_wanted(e, now)) {
+      /* Due by age but kept (the process is at its resident target): park
+       * the cache until its next push or removal looks again, so nothing
+       * wakes up for it in the meantime. */
+      if (now >= atomic_load_explicit(&c->due_ms, memory_order_relaxed))
+        atomic_store_explicit(&c->due_ms, 0, memory_order_seq_cst);
+      break;
+    }
     hk_aged_remove(c, e);
     if (!c->give_back(e)) {
       hk_aged_push(c, e, e->bytes, e->since_ms);  /* back as the oldest: tried again later */

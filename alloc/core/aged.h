@@ -80,6 +80,17 @@ void hk_aged_tick(uint64_t now);
 void hk_aged_trim_all(void);
 /* Fork handlers: every cache's lock. */
 void hk_aged_fork(hk_fork_step step);
+
+/* ---- the reclaimer's side (reclaim.c) -------------------------------------- */
+/* True once anything has waited in any cache. */
+bool hk_aged_something_waited(void);
+/* The earliest due time over all caches (monotonic ms), 0 when none. */
+uint64_t hk_aged_next_due(void);
+/* Sleeps until deadline_ms (0: until woken) or until a cache becomes due
+ * earlier than that, or hk_aged_wake. May return early; never holds a lock. */
+void hk_aged_wait(uint64_t deadline_ms);
+/* Wakes a thread sleeping in hk_aged_wait. */
+void hk_aged_wake(void);
 HK_HIDDEN_END
 
 #endif

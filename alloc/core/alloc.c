@@ -13,6 +13,7 @@
 #include "alloc/core/free.h"
 #include "alloc/core/init.h"
 #include "alloc/core/mapping.h"
+#include "alloc/core/reclaim.h"
 
 /* ---- slow paths ---------------------------------------------------------- */
 /* A block above the small classes: the arena when it fits there, else a
@@ -49,6 +50,7 @@ static void* class_slow(hk_heap* heap, unsigned cls) {
   }
   void* p = hk_heap_alloc_slow(heap, cls);
   hk_thread_exit_release(heap);
+  hk_reclaim_poke();
   if (p == NULL) errno = ENOMEM;
   return p;
 }

@@ -5,6 +5,7 @@
 #include "alloc/core/arena.h"
 #include "alloc/core/error.h"
 #include "alloc/core/mapping.h"
+#include "alloc/core/reclaim.h"
 
 /* What p is, for a pointer into a segment that is not a live block start. */
 static const char* segment_misuse(const void* p) {
@@ -21,9 +22,11 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
   switch (hk_segmap_kind((uintptr_t)p)) {
     case HK_MAP_MAPPING:
       hk_mapping_free(p, func);
+      hk_reclaim_poke();
       return;
     case HK_MAP_ARENA:
       hk_arena_free(p, func);
+      hk_reclaim_poke();
       return;
     case HK_MAP_SEGMENT:
       hk_misuse(segment_misuse(p), p, func);

@@ -5,6 +5,7 @@
 #include "alloc/core/error.h"
 #include "alloc/core/options.h"
 #include "alloc/core/os.h"
+#include "alloc/core/reclaim.h"
 
 #define HK_EMPTY_CURRENT_8 &hk_span_empty, &hk_span_empty, &hk_span_empty, &hk_span_empty, \
                            &hk_span_empty, &hk_span_empty, &hk_span_empty, &hk_span_empty
@@ -249,6 +250,7 @@ void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
   if (hk_span_is_full(s)) span_unmark_full(heap, s);
   if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) span_retire(heap, s);
   else sync_current(heap, s->class_idx);
+  hk_reclaim_poke();  /* the heap is consistent again and no lock is held */
 }
 
 /* Files one span of a freshly adopted segment into this heap. Returns true

@@ -5,6 +5,7 @@
 
 #include "alloc/core/aged.h"
 #include "alloc/core/options.h"
+#include "alloc/core/reclaim.h"
 #include "alloc/core/secret.h"
 #include "alloc/core/segment.h"
 #include "alloc/core/size_class.h"
@@ -25,6 +26,7 @@ static void fork_step(hk_fork_step step) {
     hk_segments_fork(step);
     hk_aged_fork(step);
     hk_threads_fork(step);
+    if (step == HK_FORK_CHILD) hk_reclaim_fork_child();
   }
 }
 static void fork_prepare(void) { fork_step(HK_FORK_PREPARE); }
@@ -39,6 +41,7 @@ void hk_init_slow(void) {
     hk_secret_init();
     hk_size_classes_init();
     hk_options_init();
+    hk_reclaim_init();
     hk_threads_init();
     /* From here on allocation works; what follows may call malloc. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);

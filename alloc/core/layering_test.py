@@ -18,6 +18,7 @@ FLOORS = [
     ("errors", ["error"]),
     ("os", ["os", "segmap"]),
     ("aged cache", ["aged"]),
+    ("reclaimer", ["reclaim"]),
     ("memory", ["segment", "arena", "mapping"]),
     ("checks", ["checked"]),
     ("spans", ["span"]),

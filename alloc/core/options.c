@@ -46,6 +46,9 @@ static opt_desc hk_opts[] = {
     {.name = "HAKMEM_PREWARM_KB", .kind = OPT_U64, .field = &hk_options.params.prewarm_kb, .max = 65536,
      .accepted = "an integer 0..65536", .from_variant = true, .param = HK_READS_PREWARM,
      .meaning = "most a new thread may fault in before it asks"},
+    {.name = "HAKMEM_RECLAIM_THREAD", .kind = OPT_U64, .field = &hk_options.params.reclaim_thread, .max = 1,
+     .accepted = "0 or 1", .from_variant = true,
+     .meaning = "a background thread gives freed memory back on time while the program makes no allocator call"},
     {.name = "HAKMEM_ON_ERROR", .kind = OPT_ON_ERROR, .field = &hk_options.on_error_warn,
      .accepted = "abort or warn", .meaning = "what misuse does (warn: report it, leak the block, go on)"},
     {.name = "HAKMEM_STATS", .kind = OPT_STATS, .field = &hk_options.stats_at_exit, .accepted = "0, 1 or json",
@@ -66,7 +69,7 @@ static int parse_u64(const char* s, uint64_t max, uint64_t* out) {
   for (; *s; s++) {
     if (*s < '0' || *s > '9') return -1;
     uint64_t d = (uint64_t)(*s - '0');
-    if (v > (max - d) / 10) return -1;  /* also rejects anything past max */
+    if (d > max || v > (max - d) / 10) return -1;  /* also rejects anything past max */
     v = v * 10 + d;
   }
   *out = v;

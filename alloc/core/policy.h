@@ -27,6 +27,7 @@ typedef struct hk_params {
   uint64_t cache_mb;              /* empty segments + large mappings kept for reuse */
   uint64_t resident_target_mb;    /* freed memory past its delay goes back while more than this is committed */
   uint64_t prewarm_kb;            /* bytes a new thread may fault in early, at most */
+  uint64_t reclaim_thread;        /* 1: a background thread gives freed memory back on time while the program idles */
   /* Not settable from the environment: the shape of what each variant keeps warm. */
   uint64_t span_keep_kb;          /* a class's current span carved at most this far is kept when it empties */
 } hk_params;

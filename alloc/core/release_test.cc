@@ -50,6 +50,9 @@ class LeanRelease : public ::testing::Test {
     // No floor unless a test sets one: this process commits far less than
     // lean's 16 MB target, which would keep everything by age alone.
     ASSERT_EQ(hk_option_set("HAKMEM_RESIDENT_TARGET_MB", "0"), 0);
+    // The clock on slow paths is what these tests prove: no reclaimer
+    // thread (BUILD sets HAKMEM_RECLAIM_THREAD=0; reclaim_test covers it).
+    ASSERT_EQ(hk_options.params.reclaim_thread, 0u);
     hk_trim(0);
   }
   void TearDown() override {

@@ -27,6 +27,7 @@
 #include "alloc/core/init.h"
 #include "alloc/core/options.h"
 #include "alloc/core/print.h"
+#include "alloc/core/reclaim.h"
 #include "alloc/core/segment.h"
 #include "alloc/core/size_class.h"
 #include "alloc/core/thread.h"
@@ -116,6 +117,8 @@ void hk_stats_get(hk_stats_t* out) {
   out->segments_abandoned = hk_abandoned_segments();
   out->threads_live = hk_stat_read(&hk_stat.threads_live);
   hk_threads_sum_counters(&out->thread_refills, &out->remote_frees);
+  out->reclaim_running = hk_reclaim_running();
+  out->reclaim_wakeups = hk_reclaim_wakeups();
   out->syscalls_mmap = hk_os_read(mmap);
   out->syscalls_munmap = hk_os_read(munmap);
   out->syscalls_madvise = hk_os_read(madvise);
@@ -208,6 +211,8 @@ static const stat_field hk_stat_fields[] = {
     HK_FIELD(threads_live, false),
     HK_FIELD(thread_refills, false),
     HK_FIELD(remote_frees, false),
+    HK_FIELD(reclaim_running, false),
+    HK_FIELD(reclaim_wakeups, false),
     HK_FIELD(syscalls_mmap, false),
     HK_FIELD(syscalls_munmap, false),
     HK_FIELD(syscalls_madvise, false),

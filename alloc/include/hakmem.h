@@ -106,7 +106,7 @@ typedef struct hk_stats {
   uint64_t bytes_in_use;        /* small blocks in use (whole blocks) + bytes of live large blocks (arena pages or mapping) */
   uint64_t bytes_free_in_spans; /* free blocks carved in spans: the threads' caches */
   uint64_t bytes_committed;     /* what may be resident: mapped and not decommitted */
-  uint64_t bytes_cached;        /* empty segments, large mappings and free arena pages kept resident for reuse */
+  uint64_t bytes_cached;        /* freed memory kept committed for reuse: free slots, empty segments, free arena pages, big mappings */
   uint64_t bytes_reserved;      /* address space currently mapped from the OS */
   uint64_t bytes_resident;      /* the whole process's resident set (/proc/self/statm), hakmem's or not; 0 without /proc */
   /* Structures. */
@@ -119,6 +119,9 @@ typedef struct hk_stats {
   /* Thread caches and cross-thread frees, since the process started. */
   uint64_t thread_refills;      /* allocations that found their thread's span for the class empty (slow path) */
   uint64_t remote_frees;        /* blocks freed by a thread (with a heap) other than their span's owner */
+  /* The idle reclaimer (HAKMEM_RECLAIM_THREAD). */
+  uint64_t reclaim_running;     /* 1 while its thread runs in this process */
+  uint64_t reclaim_wakeups;     /* times it woke up, since the process started */
   /* Syscalls made by the backend, since the process started. */
   uint64_t syscalls_mmap;       /* mmap calls made by the backend */
   uint64_t syscalls_munmap;     /* munmap calls */

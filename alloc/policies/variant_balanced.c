@@ -18,6 +18,7 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 64,
         .resident_target_mb = 8,
         .prewarm_kb = 0,
+        .reclaim_thread = 1,
         .span_keep_kb = 64,
     },
 };

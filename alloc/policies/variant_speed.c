@@ -22,6 +22,7 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 1024,
         .resident_target_mb = 1024,
         .prewarm_kb = 64,
+        .reclaim_thread = 0,
         .span_keep_kb = 64,
     },
 };

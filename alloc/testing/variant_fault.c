@@ -19,6 +19,7 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 0,
         .resident_target_mb = 0,
         .prewarm_kb = 16,
+        .reclaim_thread = 0,
         .span_keep_kb = 64,
     },
 };

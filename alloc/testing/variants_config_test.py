@@ -21,19 +21,19 @@ EXPECTED = {
     "speed": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm hot-classes",
         "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "10000", "HAKMEM_CACHE_MB": "1024",
-        "HAKMEM_RESIDENT_TARGET_MB": "1024", "HAKMEM_PREWARM_KB": "64",
+        "HAKMEM_RESIDENT_TARGET_MB": "1024", "HAKMEM_PREWARM_KB": "64", "HAKMEM_RECLAIM_THREAD": "0",
         "unused": set(),
     },
     "balanced": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm none",
         "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "1000", "HAKMEM_CACHE_MB": "64",
-        "HAKMEM_RESIDENT_TARGET_MB": "8", "HAKMEM_PREWARM_KB": "0",
+        "HAKMEM_RESIDENT_TARGET_MB": "8", "HAKMEM_PREWARM_KB": "0", "HAKMEM_RECLAIM_THREAD": "1",
         "unused": {"HAKMEM_PREWARM_KB"},
     },
     "lean": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm none",
         "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "100", "HAKMEM_CACHE_MB": "16",
-        "HAKMEM_RESIDENT_TARGET_MB": "16", "HAKMEM_PREWARM_KB": "0",
+        "HAKMEM_RESIDENT_TARGET_MB": "16", "HAKMEM_PREWARM_KB": "0", "HAKMEM_RECLAIM_THREAD": "1",
         "unused": {"HAKMEM_PREWARM_KB"},
     },
 }
@@ -48,6 +48,7 @@ VARIABLES = {
     "HAKMEM_CACHE_MB": (None, ["0", "8", "1048576"], U64_BAD + ["1048577"], "an integer 0..1048576"),
     "HAKMEM_RESIDENT_TARGET_MB": (None, ["0", "32", "1048576"], U64_BAD + ["1048577"], "an integer 0..1048576"),
     "HAKMEM_PREWARM_KB": (None, ["0", "16", "65536"], U64_BAD + ["65537"], "an integer 0..65536"),
+    "HAKMEM_RECLAIM_THREAD": (None, ["0", "1"], U64_BAD + ["2"], "0 or 1"),
     "HAKMEM_ON_ERROR": ("abort", ["abort", "warn"], ["", "Abort", "ignore", "0"], "abort or warn"),
     "HAKMEM_STATS": ("0", ["0", "1", "json"], ["", "yes", "2", "true", "JSON"], "0, 1 or json"),
     "HAKMEM_STATS_FILE": ("", [os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "stats-%p.txt")],

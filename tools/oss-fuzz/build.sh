@@ -50,6 +50,7 @@ core_srcs=(
   alloc/core/options.c
   alloc/core/os.c
   alloc/core/print.c
+  alloc/core/reclaim.c
   alloc/core/secret.c
   alloc/core/segmap.c
   alloc/core/segment.c

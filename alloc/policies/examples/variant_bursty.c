@@ -19,6 +19,7 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 256,
         .resident_target_mb = 512,
         .prewarm_kb = 32,
+        .reclaim_thread = 0,
         .span_keep_kb = 64,
     },
 };
