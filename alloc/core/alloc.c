@@ -9,7 +9,7 @@
 #include "alloc/core/api.h"
 
 /* ---- slow paths ---------------------------------------------------------- */
-HK_NOINLINE void* hk_malloc_slow(hk_heap* heap, size_t size) {
+HK_NOINLINE void* hk_malloc_slow(size_t size, hk_heap* heap) {
   if (size > HK_SMALL_MAX) return hk_large_alloc(size, HK_ALIGN, false);
   if (hk_unlikely(!heap->is_live)) {
     heap = hk_heap_get_or_create();

@@ -66,7 +66,7 @@ HK_INLINE void* hk_malloc_inline(size_t size) {
     void* p = hk_alloc_small_inline(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
     if (hk_likely(p != NULL)) return p;
   }
-  return hk_malloc_slow(heap, size);
+  return hk_malloc_slow(size, heap);
 }
 
 /* True when p is exactly a block start span s has handed out at some point. */
@@ -77,9 +77,11 @@ HK_INLINE bool hk_span_holds_block(const hk_span* s, const void* p) {
    * low 40 bits of off * magic are below off < 2^21 when size divides off
    * and at least 2^40 / size >= 2^22 otherwise (spans are at most
    * HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE = 2 MiB, so off < 2^21; size <= 2^18),
-   * so one multiply and one mask test against 2^21 tell a block start from
-   * an interior pointer. */
-  return hk_likely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) < ((uint64_t)1 << 21));
+   * so one multiply and a test against 2^21 tell a block start from an
+   * interior pointer. div_magic holds magic << 24, which puts those 40 bits
+   * at the top of the product: the test is a shift by 45 (no 64-bit mask to
+   * load). */
+  return hk_likely(((off * s->div_magic) >> 45) == 0);
 }
 
 /* Resolves p (inside a segment) to its span, checking that p is exactly a
@@ -111,7 +113,10 @@ HK_INLINE void hk_free_block(hk_span* s, hk_block* b, uintptr_t tag, const char*
     }
     hk_block_make_free_tagged(b, s->free, tag);
     s->free = b;
-    s->used = used - 1;
+    /* A compiler barrier, so `used` is decremented in memory (one
+     * instruction) instead of in a register and stored back (two). */
+    __asm__ volatile("" ::: "memory");
+    s->used--;
     return;
   }
   hk_free_remote(hk_segment_of(b), s, b);
@@ -146,7 +151,11 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
     if (hk_likely(multi == NULL)) {
       hk_free_in_span(slot, p, func);
     } else {
-      hk_free_in_span(multi, p, func);
+      /* Read multi_head again here (the empty asm hides that it is the
+       * same load), so the single-slot test above is one compare with
+       * memory instead of a load, a test and a register kept live. */
+      __asm__("" : "+r"(slot));
+      hk_free_in_span(slot->multi_head, p, func);
     }
     return;
   }

@@ -117,7 +117,7 @@ typedef struct hk_span {
   uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
   uint32_t block_size;          /* bytes per block; 0 while the slot is free */
   uint32_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it */
-  uint64_t div_magic;           /* ceil(2^40 / block_size): offset / size without a divide */
+  uint64_t div_magic;           /* ceil(2^40 / block_size) << 24: the block-start test without a divide (hk_span_holds_block) */
   uintptr_t start;              /* address of block 0 */
   _Atomic uintptr_t owner;      /* hk_thread_id() of the thread whose heap owns it (may push locally); 0 when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
   _Atomic(hk_block*) remote;    /* cross-thread frees; pushed with release CAS, taken by the owner with acquire exchange */
@@ -223,7 +223,8 @@ void hk_heap_lock_all(void);
 void hk_heap_unlock_all(bool reinit);
 
 /* ---- slow paths (page.c / segment.c / large.c) --------------------------- */
-void* hk_malloc_slow(hk_heap* heap, size_t size);
+/* size first: malloc's fast path keeps it where it arrived (one move less). */
+void* hk_malloc_slow(size_t size, hk_heap* heap);
 void* hk_alloc_class_slow(hk_heap* heap, unsigned cls);
 /* A local free found the span flagged, emptying, or with nothing handed out. */
 void hk_span_free_local_slow(hk_heap* heap, hk_span* span, hk_block* b, const char* func);

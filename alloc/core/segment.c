@@ -356,7 +356,7 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   s->in_use = 1;
   s->block_size = size;
   __atomic_store_n(&s->carved_bytes, 0, __ATOMIC_RELAXED);
-  s->div_magic = (((uint64_t)1 << 40) + size - 1) / size;
+  s->div_magic = ((((uint64_t)1 << 40) + size - 1) / size) << 24;  /* hk_span_holds_block */
   s->start = (uintptr_t)seg + ((uintptr_t)idx << HK_SLOT_SHIFT);
   atomic_store_explicit(&s->remote, NULL, memory_order_relaxed);
   atomic_store_explicit(&s->owner, heap->owner_id, memory_order_relaxed);
