@@ -19,9 +19,32 @@
 #define HK_CHECKED 0
 #endif
 
-/* Free-list links: plain, or XORed with the block's tag in checked builds. */
+/* Free-list links (issue 22). A free block b whose successor is `next`
+ * stores
+ *     link = (next ^ b ^ hk_secret) * HK_LINK_INV     (mod 2^64)
+ * and a pop reads it back as
+ *     rel  = (link * HK_LINK_MUL) ^ hk_secret  = next ^ b.
+ * The multiply is folded into the load on the pop side and costs one
+ * instruction on the push side; the secret makes a written value decode to
+ * an address the writer cannot choose, the multiply makes a partial write
+ * (one byte, a short field) change the high bits of rel, not just the low
+ * ones. A pop follows rel only when it is below HK_LINK_NEAR (next in b's
+ * own slot, which belongs to b's span); anything else (the end of the list,
+ * a link across the slots of a multi-slot span, a corrupted link) goes to
+ * hk_span_pop_far, which checks next exactly. README "What hakmem detects"
+ * argues why that is enough. */
+#define HK_LINK_MUL 0x6b3a9c5dull  /* odd, in [2^30, 2^31): an imul immediate */
+#define HK_LINK_NEAR ((uintptr_t)HK_SLOT_SIZE)
+/* HK_LINK_MUL^-1 mod 2^64 (freelist.c): a hidden variable, so the multiply
+ * takes it from memory in one instruction. */
+extern const uint64_t hk_link_inv __attribute__((visibility("hidden")));
+
+/* next ^ b, decoded from free block b's link. */
+HK_INLINE uintptr_t hk_block_link_rel(const hk_block* b) { return (b->link * HK_LINK_MUL) ^ hk_secret; }
+
+/* Free block b's successor, decoded but not checked (hk_link_ok checks). */
 HK_INLINE hk_block* hk_block_next(const hk_block* b) {
-  return HK_CHECKED ? (hk_block*)((uintptr_t)b->next ^ hk_free_tag(b)) : b->next;
+  return (hk_block*)(hk_block_link_rel(b) ^ (uintptr_t)b);
 }
 
 /* Marks b free with its tag (hk_free_tag(b), passed in when the caller has
@@ -29,7 +52,7 @@ HK_INLINE hk_block* hk_block_next(const hk_block* b) {
  * the two words are opened around the write. */
 HK_INLINE void hk_block_make_free_tagged(hk_block* b, hk_block* next, uintptr_t tag) {
   HK_VG_LINK_OPEN(b);
-  b->next = HK_CHECKED ? (hk_block*)((uintptr_t)next ^ tag) : next;
+  b->link = ((uintptr_t)next ^ tag) * hk_link_inv;
   b->tag = tag;
   HK_VG_LINK_CLOSE(b);
 }
@@ -41,19 +64,39 @@ HK_INLINE void hk_block_make_free(hk_block* b, hk_block* next) {
 void hk_checked_pop(hk_span* s, hk_block* b, hk_block* next);  /* checked.c */
 void hk_checked_free(hk_span* s, hk_block* b);
 
+/* freelist.c: the pop of b whose link does not stay in b's slot (rel =
+ * next ^ b): checks next exactly, then pops b; or reports a corrupted list
+ * (abort; HAKMEM_ON_ERROR=warn: s quarantined, and the block comes from
+ * the class's slow path instead: NULL with errno = ENOMEM if none). */
+void* hk_span_pop_far(hk_span* s, hk_block* b, uintptr_t rel);
+/* True when next, decoded from a free block of span s, may be followed:
+ * NULL, or a block start s has carved whose tag says it is free. */
+bool hk_link_ok(const hk_span* s, const hk_block* next);
+/* Reports the corrupted link of free block `at` in span s ("hakmem:
+ * corrupted free list at 0x... in malloc()") and aborts; under
+ * HAKMEM_ON_ERROR=warn cuts s's lists and marks it corrupt instead (the
+ * caller then takes it off its heap's lists: hk_span_quarantine). */
+void hk_freelist_corrupt(hk_span* s, const void* at);
+void hk_span_quarantine(hk_heap* heap, hk_span* s);  /* page.c */
+
+/* Pops a free block of span s, whose list is not empty. Owner thread only.
+ * The far case is a tail call, so malloc's fast path needs no frame. */
+HK_INLINE void* hk_span_pop_nonempty(hk_span* s) {
+  hk_block* b = s->free;
+  HK_VG_LINK_OPEN(b);
+  uintptr_t rel = hk_block_link_rel(b);
+  if (HK_CHECKED) hk_checked_pop(s, b, (hk_block*)(rel ^ (uintptr_t)b));
+  if (hk_unlikely(rel >= HK_LINK_NEAR)) return hk_span_pop_far(s, b, rel);
+  s->free = (hk_block*)(rel ^ (uintptr_t)b);
+  b->tag = 0;  /* live: a later free() of it is legitimate */
+  s->used++;
+  HK_VG_ALLOC(b, s->block_size);
+  return b;
+}
+
 /* Pops a free block of span s, or NULL. Owner thread only. */
 HK_INLINE void* hk_span_pop(hk_span* s) {
-  hk_block* b = s->free;
-  if (hk_likely(b != NULL)) {
-    HK_VG_LINK_OPEN(b);
-    hk_block* next = hk_block_next(b);
-    if (HK_CHECKED) hk_checked_pop(s, b, next);
-    s->free = next;
-    b->tag = 0;  /* live: a later free() of it is legitimate */
-    s->used++;
-    HK_VG_ALLOC(b, s->block_size);
-  }
-  return b;
+  return hk_likely(s->free != NULL) ? hk_span_pop_nonempty(s) : NULL;
 }
 
 HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
@@ -63,8 +106,8 @@ HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
 HK_INLINE void* hk_malloc_inline(size_t size) {
   hk_heap* heap = hk_tls_heap;
   if (hk_likely(size <= HK_SMALL_MAX)) {
-    void* p = hk_alloc_small_inline(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
-    if (hk_likely(p != NULL)) return p;
+    hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
+    if (hk_likely(s->free != NULL)) return hk_span_pop_nonempty(s);
   }
   return hk_malloc_slow(size, heap);
 }

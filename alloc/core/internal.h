@@ -86,13 +86,14 @@ int hk_class_for_aligned(size_t size, size_t align);
 
 /* ---- blocks, spans, segments ------------------------------------------- */
 /* A free block. Blocks are at least 16 bytes, so both words always fit.
- *   next  the free-list link; in checked builds (HAKMEM_CHECKED) stored XORed
- *         with the block's tag, so a stray write turns it into an address
- *         malloc refuses to follow instead of one it hands out.
+ *   link  the free-list link, encoded with hk_secret and the block's own
+ *         address (alloc_inline.h: hk_block_make_free_tagged), so a write
+ *         into a freed block cannot steer malloc: every pop checks what it
+ *         decodes before following it (issue 22).
  *   tag   address ^ hk_secret while the block is free, 0 once handed out:
  *         free() of a block whose tag is already set is a double free. */
 typedef struct hk_block {
-  struct hk_block* next;
+  uintptr_t link;
   uintptr_t tag;
 } hk_block;
 
@@ -105,6 +106,10 @@ struct hk_heap;
  * free block when last looked at). Folding it into the counter lets free's
  * fast path test "emptying, full or double free" with one compare. */
 #define HK_USED_FULL 0x80000000u
+
+/* hk_span.corrupt (freelist.c, page.c). */
+#define HK_CORRUPT_CUT 1
+#define HK_CORRUPT_OFF_LISTS 2
 
 /* One per slot in the segment header. The first 64 bytes hold everything
  * malloc's and free's fast paths read, so each touches one line here. */
@@ -128,6 +133,7 @@ typedef struct hk_span {
   uint32_t capacity;            /* blocks the span can hold */
   uint8_t slot_count;           /* slots the span covers */
   uint8_t slot_index;           /* index of its head slot in the segment */
+  uint8_t corrupt;              /* HAKMEM_ON_ERROR=warn found a corrupted free-list link in it: HK_CORRUPT_CUT, then HK_CORRUPT_OFF_LISTS once off its heap's lists for good (it never allocates again, leaks what it holds); 0 normally. Owner-only */
   uint32_t trimmed_from;        /* trim decommitted the pages from this offset (past the first block) to the end of its slot, which its slot bit does not say; 0 when not. Owner-only */
 } __attribute__((aligned(64))) hk_span;
 

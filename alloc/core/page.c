@@ -84,7 +84,10 @@ static inline hk_block* block_link(hk_block* b) {
   return next;
 }
 
-/* Takes the blocks other threads freed into this span. */
+/* Takes the blocks other threads freed into this span. Each link is
+ * checked before it is followed (freelist.c); a corrupted one is reported,
+ * and under HAKMEM_ON_ERROR=warn leaves s corrupt with nothing collected
+ * (the caller quarantines it if it is on its heap's lists). */
 static uint32_t span_collect_remote(hk_span* s) {
   if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) return 0;
   /* acquire: pairs with the release CAS in hk_free_remote, so each block's
@@ -96,6 +99,11 @@ static uint32_t span_collect_remote(hk_span* s) {
   for (;;) {
     hk_block* next = block_link(tail);
     if (next == NULL) break;
+    /* More links than the span has blocks: a cycle. */
+    if (hk_unlikely(!hk_link_ok(s, next) || n >= s->capacity)) {
+      hk_freelist_corrupt(s, tail);
+      return 0;
+    }
     tail = next;
     n++;
   }
@@ -151,6 +159,20 @@ static void span_unmark_full(hk_heap* heap, hk_span* s) {
   list_push_back(&heap->avail[s->class_idx], s);
 }
 
+/* Takes s, whose free list hk_freelist_corrupt cut (HAKMEM_ON_ERROR=warn),
+ * off its heap's lists for good: it never allocates again. Its blocks' later
+ * frees leak (hk_span_free_local_slow; the full flag sends them there), and
+ * no remote free into it is collected again: nothing it held can be handed
+ * out twice. */
+void hk_span_quarantine(hk_heap* heap, hk_span* s) {
+  if (s->corrupt != HK_CORRUPT_CUT) return;
+  unsigned cls = s->class_idx;
+  list_remove(hk_span_is_full(s) ? &heap->full[cls] : &heap->avail[cls], s);
+  s->used |= HK_USED_FULL;
+  s->corrupt = HK_CORRUPT_OFF_LISTS;
+  sync_current(heap, cls);
+}
+
 /* Returns true when the span's segment was released with it. */
 static bool span_retire(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
@@ -200,10 +222,11 @@ static bool heap_collect_remote(hk_heap* heap, bool force) {
         hk_span* s = &seg->spans[i];
         if (!s->in_use) { i++; continue; }
         unsigned slots = s->slot_count;
-        if (span_collect_remote(s)) {
+        if (!s->corrupt && span_collect_remote(s)) {
           any = true;
           if (span_refile(heap, s)) break;  /* the segment is gone: stop reading it */
         }
+        if (hk_unlikely(s->corrupt == HK_CORRUPT_CUT)) hk_span_quarantine(heap, s);
         i += slots;
       }
     }
@@ -217,16 +240,24 @@ static bool heap_collect_remote(hk_heap* heap, bool force) {
  * burst's pages resident until its last block is freed. The free blocks
  * there leave the free list and count as not carved; carving them again
  * commits their pages. Owner only; for trim (one walk of the free list). */
-static void span_release_tail(hk_span* s) {
+static void span_release_tail(hk_heap* heap, hk_span* s) {
   uint32_t size = s->block_size;
   uint32_t carved = s->carved_bytes / size;
   /* A span holds at most a slot's worth of 16-byte blocks (size_class.c). */
   uint64_t is_free[HK_SLOT_SIZE / 16 / 64] = {0};
   if (carved > 64 * (sizeof(is_free) / sizeof(is_free[0]))) return;
+  uint32_t n = 0;
   for (hk_block* b = s->free; b != NULL;) {
     uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
-    b = block_link(b);
+    hk_block* next = block_link(b);
+    /* Checked before it is followed; more links than blocks is a cycle. */
+    if (next != NULL && hk_unlikely(!hk_link_ok(s, next) || ++n >= carved)) {
+      hk_freelist_corrupt(s, b);
+      hk_span_quarantine(heap, s);
+      return;
+    }
+    b = next;
   }
   uint32_t live_end = carved;  /* blocks from here on are all free */
   while (live_end > 0 && (is_free[(live_end - 1) / 64] >> ((live_end - 1) % 64) & 1)) live_end--;
@@ -253,7 +284,11 @@ void hk_heap_release_span_tails(hk_heap* heap) {
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
     hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
     for (int k = 0; k < 2; k++) {
-      for (hk_span* s = lists[k]->head; s; s = s->next) span_release_tail(s);
+      for (hk_span* s = lists[k]->head; s;) {
+        hk_span* next = s->next;  /* s may be quarantined (corrupted list) */
+        span_release_tail(heap, s);
+        s = next;
+      }
     }
   }
 }
@@ -281,6 +316,10 @@ void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
     hk_span* s;
     while ((s = heap->avail[cls].head) != NULL) {
       if (s->free == NULL) span_collect_remote(s);
+      if (hk_unlikely(s->corrupt)) {
+        hk_span_quarantine(heap, s);
+        continue;
+      }
       if (s->free == NULL && span_uncarved_bytes(s) != 0 && s->next != NULL && s->next->free != NULL) {
         /* Blocks freed into another span first, fresh memory once the next
          * span has none: the carved (resident) part of a class then follows
@@ -294,6 +333,8 @@ void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
       if (s->free == NULL) span_carve(s);
       if (s->free != NULL) {
         set_current(heap, cls, s);
+        /* A corrupted list (HAKMEM_ON_ERROR=warn) quarantines s and takes
+         * the block from this function again. */
         return hk_span_pop(s);
       }
       span_mark_full(heap, s);
@@ -313,6 +354,7 @@ void* hk_alloc_class_slow(hk_heap* heap, unsigned cls) {
 }
 
 void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func) {
+  if (hk_unlikely(s->corrupt)) return;  /* quarantined (hk_span_quarantine): leak it */
   if (hk_span_live(s) == 0) {
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
@@ -328,7 +370,11 @@ void hk_span_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
 /* Files one span of a freshly adopted segment into this heap. Returns true
  * when the span was empty and its segment was released with it. */
 bool hk_span_adopt(hk_heap* heap, hk_span* s) {
-  span_collect_remote(s);
+  if (!s->corrupt) span_collect_remote(s);
+  if (hk_unlikely(s->corrupt)) {
+    s->corrupt = HK_CORRUPT_OFF_LISTS;  /* never filed: it stays off the lists */
+    return false;
+  }
   s->used &= ~HK_USED_FULL;
   s->next = s->prev = NULL;
   if (s->used == 0) return hk_segment_free_span(heap, s);

@@ -365,6 +365,7 @@ static void span_init(hk_heap* heap, hk_segment* seg, unsigned idx, unsigned cls
   s->slot_count = (uint8_t)slots;
   s->slot_index = (uint8_t)idx;
   s->trimmed_from = 0;
+  s->corrupt = 0;
   s->multi_head = slots > 1 ? s : NULL;
   for (unsigned k = 1; k < slots; k++) {
     seg->spans[idx + k].slot_offset = (uint8_t)k;

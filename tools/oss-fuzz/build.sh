@@ -39,6 +39,7 @@ core_srcs=(
   alloc/core/arena.c
   alloc/core/checked.c
   alloc/core/error.c
+  alloc/core/freelist.c
   alloc/core/heap.c
   alloc/core/init.c
   alloc/core/large.c
