@@ -78,6 +78,7 @@ targets=(
   "size_class ${balanced}"
   "options    ${balanced}"
   "threads    ${balanced}"
+  "freelist   ${balanced}"
 )
 
 for entry in "${targets[@]}"; do
