@@ -5,7 +5,8 @@ The seeds are small programs in each target's input language, one scenario
 each, so libFuzzer starts from inputs that already reach the interesting
 paths (and the replay tests exercise them in the normal build). The
 encodings mirror the decoders in ops_model.c, policy_fuzzer.c,
-size_class_fuzzer.c, options_fuzzer.c and threads_fuzzer.c; keep them in step.
+size_class_fuzzer.c, options_fuzzer.c, threads_fuzzer.c and freelist_fuzzer.c;
+keep them in step.
 Inputs the fuzzers found are added beside these under other names.
 
     python3 fuzz/make_seeds.py      # rewrites fuzz/corpus/*/seed-*
@@ -181,8 +182,29 @@ def threads_seeds():
     }
 
 
+# ---- freelist (freelist_fuzzer.c) -------------------------------------------
+def freelist_seeds():
+    def malloc(slot, b): return bytes([0, slot, b])          # size 16 * (1 + b % 64) - b / 64
+    def free(slot): return bytes([3, slot])
+    def rfree(slot): return bytes([5, slot])                 # freed by another thread
+    def corrupt(which, kind, v): return bytes([6, which, kind]) + struct.pack("<Q", v)
+    def burst(slot, n, b): return bytes([7, slot, n, b])
+    return {
+        # a live block's address over the newest freed block's link
+        "seed-local-live": malloc(0, 3) + malloc(1, 3) + malloc(2, 3) + free(1) + free(2) + corrupt(255, 1, 0) + burst(10, 40, 3),
+        # one byte of the link (an off-by-one overflow from the block before)
+        "seed-local-byte": malloc(0, 3) + malloc(1, 3) + free(1) + corrupt(0, 0, 0) + burst(10, 20, 3),
+        # remote list: a wild word, then bursts drain the span's local list
+        "seed-remote-wild": malloc(0, 3) + malloc(1, 3) + rfree(1) + corrupt(0, 3 << 6, 0x7F1234567890) + burst(10, 63, 3) + burst(20, 63, 3),
+        "seed-fill": malloc(0, 8) + malloc(1, 8) + free(0) + corrupt(0, 3, 0) + burst(5, 30, 8),
+        # another freed block's address
+        "seed-forged": malloc(0, 2) + malloc(1, 2) + malloc(2, 2) + free(0) + free(1) + corrupt(1, 2, 1 << 8) + burst(5, 30, 2),
+    }
+
+
 def main():
     targets = {
+        "freelist": freelist_seeds(),
         "ops": ops_seeds(),
         "policy": policy_seeds(),
         "size_class": size_class_seeds(),

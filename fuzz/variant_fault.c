@@ -23,8 +23,7 @@ const hk_variant hk_variant_linked = {
         .cache_mb = 0,
         .resident_target_mb = 0,
         .prewarm_kb = 0,
+        .reclaim_thread = 0,
         .span_keep_kb = 64,
-        .warm_slots = 1,
-        .big_warm_kb = 2048,
     },
 };

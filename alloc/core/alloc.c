@@ -55,10 +55,15 @@ static void* class_slow(hk_heap* heap, unsigned cls) {
   return p;
 }
 
-HK_NOINLINE void* hk_malloc_slow(hk_heap* heap, size_t size) {
+HK_NOINLINE void* hk_malloc_slow(size_t size, hk_heap* heap) {
   if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false);
   return class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
 }
+
+/* For a pop that found its span's free list corrupted (warn mode): the
+ * slow path quarantines the span and serves the class elsewhere. */
+static void* refill_after_corruption(unsigned cls) { return class_slow(hk_tls_heap, cls); }
+__attribute__((constructor)) static void register_refill(void) { hk_span_refill = refill_after_corruption; }
 
 static void* alloc_class(unsigned cls) {
   hk_heap* heap = hk_tls_heap;

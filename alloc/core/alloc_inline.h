@@ -17,7 +17,8 @@
 #include "alloc/core/thread.h"
 
 HK_HIDDEN_BEGIN
-void* hk_malloc_slow(hk_heap* heap, size_t size);
+/* size first: malloc's fast path keeps it where it arrived (one move less). */
+void* hk_malloc_slow(size_t size, hk_heap* heap);
 
 HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
   return hk_span_pop(heap->current[cls]);
@@ -26,10 +27,10 @@ HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
 HK_INLINE void* hk_malloc_inline(size_t size) {
   hk_heap* heap = hk_tls_heap;
   if (hk_likely(size <= HK_SMALL_MAX)) {
-    void* p = hk_alloc_small_inline(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
-    if (hk_likely(p != NULL)) return p;
+    hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
+    if (hk_likely(s->free != NULL)) return hk_span_pop_nonempty(s);
   }
-  return hk_malloc_slow(heap, size);
+  return hk_malloc_slow(size, heap);
 }
 HK_HIDDEN_END
 

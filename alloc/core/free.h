@@ -57,7 +57,10 @@ HK_INLINE void hk_free_block(hk_span* s, hk_block* b, uintptr_t tag, const char*
     }
     hk_block_make_free_tagged(b, s->free, tag);
     s->free = b;
-    s->used = used - 1;
+    /* A compiler barrier, so `used` is decremented in memory (one
+     * instruction) instead of in a register and stored back (two). */
+    __asm__ volatile("" ::: "memory");
+    s->used--;
     return;
   }
   hk_free_remote(hk_segment_of(b), s, b);
@@ -86,7 +89,11 @@ HK_INLINE void hk_free_inline(void* p, const char* func) {
     if (hk_likely(multi == NULL)) {
       hk_free_in_span(slot, p, func);
     } else {
-      hk_free_in_span(multi, p, func);
+      /* Read multi_head again here (the empty asm hides that it is the
+       * same load), so the single-slot test above is one compare with
+       * memory instead of a load, a test and a register kept live. */
+      __asm__("" : "+r"(slot));
+      hk_free_in_span(slot->multi_head, p, func);
     }
     return;
   }

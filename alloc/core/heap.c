@@ -99,6 +99,20 @@ static void span_unmark_full(hk_heap* heap, hk_span* s) {
   hk_span_list_push_back(&heap->avail[s->class_idx], s);
 }
 
+/* Takes s, whose free list hk_freelist_corrupt cut (HAKMEM_ON_ERROR=warn),
+ * off the heap's lists for good: it never allocates again. Its blocks'
+ * later frees leak (hk_heap_free_local_slow; the full flag sends them
+ * there), and no remote free into it is collected again: nothing it held
+ * can be handed out twice. */
+static void span_quarantine(hk_heap* heap, hk_span* s) {
+  if (s->corrupt != HK_CORRUPT_CUT) return;
+  unsigned cls = s->class_idx;
+  hk_span_list_remove(hk_span_is_full(s) ? &heap->full[cls] : &heap->avail[cls], s);
+  s->used |= HK_USED_FULL;
+  s->corrupt = HK_CORRUPT_OFF_LISTS;
+  sync_current(heap, cls);
+}
+
 /* Returns true when the span's segment was released with it. */
 static bool span_retire(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
@@ -145,10 +159,11 @@ static bool heap_collect_remote(hk_heap* heap, bool force) {
         hk_span* s = &seg->spans[i];
         if (!s->in_use) { i++; continue; }
         unsigned slots = s->slot_count;
-        if (hk_span_collect_remote(s)) {
+        if (!s->corrupt && hk_span_collect_remote(s)) {
           any = true;
           if (span_refile(heap, s)) break;  /* the segment is gone: stop reading it */
         }
+        if (hk_unlikely(s->corrupt == HK_CORRUPT_CUT)) span_quarantine(heap, s);
         i += slots;
       }
     }
@@ -161,7 +176,12 @@ static void heap_release_span_tails(hk_heap* heap) {
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
     hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
     for (int k = 0; k < 2; k++) {
-      for (hk_span* s = lists[k]->head; s; s = s->next) hk_span_release_tail(s);
+      for (hk_span* s = lists[k]->head; s;) {
+        hk_span* next = s->next;  /* s may be quarantined (corrupted list) */
+        hk_span_release_tail(s);
+        if (hk_unlikely(s->corrupt == HK_CORRUPT_CUT)) span_quarantine(heap, s);
+        s = next;
+      }
     }
   }
 }
@@ -209,6 +229,10 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
     hk_span* s;
     while ((s = heap->avail[cls].head) != NULL) {
       if (s->free == NULL) hk_span_collect_remote(s);
+      if (hk_unlikely(s->corrupt)) {
+        span_quarantine(heap, s);
+        continue;
+      }
       if (s->free == NULL && hk_span_uncarved_bytes(s) != 0 && s->next != NULL && s->next->free != NULL) {
         /* Blocks freed into another span first, fresh memory once the next
          * span has none: the carved (resident) part of a class then follows
@@ -221,6 +245,8 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
       if (s->free == NULL) span_carve(s);
       if (s->free != NULL) {
         set_current(heap, cls, s);
+        /* A corrupted list (warn mode) is cut and the block comes from this
+         * function again (hk_span_refill), which quarantines the span. */
         return hk_span_pop(s);
       }
       span_mark_full(heap, s);
@@ -240,6 +266,7 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
 }
 
 void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func) {
+  if (hk_unlikely(s->corrupt)) return;  /* quarantined (span_quarantine): leak it */
   if (hk_span_live(s) == 0) {
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
@@ -257,7 +284,11 @@ void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
  * when the span was empty and its segment was released with it. */
 static bool heap_adopt_span(hk_heap* heap, hk_span* s) {
   atomic_store_explicit(&s->owner, heap->segments.owner_id, memory_order_relaxed);
-  hk_span_collect_remote(s);
+  if (!s->corrupt) hk_span_collect_remote(s);
+  if (hk_unlikely(s->corrupt)) {
+    s->corrupt = HK_CORRUPT_OFF_LISTS;  /* never filed: it stays off the lists */
+    return false;
+  }
   s->used &= ~HK_USED_FULL;
   s->next = s->prev = NULL;
   if (s->used == 0) return hk_span_free(&heap->segments, s);

@@ -45,7 +45,7 @@ typedef struct hk_span {
   uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
   uint32_t block_size;          /* bytes per block; 0 while the slot is free */
   uint32_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it */
-  uint64_t div_magic;           /* ceil(2^40 / block_size): offset / size without a divide */
+  uint64_t div_magic;           /* ceil(2^40 / block_size) << 24: the block-start test without a divide (hk_span_holds_block) */
   uintptr_t start;              /* address of block 0 */
   _Atomic uintptr_t owner;      /* thread id (span.h) of the owner, which may push locally; 0 when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
   _Atomic(struct hk_block*) remote; /* cross-thread frees; pushed with release CAS, taken by the owner with acquire exchange */
@@ -56,6 +56,7 @@ typedef struct hk_span {
   uint32_t capacity;            /* blocks the span can hold */
   uint8_t slot_count;           /* slots the span covers */
   uint8_t slot_index;           /* index of its head slot in the segment */
+  uint8_t corrupt;              /* HK_CORRUPT_* (span.h) once HAKMEM_ON_ERROR=warn found a corrupted free-list link in it: it never allocates again, leaks what it holds; 0 normally. Owner-only */
   uint32_t trimmed_from;        /* trim decommitted the pages from this offset (past the first block) to the end of its slot, which its slot bit does not say; 0 when not. Owner-only */
 } __attribute__((aligned(64))) hk_span;
 

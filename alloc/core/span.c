@@ -1,6 +1,61 @@
 #include "alloc/core/span.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
+#include "alloc/core/options.h"
+#include "alloc/core/print.h"
+
 hk_span hk_span_empty;  /* zero: free == NULL, so a pop always misses */
+
+/* Not `static const`: other objects must load it, so that the multiply by
+ * it takes it as a memory operand (one instruction) instead of
+ * materializing a 64-bit immediate first. */
+const uint64_t hk_link_inv = 0x16e79966628c17f5ull;
+_Static_assert((uint64_t)(0x16e79966628c17f5ull * HK_LINK_MUL) == 1, "hk_link_inv is HK_LINK_MUL's inverse");
+
+/* ---- free-list integrity ------------------------------------------------ */
+/* The cold half of the link checks whose hot half is hk_span_pop (span.h):
+ * whatever a pop or a list walk decodes that does not stay in the block's
+ * own slot is checked exactly here. */
+bool hk_link_ok(const hk_span* s, const hk_block* next) {
+  if (next == NULL) return true;
+  if (!hk_span_holds_block(s, next)) return false;
+  /* Inside the span's carved blocks, so safe to read. */
+  HK_VG_LINK_OPEN(next);
+  bool is_free = next->tag == hk_free_tag(next);
+  HK_VG_LINK_CLOSE(next);
+  return is_free;
+}
+
+void* (*hk_span_refill)(unsigned cls);
+
+void* hk_span_pop_far(hk_span* s, hk_block* b, uintptr_t rel) {
+  hk_block* next = (hk_block*)(rel ^ (uintptr_t)b);
+  if (hk_unlikely(!hk_link_ok(s, next))) {
+    HK_VG_LINK_CLOSE(b);
+    hk_freelist_corrupt(s, b);  /* returns only in warn mode, s cut */
+    return hk_span_refill != NULL ? hk_span_refill(s->class_idx) : NULL;
+  }
+  s->free = next;
+  b->tag = 0;  /* live: a later free() of it is legitimate */
+  s->used++;
+  HK_VG_ALLOC(b, s->block_size);
+  return b;
+}
+
+void hk_freelist_corrupt(hk_span* s, const void* at) {
+  int saved = errno;
+  hk_write_str(2, "hakmem: corrupted free list at ");
+  hk_write_hex(2, (uintptr_t)at);
+  hk_write_str(2, " in malloc()\n");
+  errno = saved;
+  if (!hk_options.on_error_warn) abort();
+  /* Cut: nothing past this link is followed again, nor anything other
+   * threads free into the span (its remote list is never collected again). */
+  s->free = NULL;
+  if (s->corrupt == 0) s->corrupt = HK_CORRUPT_CUT;
+}
 
 hk_block* hk_block_link(hk_block* b) {
   HK_VG_LINK_OPEN(b);
@@ -22,7 +77,7 @@ static void span_init(hk_span* s, unsigned cls, uintptr_t owner_id) {
   s->in_use = 1;
   s->block_size = size;
   __atomic_store_n(&s->carved_bytes, 0, __ATOMIC_RELAXED);
-  s->div_magic = (((uint64_t)1 << 40) + size - 1) / size;
+  s->div_magic = ((((uint64_t)1 << 40) + size - 1) / size) << 24;  /* hk_span_holds_block */
   s->start = (uintptr_t)seg + ((uintptr_t)idx << HK_SLOT_SHIFT);
   atomic_store_explicit(&s->remote, NULL, memory_order_relaxed);
   atomic_store_explicit(&s->owner, owner_id, memory_order_relaxed);
@@ -31,6 +86,7 @@ static void span_init(hk_span* s, unsigned cls, uintptr_t owner_id) {
   s->slot_count = (uint8_t)slots;
   s->slot_index = (uint8_t)idx;
   s->trimmed_from = 0;
+  s->corrupt = 0;
   s->multi_head = slots > 1 ? s : NULL;
   for (unsigned k = 1; k < slots; k++) {
     seg->spans[idx + k].slot_offset = (uint8_t)k;
@@ -58,6 +114,12 @@ uint32_t hk_span_collect_remote(hk_span* s) {
   for (;;) {
     hk_block* next = hk_block_link(tail);
     if (next == NULL) break;
+    /* Checked before it is followed; more links than the span has blocks
+     * is a cycle. */
+    if (hk_unlikely(!hk_link_ok(s, next) || n >= s->capacity)) {
+      hk_freelist_corrupt(s, tail);
+      return 0;
+    }
     tail = next;
     n++;
   }
@@ -102,10 +164,17 @@ void hk_span_release_tail(hk_span* s) {
   /* A span holds at most a slot's worth of 16-byte blocks (size_class.c). */
   uint64_t is_free[HK_SLOT_SIZE / 16 / 64] = {0};
   if (carved > 64 * (sizeof(is_free) / sizeof(is_free[0]))) return;
+  uint32_t n = 0;
   for (hk_block* b = s->free; b != NULL;) {
     uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
-    b = hk_block_link(b);
+    hk_block* next = hk_block_link(b);
+    /* Checked before it is followed; more links than blocks is a cycle. */
+    if (next != NULL && hk_unlikely(!hk_link_ok(s, next) || ++n >= carved)) {
+      hk_freelist_corrupt(s, b);
+      return;
+    }
+    b = next;
   }
   uint32_t live_end = carved;  /* blocks from here on are all free */
   while (live_end > 0 && (is_free[(live_end - 1) / 64] >> ((live_end - 1) % 64) & 1)) live_end--;

@@ -25,13 +25,14 @@
 
 HK_HIDDEN_BEGIN
 /* A free block. Blocks are at least 16 bytes, so both words always fit.
- *   next  the free-list link; in checked builds (HAKMEM_CHECKED) stored XORed
- *         with the block's tag, so a stray write turns it into an address
- *         malloc refuses to follow instead of one it hands out.
+ *   link  the free-list link, encoded with hk_secret and the block's own
+ *         address (hk_block_make_free_tagged), so a write into a freed
+ *         block cannot steer malloc: every pop checks what it decodes
+ *         before following it.
  *   tag   address ^ hk_secret while the block is free, 0 once handed out:
  *         free() of a block whose tag is already set is a double free. */
 typedef struct hk_block {
-  struct hk_block* next;
+  uintptr_t link;
   uintptr_t tag;
 } hk_block;
 
@@ -48,22 +49,40 @@ HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_poin
 HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_FULL) - s->pinned; }
 HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
 
-/* The span with no block: a heap's current span for a class it has none
- * of, so malloc's fast path needs no NULL check (its pop always misses). */
 extern hk_span hk_span_empty;
 
 /* ---- free-list links -------------------------------------------------- */
-/* Free-list links: plain, or XORed with the block's tag in checked builds. */
-HK_INLINE hk_block* hk_block_next(const hk_block* b) {
-  return HK_CHECKED ? (hk_block*)((uintptr_t)b->next ^ hk_free_tag(b)) : b->next;
-}
+/* A free block b whose successor is `next` stores
+ *     link = (next ^ b ^ hk_secret) * HK_LINK_INV     (mod 2^64)
+ * and a pop reads it back as
+ *     rel  = (link * HK_LINK_MUL) ^ hk_secret  = next ^ b.
+ * The multiply is folded into the load on the pop side and costs one
+ * instruction on the push side; the secret makes a written value decode to
+ * an address the writer cannot choose, the multiply makes a partial write
+ * (one byte, a short field) change the high bits of rel, not just the low
+ * ones. A pop follows rel only when it is below HK_LINK_NEAR (next in b's
+ * own slot, which belongs to b's span); anything else (the end of the list,
+ * a link across the slots of a multi-slot span, a corrupted link) goes to
+ * hk_span_pop_far, which checks next exactly. README "What hakmem detects"
+ * argues why that is enough. */
+#define HK_LINK_MUL 0x6b3a9c5dull  /* odd, in [2^30, 2^31): an imul immediate */
+#define HK_LINK_NEAR ((uintptr_t)HK_SLOT_SIZE)
+/* HK_LINK_MUL^-1 mod 2^64 (span.c): a variable, so the multiply takes it
+ * from memory in one instruction. */
+extern const uint64_t hk_link_inv;
+
+/* next ^ b, decoded from free block b's link. */
+HK_INLINE uintptr_t hk_block_link_rel(const hk_block* b) { return (b->link * HK_LINK_MUL) ^ hk_secret; }
+
+/* Free block b's successor, decoded but not checked (hk_link_ok checks). */
+HK_INLINE hk_block* hk_block_next(const hk_block* b) { return (hk_block*)(hk_block_link_rel(b) ^ (uintptr_t)b); }
 
 /* Marks b free with its tag (hk_free_tag(b), passed in when the caller has
  * it already) and links it before next. b may be no-access to memcheck, so
  * the two words are opened around the write. */
 HK_INLINE void hk_block_make_free_tagged(hk_block* b, hk_block* next, uintptr_t tag) {
   HK_VG_LINK_OPEN(b);
-  b->next = HK_CHECKED ? (hk_block*)((uintptr_t)next ^ tag) : next;
+  b->link = ((uintptr_t)next ^ tag) * hk_link_inv;
   b->tag = tag;
   HK_VG_LINK_CLOSE(b);
 }
@@ -72,24 +91,52 @@ HK_INLINE void hk_block_make_free(hk_block* b, hk_block* next) {
   hk_block_make_free_tagged(b, next, hk_free_tag(b));
 }
 
+/* hk_span.corrupt: a corrupted link was found under HAKMEM_ON_ERROR=warn
+ * (hk_freelist_corrupt cut the span's lists: CUT), then the span went off
+ * its heap's lists for good (OFF_LISTS: it never allocates again). */
+#define HK_CORRUPT_CUT 1
+#define HK_CORRUPT_OFF_LISTS 2
+
+/* True when next, decoded from a free block of span s, may be followed:
+ * NULL, or a block start s has carved whose tag says it is free. */
+bool hk_link_ok(const hk_span* s, const hk_block* next);
+/* Reports the corrupted link of free block `at` in span s ("hakmem:
+ * corrupted free list at 0x... in malloc()") and aborts; under
+ * HAKMEM_ON_ERROR=warn cuts s's lists and marks it HK_CORRUPT_CUT instead
+ * (its heap then takes it off its lists). */
+void hk_freelist_corrupt(hk_span* s, const void* at);
+/* The pop of b whose link does not stay in b's slot (rel = next ^ b):
+ * checks next exactly, then pops b. After a corrupted link was reported
+ * (warn mode) the block comes from hk_span_refill instead. */
+void* hk_span_pop_far(hk_span* s, hk_block* b, uintptr_t rel);
+/* A block of class cls from the allocation slow path, for a pop that found
+ * its span's list corrupted (warn mode): registered by the entry floor
+ * (alloc.c) at load, since spans cannot call up into heaps. NULL: none. */
+extern void* (*hk_span_refill)(unsigned cls);
+
 /* Checked builds only (checked.c): verify a block before it is handed out,
  * poison it when it is freed. */
 void hk_checked_pop(hk_span* s, hk_block* b, hk_block* next);
 void hk_checked_free(hk_span* s, hk_block* b);
 
+/* Pops a free block of span s, whose list is not empty. Owner thread only.
+ * The far case is a tail call, so malloc's fast path needs no frame. */
+HK_INLINE void* hk_span_pop_nonempty(hk_span* s) {
+  hk_block* b = s->free;
+  HK_VG_LINK_OPEN(b);
+  uintptr_t rel = hk_block_link_rel(b);
+  if (HK_CHECKED) hk_checked_pop(s, b, (hk_block*)(rel ^ (uintptr_t)b));
+  if (hk_unlikely(rel >= HK_LINK_NEAR)) return hk_span_pop_far(s, b, rel);
+  s->free = (hk_block*)(rel ^ (uintptr_t)b);
+  b->tag = 0;  /* live: a later free() of it is legitimate */
+  s->used++;
+  HK_VG_ALLOC(b, s->block_size);
+  return b;
+}
+
 /* Pops a free block of span s, or NULL. Owner thread only. */
 HK_INLINE void* hk_span_pop(hk_span* s) {
-  hk_block* b = s->free;
-  if (hk_likely(b != NULL)) {
-    HK_VG_LINK_OPEN(b);
-    hk_block* next = hk_block_next(b);
-    if (HK_CHECKED) hk_checked_pop(s, b, next);
-    s->free = next;
-    b->tag = 0;  /* live: a later free() of it is legitimate */
-    s->used++;
-    HK_VG_ALLOC(b, s->block_size);
-  }
-  return b;
+  return hk_likely(s->free != NULL) ? hk_span_pop_nonempty(s) : NULL;
 }
 
 /* True when p is exactly a block start span s has handed out at some point. */
@@ -100,9 +147,11 @@ HK_INLINE bool hk_span_holds_block(const hk_span* s, const void* p) {
    * low 40 bits of off * magic are below off < 2^21 when size divides off
    * and at least 2^40 / size >= 2^22 otherwise (spans are at most
    * HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE = 2 MiB, so off < 2^21; size <= 2^18),
-   * so one multiply and one mask test against 2^21 tell a block start from
-   * an interior pointer. */
-  return hk_likely(((off * s->div_magic) & (((uint64_t)1 << 40) - 1)) < ((uint64_t)1 << 21));
+   * so one multiply and a test against 2^21 tell a block start from an
+   * interior pointer. div_magic holds magic << 24, which puts those 40 bits
+   * at the top of the product: the test is a shift by 45 (no 64-bit mask to
+   * load). */
+  return hk_likely(((off * s->div_magic) >> 45) == 0);
 }
 
 _Static_assert((uint64_t)HK_SPAN_MAX_SLOTS * HK_SLOT_SIZE <= ((uint64_t)1 << 21) && HK_SMALL_MAX <= (1u << 18),
@@ -117,7 +166,9 @@ hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool warm_only, bool* fa
 /* Returns an empty span's slots to its segment; true when the segment left
  * the set with it (its memory must not be read any more). */
 bool hk_span_free(hk_segment_set* set, hk_span* s);
-/* Takes the blocks other threads freed into s; returns how many. */
+/* Takes the blocks other threads freed into s; returns how many. Each link
+ * is checked before it is followed; a corrupted one is reported (warn mode:
+ * s is left HK_CORRUPT_CUT with nothing collected). */
 uint32_t hk_span_collect_remote(hk_span* s);
 /* Bytes of s not yet carved into blocks. */
 HK_INLINE size_t hk_span_uncarved_bytes(const hk_span* s) {
@@ -127,7 +178,8 @@ HK_INLINE size_t hk_span_uncarved_bytes(const hk_span* s) {
  * free list, so a span only becomes resident as far as it is used. False
  * when nothing is left to carve or the backend refused the pages. */
 bool hk_span_carve(hk_span* s);
-/* Gives back the pages of s past its last live block (trim). */
+/* Gives back the pages of s past its last live block (trim). Walking the
+ * free list checks each link (warn mode: s is left HK_CORRUPT_CUT). */
 void hk_span_release_tail(hk_span* s);
 /* The link of free block b, for slow paths that walk a list. */
 hk_block* hk_block_link(hk_block* b);

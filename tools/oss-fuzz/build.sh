@@ -88,6 +88,7 @@ targets=(
   "size_class ${balanced}"
   "options    ${balanced}"
   "threads    ${balanced}"
+  "freelist   ${balanced}"
 )
 
 for entry in "${targets[@]}"; do
