@@ -114,6 +114,8 @@ TEST_F(LeanRelease, YoungCacheStaysUntilTheDelayAndTrimTakesItAtOnce) {
 }
 
 TEST_F(LeanRelease, AFreedBurstBeyondTheCacheCapGoesBackAtOnce) {
+  ScopedOption small_cap("HAKMEM_CACHE_MB", "16");
+  ASSERT_TRUE(small_cap.ok());
   const uint64_t cap = hk_options.params.cache_mb << 20;
   std::vector<void*> burst = Burst(64u << 20, 3000);
   std::vector<void*> large;

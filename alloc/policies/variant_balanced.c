@@ -2,8 +2,11 @@
  * memory waits a second for reuse (a span, arena run or big block freed and
  * allocated again within it costs no syscall and no page fault), then goes
  * back with MADV_DONTNEED, so RSS as /proc shows it falls to the live set
- * plus at most 8 MB (the resident target) and 64 MB cached at most
- * meanwhile. No prewarm. */
+ * plus at most 8 MB (the resident target). Up to 1 GiB may wait: a program
+ * churning big buffers keeps reusing them instead of faulting fresh pages
+ * in (a smaller cap gave the oldest back while the next buffer was about to
+ * need it). The reclaimer thread is on: the promise is memory back on time,
+ * also in a process that stops calling the allocator. No prewarm. */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
@@ -15,7 +18,7 @@ const hk_variant hk_variant_linked = {
     .params = {
         .decommit_mode = HK_DECOMMIT_DONTNEED,
         .release_delay_ms = 1000,
-        .cache_mb = 64,
+        .cache_mb = 1024,
         .resident_target_mb = 8,
         .prewarm_kb = 0,
         .reclaim_thread = 1,

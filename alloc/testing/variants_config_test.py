@@ -26,13 +26,13 @@ EXPECTED = {
     },
     "balanced": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm none",
-        "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "1000", "HAKMEM_CACHE_MB": "64",
+        "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "1000", "HAKMEM_CACHE_MB": "1024",
         "HAKMEM_RESIDENT_TARGET_MB": "8", "HAKMEM_PREWARM_KB": "0", "HAKMEM_RECLAIM_THREAD": "1",
         "unused": {"HAKMEM_PREWARM_KB"},
     },
     "lean": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm none",
-        "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "100", "HAKMEM_CACHE_MB": "16",
+        "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "100", "HAKMEM_CACHE_MB": "1024",
         "HAKMEM_RESIDENT_TARGET_MB": "16", "HAKMEM_PREWARM_KB": "0", "HAKMEM_RECLAIM_THREAD": "1",
         "unused": {"HAKMEM_PREWARM_KB"},
     },

@@ -31,12 +31,13 @@ class BurstTest(unittest.TestCase):
         cls.lean = probe("burst", BURST_MB, 250, variant="lean")
         cls.speed = probe("burst", BURST_MB, 250, variant="speed")
 
-    def test_lean_variant_returns_burst_within_its_resident_target_at_once(self):
+    def test_lean_variant_returns_burst_within_its_resident_target_after_its_delay(self):
         r = self.lean
         self.assertGreater(r["peak_kb"] - r["rss0_kb"], 0.9 * BURST_MB * MB, "the burst was not resident: %s" % r)
-        # Target 16 MB, plus what stays live (current spans, headers) and the
-        # page tables of the 256 MB just touched.
-        kept = r["freed_kb"] - r["rss0_kb"]
+        # 250 ms after the free (lean's delay is 100 ms): target 16 MB, plus
+        # what stays live (current spans, headers) and the page tables of the
+        # 256 MB just touched.
+        kept = r["waited_kb"] - r["rss0_kb"]
         self.assertLess(kept, 16 * MB + 8 * MB,
                         "lean kept %d kB resident after freeing the burst; its target is 16 MB" % kept)
 

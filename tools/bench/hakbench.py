@@ -156,7 +156,9 @@ def _plan(profile):
             Case("prodcons 1x2T", "prodcons", [1, 20000], threads=2),
             Case("realloc", "realloc_heavy", [50000]),
             Case("large 64K-8M", "large", [200, 4, 1, 65536, 8388608, 0]),
+            Case("large 5M-25M", "large", [40, 4, 1, 5 << 20, 25 << 20, 0]),
             Case("realloc 1M-16M", "realloc_large", [1, 1 << 20, 16 << 20]),
+            Case("idle 64M", "idle", [64, 1024, 1, 300, 50], strace=None),
             random_mixed(64, 50000, group="sweep", name="sweep ws=64", strace=None),
             random_mixed(1024, 50000, group="sweep", name="sweep ws=1024", strace=None),
             soak(0.3, 50000, 256),
@@ -187,7 +189,11 @@ def _plan(profile):
             Case("prodcons 2x2T", "prodcons", [2, 2000000], threads=4),
             Case("realloc", "realloc_heavy", [5000000]),
             Case("large 64K-8M", "large", [20000], timeout=180),
+            Case("large 5M-25M", "large", [4000, 16, 1, 5 << 20, 25 << 20], timeout=180),
             Case("realloc 1M-256M", "realloc_large", [4]),
+            # A 512 MB burst freed, then 3 s without an allocator call:
+            # above_live_end_kb is what each allocator keeps (bench/idle.c).
+            Case("idle 512M", "idle", [512, 4096, 1, 3000, 50], strace=None, timeout=120),
             Case("service 2C/4H", "service", ["--seconds", "3"], threads=7),
         ]
         cases += [random_mixed(ws, 10_000_000, group="sweep", name=f"sweep ws={ws}", strace=None)
