@@ -3,7 +3,12 @@
  * allocated again within it costs no syscall and no page fault), then goes
  * back with MADV_DONTNEED, so RSS as /proc shows it falls to the live set
  * plus at most 8 MB (the resident target) and 64 MB cached at most
- * meanwhile. No prewarm. */
+ * meanwhile. No prewarm.
+ *
+ * Transparent huge pages: no advice, the machine's setting decides (most
+ * distributions ship "madvise", where hakmem memory then gets none; an
+ * administrator who chose "always" gets what they chose). No memory limit by
+ * default (HAKMEM_MEMORY_LIMIT_MB). */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
@@ -19,6 +24,8 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 8,
         .prewarm_kb = 0,
         .reclaim_thread = 1,
+        .memory_limit_mb = 0,
+        .thp = HK_THP_DEFAULT,
         .span_keep_kb = 64,
     },
 };

@@ -5,7 +5,13 @@
  * freed and allocated again within the delay costs no syscall and no page
  * fault; steady state pays nothing (the fast path is the same code in every
  * variant). No prewarm. For many small services sharing a machine, and
- * programs with bursty peaks. */
+ * programs with bursty peaks.
+ *
+ * Transparent huge pages: never. Where the kernel's mode is "always", a
+ * touched page of a sparsely used segment would otherwise bring in 2 MiB,
+ * and give it back only when the whole huge page is free: lean promises RSS
+ * that follows what is used. No memory limit by default
+ * (HAKMEM_MEMORY_LIMIT_MB; "cgroup" suits a lean container). */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
@@ -21,6 +27,8 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 16,
         .prewarm_kb = 0,
         .reclaim_thread = 1,
+        .memory_limit_mb = 0,
+        .thp = HK_THP_NEVER,
         .span_keep_kb = 64,
     },
 };
