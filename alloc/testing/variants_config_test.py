@@ -138,6 +138,17 @@ class EnvironmentTest(unittest.TestCase):
                 self.assertEqual(proc.stderr, 'hakmem: ignoring HAKMEM_SHOW_CONFIG="%s": expected 0 or 1; '
                                               "keeping the variant's value\n" % value)
 
+    def test_limit_and_thp_reach_the_statistics(self):
+        def report(variant, **env):
+            proc = run(("config",), preload=variant_lib(variant), env=clean_env(HAKMEM_STATS="1", **env))
+            return dict(re.findall(r"^hakmem:   (\w+) (\d+)", proc.stderr, re.M))
+        self.assertEqual(report("balanced", HAKMEM_MEMORY_LIMIT_MB="256")["bytes_limit"], str(256 << 20))
+        self.assertEqual(report("balanced")["bytes_limit"], "0", "no variant has a limit of its own")
+        lean = report("lean")
+        self.assertGreaterEqual(int(lean["syscalls_madvise_nohugepage"]), 1, "lean refuses huge pages")
+        self.assertEqual(lean["syscalls_madvise_hugepage"], "0")
+        self.assertEqual(report("lean", HAKMEM_THP="default")["syscalls_madvise_nohugepage"], "0")
+
     def test_stats_prints_the_report_at_exit(self):
         proc = run(("config",), preload=variant_lib("lean"), env=clean_env(HAKMEM_STATS=1))
         self.assertIn("hakmem: statistics (", proc.stderr)
