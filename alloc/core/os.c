@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "alloc/core/counters.h"
@@ -120,16 +121,10 @@ hk_decommit_mode hk_os_decommit_mode(void) {
  * does not fit. */
 static bool path_add(char* buf, size_t cap, size_t* len, const char* s, size_t n) {
   if (*len + n + 1 > cap) return false;
-  for (size_t i = 0; i < n; i++) buf[*len + i] = s[i];
+  memcpy(buf + *len, s, n);
   *len += n;
   buf[*len] = 0;
   return true;
-}
-
-static size_t str_len(const char* s) {
-  size_t n = 0;
-  while (s[n]) n++;
-  return n;
 }
 
 /* Reads up to cap - 1 bytes of the file at path, NUL-terminated; -1 when it
@@ -178,9 +173,9 @@ static uint64_t walk_limits(const char* dir, const char* cgroup_path, size_t pat
   for (;;) {
     size_t len = 0;
     path[0] = 0;
-    bool ok = path_add(path, sizeof(path), &len, dir, str_len(dir)) &&
+    bool ok = path_add(path, sizeof(path), &len, dir, strlen(dir)) &&
               path_add(path, sizeof(path), &len, cgroup_path, path_len) &&
-              path_add(path, sizeof(path), &len, "/", 1) && path_add(path, sizeof(path), &len, file, str_len(file));
+              path_add(path, sizeof(path), &len, "/", 1) && path_add(path, sizeof(path), &len, file, strlen(file));
     if (ok) {
       uint64_t v = limit_file_value(path);
       if (v != 0 && (best == 0 || v < best)) best = v;
@@ -194,15 +189,11 @@ static uint64_t walk_limits(const char* dir, const char* cgroup_path, size_t pat
 
 /* Whether the comma-separated list [s, s+n) names `want`. */
 static bool list_has(const char* s, size_t n, const char* want) {
-  size_t w = str_len(want);
+  size_t w = strlen(want);
   for (size_t i = 0; i < n;) {
     size_t j = i;
     while (j < n && s[j] != ',') j++;
-    if (j - i == w) {
-      bool same = true;
-      for (size_t k = 0; k < w; k++) same = same && s[i + k] == want[k];
-      if (same) return true;
-    }
+    if (j - i == w && memcmp(s + i, want, w) == 0) return true;
     i = j + 1;
   }
   return false;
@@ -233,12 +224,12 @@ uint64_t hk_os_cgroup_limit(const char* proc_self_cgroup, const char* cgroup_roo
       if (ctrl_len == 0 && c1 - line == 1 && line[0] == '0') {
         /* cgroup v2: the unified hierarchy is the root itself, or
          * root/unified on hybrid systems. */
-        if (path_add(dir, sizeof(dir), &len, cgroup_root, str_len(cgroup_root))) {
+        if (path_add(dir, sizeof(dir), &len, cgroup_root, strlen(cgroup_root))) {
           v = walk_limits(dir, path, path_len, "memory.max");
           if (v == 0 && path_add(dir, sizeof(dir), &len, "/unified", 8)) v = walk_limits(dir, path, path_len, "memory.max");
         }
       } else if (list_has(ctrl, ctrl_len, "memory")) {
-        if (path_add(dir, sizeof(dir), &len, cgroup_root, str_len(cgroup_root)) &&
+        if (path_add(dir, sizeof(dir), &len, cgroup_root, strlen(cgroup_root)) &&
             path_add(dir, sizeof(dir), &len, "/memory", 7))
           v = walk_limits(dir, path, path_len, "memory.limit_in_bytes");
       }
