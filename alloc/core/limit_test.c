@@ -11,6 +11,7 @@
  * Prints the peak committed per burst with and without the limit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -325,6 +326,42 @@ static void RepeatedBurstsStayUnderTheLimit(void) {
   hk_trim(0);
 }
 
+/* Threads that each hold a different cache's lock when they grow (the arena
+ * maps chunks under its lock, a cached mapping is committed under the
+ * mapping cache's) all reach the purge at once: it must never wait for one
+ * another's locks. Run under TSan too. */
+static void* churn(void* arg) {
+  uint32_t x = (uint32_t)(uintptr_t)arg * 2654435761u + 1;
+  void* live[32] = {0};
+  for (int i = 0; i < 3000; i++) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    unsigned slot = x % 32;
+    if (live[slot]) hk_free(live[slot]);
+    size_t size = (x >> 8) % 3 == 0 ? 4096 + (x >> 12) % 65536 : (x >> 8) % 3 == 1 ? ((x >> 12) % 4 + 1) << 20 : 17 << 20;
+    live[slot] = hk_malloc(size);
+    if (live[slot]) ((volatile char*)live[slot])[0] = 1;
+  }
+  for (int i = 0; i < 32; i++) hk_free(live[i]);
+  return NULL;
+}
+
+static void ThreadsUnderALimitNeverWaitForEachOther(void) {
+  hk_trim(0);
+  hk_stats_t before, after;
+  hk_stats_get(&before);
+  hk_os_set_memory_limit(before.bytes_committed + 64 * MiB);
+  pthread_t t[3];
+  for (uintptr_t i = 0; i < 3; i++) pthread_create(&t[i], NULL, churn, (void*)i);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  hk_stats_get(&after);
+  fprintf(stderr, "  3 threads, limit +64 MiB: %llu forced purges, %llu overruns\n",
+          (unsigned long long)(after.limit_purges - before.limit_purges),
+          (unsigned long long)(after.limit_overruns - before.limit_overruns));
+  HK_EXPECT(after.limit_purges > before.limit_purges, "the limit forced purges while threads raced");
+  hk_os_set_memory_limit(0);
+  hk_trim(0);
+}
+
 int main(void) {
   hk_ensure_init();
   if (hk_options.params.release_delay_ms < 10000 || hk_options.params.cache_mb < 1024) {
@@ -342,5 +379,6 @@ int main(void) {
   HK_RUN(ARefusedGiveBackStaysCountedAndCached);
   HK_RUN(TheOsFloorPurgesOnlyPastTheLimit);
   HK_RUN(RepeatedBurstsStayUnderTheLimit);
+  HK_RUN(ThreadsUnderALimitNeverWaitForEachOther);
   return HK_TEST_RESULT();
 }
