@@ -10,14 +10,15 @@
  * freed until its next slow-path free or hk_trim.
  *
  * Transparent huge pages: no advice, the machine's setting decides.
- * HAKMEM_THP=madvise was measured here (2026-12-06, bench/large 20000 and
- * bench/random_mixed, 3 runs each, preloaded): page faults fell from 15480
- * to 156 on large, but the timed throughput did not move (0.35-0.43 M ops/s
- * either way; random_mixed 73-77 M ops per CPU-second either way), while
- * peak RSS rose from 63 to 94 MB on large and from 2 to 12 MB on
- * random_mixed's small heap. A default that costs RSS for no measured speed
- * is not this variant's to take; programs with big dense heaps can ask for
- * it. No memory limit by default (HAKMEM_MEMORY_LIMIT_MB). */
+ * HAKMEM_THP=madvise measured here (2026-12-06, kernel THP mode madvise,
+ * preloaded, 3 runs each): bench/large 20000 ran 0.73-0.75 M ops/s against
+ * 0.70-0.71 M (page faults 156 against 15480) but peaked at 94 MB RSS
+ * against 63 MB; bench/random_mixed ran the same (77-78 M ops per
+ * CPU-second) at 12 MB against 2 MB. A huge page is faulted in whole, so
+ * a new thread's prewarm (at most 64 KiB, above) would bring in 2 MiB: the
+ * 5% on big blocks is for programs with big dense heaps to ask for, not a
+ * default. No memory limit by default (HAKMEM_MEMORY_LIMIT_MB).
+ */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
