@@ -24,7 +24,5 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 0,
         .prewarm_kb = 0,
         .span_keep_kb = 64,
-        .warm_slots = 1,
-        .big_warm_kb = 2048,
     },
 };
