@@ -26,6 +26,12 @@ typedef enum hk_decommit_mode {
   HK_DECOMMIT_DONTNEED = 2,  /* MADV_DONTNEED: RSS drops at once, refault costs a zero page */
 } hk_decommit_mode;
 
+/* Advice about transparent huge pages for a whole reserved range. */
+typedef enum hk_advice {
+  HK_ADVISE_HUGEPAGE = 1,    /* MADV_HUGEPAGE: back it with 2 MiB pages where the kernel can */
+  HK_ADVISE_NOHUGEPAGE = 2,  /* MADV_NOHUGEPAGE: never, even when the kernel's THP mode is "always" */
+} hk_advice;
+
 typedef struct hk_backend {
   const char* name;  /* shown by HAKMEM_SHOW_CONFIG and the statistics report */
   /* Maps size bytes (a multiple of the OS page) aligned to align (a power of
@@ -49,6 +55,11 @@ typedef struct hk_backend {
    * (dst's own reservation is replaced). On failure both ranges stay as they
    * were. NULL: the backend cannot, and the core copies instead. */
   int (*move)(void* old, size_t old_size, void* dst, size_t new_size);
+  /* Gives the kernel advice about [p, p+size), a range reserve() returned;
+   * changes no contents and nothing counted as committed. A failure (a
+   * kernel without THP says EINVAL) leaves the range as it was and only
+   * costs the advice. NULL: the backend takes no advice. */
+  int (*advise)(void* p, size_t size, hk_advice advice);
 } hk_backend;
 
 /* Syscall counters, incremented by backends with relaxed __atomic builtins
@@ -59,6 +70,8 @@ typedef struct hk_os_counters {
   uint64_t madvise;          /* madvise calls of any advice */
   uint64_t madvise_free;     /* ... of which MADV_FREE */
   uint64_t madvise_dontneed; /* ... of which MADV_DONTNEED (also the fallback where MADV_FREE is missing) */
+  uint64_t madvise_hugepage;   /* ... of which MADV_HUGEPAGE */
+  uint64_t madvise_nohugepage; /* ... of which MADV_NOHUGEPAGE */
   uint64_t mprotect;         /* mprotect calls (none on Linux today; kept so reports stay comparable) */
   uint64_t mremap;           /* mremap calls (moving a large block's pages when realloc grows it) */
   uint64_t reserved_bytes;   /* currently mapped by hakmem */

@@ -90,6 +90,11 @@ static int fault_move(void* old, size_t old_size, void* dst, size_t new_size) {
   return hk_backend_linux.move(old, old_size, dst, new_size);
 }
 
+static int fault_advise(void* p, size_t size, hk_advice advice) {
+  if (should_fail(HK_FAULT_ADVISE, 0)) return ENOMEM;
+  return hk_backend_linux.advise(p, size, advice);
+}
+
 const hk_backend hk_backend_fault = {
     .name = "fault(linux)",
     .reserve = fault_reserve,
@@ -97,4 +102,5 @@ const hk_backend hk_backend_fault = {
     .decommit = fault_decommit,
     .release = fault_release,
     .move = fault_move,
+    .advise = fault_advise,
 };

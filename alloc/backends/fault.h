@@ -35,7 +35,8 @@ enum {
   HK_FAULT_DECOMMIT = 1u << 2,
   HK_FAULT_RELEASE = 1u << 3,
   HK_FAULT_MOVE = 1u << 4,
-  HK_FAULT_ALL_OPS = 0x1fu,
+  HK_FAULT_ADVISE = 1u << 5,
+  HK_FAULT_ALL_OPS = 0x3fu,
 };
 
 typedef struct hk_fault_plan {

@@ -7,9 +7,9 @@
  *
  * Transparent huge pages: segments are 4 MiB-aligned, so with THP in "always"
  * mode the kernel may back them with 2 MiB pages, which raises RSS for sparse
- * use. We do not call MADV_HUGEPAGE or MADV_NOHUGEPAGE; in the common
- * "madvise" mode THP stays off for hakmem memory and RSS follows what is
- * touched. Decommitting part of a huge page splits it. */
+ * use. The backend gives MADV_HUGEPAGE or MADV_NOHUGEPAGE only when the core
+ * asks (advise, from os.c, per the variant's THP setting); without advice
+ * the kernel's mode decides. Decommitting part of a huge page splits it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap */
 #endif
@@ -99,6 +99,16 @@ static int linux_move(void* old, size_t old_size, void* dst, size_t new_size) {
   return 0;
 }
 
+static int linux_advise(void* p, size_t size, hk_advice advice) {
+  hk_os_count(madvise, 1);
+  if (advice == HK_ADVISE_HUGEPAGE) {
+    hk_os_count(madvise_hugepage, 1);
+    return madvise(p, size, MADV_HUGEPAGE) == 0 ? 0 : errno;
+  }
+  hk_os_count(madvise_nohugepage, 1);
+  return madvise(p, size, MADV_NOHUGEPAGE) == 0 ? 0 : errno;
+}
+
 const hk_backend hk_backend_linux = {
     .name = "linux",
     .reserve = linux_reserve,
@@ -106,4 +116,5 @@ const hk_backend hk_backend_linux = {
     .decommit = linux_decommit,
     .release = linux_release,
     .move = linux_move,
+    .advise = linux_advise,
 };

@@ -192,3 +192,55 @@ void hk_aged_fork(hk_fork_step step) {
   for (hk_aged_cache* c = atomic_load_explicit(&hk_aged_caches, memory_order_acquire); c; c = c->next_cache)
     hk_lock_fork(&c->lock, step);
 }
+
+/* ---- the memory limit's purge ---------------------------------------------
+ * Called by the OS floor (os.c, through the pointer init.c registered) when
+ * committing more would pass the memory limit. The caller may hold a cache's
+ * lock (the arena maps a chunk under its own; a cached mapping is committed
+ * under the mapping cache's), and two threads may each hold one cache's lock
+ * and come here at once. So the purge never waits for a cache lock: it
+ * try-locks each cache and leaves out those it cannot take, the caller's own
+ * included (the lock is not recursive, so the try fails). A thread that
+ * waits for nothing cannot be part of a deadlock; the only lock a give_back
+ * takes while we hold cache locks is the segment registry's, which its
+ * holders take last and hold without calling anything that locks. A cache
+ * left out keeps its entries: the limit is soft. */
+#define HK_AGED_PURGE_CACHES 16  /* more caches than hakmem has */
+
+uint64_t hk_aged_purge(uint64_t bytes) {
+  hk_aged_cache* held[HK_AGED_PURGE_CACHES];
+  bool refused[HK_AGED_PURGE_CACHES];
+  unsigned n = 0;
+  for (hk_aged_cache* c = atomic_load_explicit(&hk_aged_caches, memory_order_acquire); c && n < HK_AGED_PURGE_CACHES;
+       c = c->next_cache) {
+    if (hk_trylock(&c->lock)) {
+      refused[n] = false;
+      held[n++] = c;
+    }
+  }
+  uint64_t given = 0;
+  while (given < bytes) {
+    /* The oldest entry of all the caches held. */
+    unsigned pick = n;
+    for (unsigned i = 0; i < n; i++) {
+      if (refused[i] || held[i]->oldest == NULL) continue;
+      if (pick == n || held[i]->oldest->since_ms < held[pick]->oldest->since_ms) pick = i;
+    }
+    if (pick == n) break;
+    hk_aged_cache* c = held[pick];
+    hk_aged_entry* e = c->oldest;
+    hk_aged_remove(c, e);
+    uint64_t before = hk_stat_read(&hk_stat.committed_bytes);
+    if (!c->give_back(e)) {
+      hk_aged_push(c, e, e->bytes, e->since_ms);  /* back as the oldest, as a sweep does */
+      refused[pick] = true;
+      continue;
+    }
+    /* What the entry held committed (other threads may move the count too:
+     * then this purges a little more or less than asked, as a soft limit may). */
+    uint64_t after = hk_stat_read(&hk_stat.committed_bytes);
+    given += before > after ? before - after : 0;
+  }
+  for (unsigned i = 0; i < n; i++) hk_aged_unlock(held[i]);
+  return given;
+}

@@ -78,6 +78,13 @@ void hk_aged_sweep(hk_aged_cache* c, uint64_t now, bool all);
 void hk_aged_tick(uint64_t now);
 /* Gives back everything every cache holds (trim). */
 void hk_aged_trim_all(void);
+/* The memory limit's pressure handler (os.h, registered by init.c): gives
+ * back the oldest entries across all caches, whichever cache holds them,
+ * until `bytes` committed bytes went back or nothing is left; returns what
+ * went back. Never waits for a cache lock: caches locked by anyone (the
+ * calling thread included) are left out, so it may be called with a cache's
+ * lock held. */
+uint64_t hk_aged_purge(uint64_t bytes);
 /* Fork handlers: every cache's lock. */
 void hk_aged_fork(hk_fork_step step);
 

@@ -199,7 +199,7 @@ static bool find_run(unsigned n, hk_arena** out_a, unsigned* out_page) {
 static bool chunk_add(void) {
   void* mem = NULL;
   /* The header page counts as committed, as a segment's does. */
-  if (hk_os_reserve(HK_ARENA_SIZE, HK_ARENA_SIZE, &mem, HK_ARENA_PAGE) != 0) return false;
+  if (hk_os_reserve_dense(HK_ARENA_SIZE, HK_ARENA_SIZE, &mem, HK_ARENA_PAGE) != 0) return false;
   hk_arena* a = mem; /* fresh mappings are zero: nothing committed, dirty, marked or cached */
   a->free_pages = HK_ARENA_PAGES - 1;
   run_mark(a, 1, HK_ARENA_PAGES - 1, RUN_FREE);

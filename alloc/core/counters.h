@@ -17,6 +17,10 @@ typedef struct hk_stat_counters {
   _Atomic int64_t large_live;       /* live blocks above the small classes (arena and big mappings) */
   _Atomic int64_t large_bytes;      /* bytes those blocks take (whole arena pages, whole mappings) */
   _Atomic int64_t threads_live;     /* live thread heaps */
+  /* The memory limit (os.c), since start. */
+  _Atomic int64_t limit_purges;     /* times committing past the limit made the aged caches give something back */
+  _Atomic int64_t limit_purged_bytes; /* committed bytes those purges gave back */
+  _Atomic int64_t limit_overruns;   /* times memory was committed past the limit anyway: nothing (more) was left to purge */
 } hk_stat_counters;
 
 extern hk_stat_counters hk_stat;

@@ -5,6 +5,7 @@
 
 #include "alloc/core/aged.h"
 #include "alloc/core/options.h"
+#include "alloc/core/os.h"
 #include "alloc/core/reclaim.h"
 #include "alloc/core/secret.h"
 #include "alloc/core/segment.h"
@@ -42,6 +43,11 @@ void hk_init_slow(void) {
     hk_size_classes_init();
     hk_options_init();
     hk_reclaim_init();
+    /* The memory limit (a cgroup's is read here, without allocating), and
+     * who gives memory back when it is reached: the OS floor cannot call
+     * the aged caches above it, so it is told whom to ask. */
+    hk_os_limit_init();
+    hk_os_set_pressure_handler(hk_aged_purge);
     hk_threads_init();
     /* From here on allocation works; what follows may call malloc. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -14,6 +14,13 @@ typedef struct hk_lock_t {
 
 void hk_lock(hk_lock_t* l);
 HK_INLINE void hk_unlock(hk_lock_t* l) { atomic_store_explicit(&l->state, 0, memory_order_release); }
+/* Takes the lock if it is free; never waits. False when anyone holds it,
+ * the calling thread included (the lock is not recursive). */
+HK_INLINE bool hk_trylock(hk_lock_t* l) {
+  int expected = 0;
+  return atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
+         atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire, memory_order_relaxed);
+}
 /* In a fork child: the lock was held by the forking thread's prepare handler,
  * which no longer exists as the holder; make it free again. */
 HK_INLINE void hk_lock_reinit(hk_lock_t* l) { atomic_store_explicit(&l->state, 0, memory_order_relaxed); }

@@ -12,7 +12,7 @@ hk_options_t hk_options;
 const char* hk_version(void) { return "hakmem 0.1.0"; }
 const hk_variant* hk_active = &hk_variant_linked;
 
-typedef enum { OPT_BOOL, OPT_U64, OPT_DECOMMIT, OPT_ON_ERROR, OPT_STATS, OPT_PATH } opt_kind;
+typedef enum { OPT_BOOL, OPT_U64, OPT_DECOMMIT, OPT_ON_ERROR, OPT_STATS, OPT_PATH, OPT_LIMIT, OPT_THP } opt_kind;
 typedef enum { FROM_DEFAULT, FROM_VARIANT, FROM_ENV } opt_source;
 
 typedef struct opt_desc {
@@ -49,6 +49,14 @@ static opt_desc hk_opts[] = {
     {.name = "HAKMEM_RECLAIM_THREAD", .kind = OPT_U64, .field = &hk_options.params.reclaim_thread, .max = 1,
      .accepted = "0 or 1", .from_variant = true,
      .meaning = "a background thread gives freed memory back on time while the program makes no allocator call"},
+    {.name = "HAKMEM_MEMORY_LIMIT_MB", .kind = OPT_LIMIT, .field = &hk_options.params.memory_limit_mb,
+     .max = 1048576, .accepted = "an integer 0..1048576 (0: none) or cgroup", .from_variant = true,
+     .meaning = "soft limit on committed memory: before going past it, everything the caches hold goes back, oldest first; "
+                "cgroup: the process's cgroup memory limit"},
+    {.name = "HAKMEM_THP", .kind = OPT_THP, .field = &hk_options.params.thp,
+     .accepted = "default, never or madvise", .from_variant = true,
+     .meaning = "transparent huge pages for segments and arena chunks: madvise asks for them, never refuses them "
+                "(also for big blocks), default leaves the kernel's setting"},
     {.name = "HAKMEM_ON_ERROR", .kind = OPT_ON_ERROR, .field = &hk_options.on_error_warn,
      .accepted = "abort or warn", .meaning = "what misuse does (warn: report it, leak the block, go on)"},
     {.name = "HAKMEM_STATS", .kind = OPT_STATS, .field = &hk_options.stats_at_exit, .accepted = "0, 1 or json",
@@ -62,6 +70,7 @@ static opt_desc hk_opts[] = {
 #define HK_OPT_COUNT (sizeof(hk_opts) / sizeof(hk_opts[0]))
 
 static const char* const hk_decommit_names[] = {"off", "free", "dontneed"};
+static const char* const hk_thp_names[] = {"default", "never", "madvise"};
 
 static int parse_u64(const char* s, uint64_t max, uint64_t* out) {
   if (*s == 0) return -1;
@@ -108,6 +117,20 @@ static int parse_into(opt_desc* o, const char* value) {
       else if (strcmp(value, "json") == 0) hk_options.stats_at_exit = hk_options.stats_json = true;
       else return -1;
       return 0;
+    case OPT_LIMIT:
+      if (strcmp(value, "cgroup") == 0) {
+        *(uint64_t*)o->field = HK_MEMORY_LIMIT_CGROUP;
+        return 0;
+      }
+      return parse_u64(value, o->max, (uint64_t*)o->field);
+    case OPT_THP:
+      for (unsigned i = 0; i < 3; i++) {
+        if (strcmp(value, hk_thp_names[i]) == 0) {
+          *(hk_thp_mode*)o->field = (hk_thp_mode)i;
+          return 0;
+        }
+      }
+      return -1;
     case OPT_PATH: {
       size_t n = strlen(value);
       if (n == 0 || n > o->max) return -1;
@@ -129,6 +152,11 @@ static void write_value(int fd, const opt_desc* o, const hk_options_t* base) {
     case OPT_ON_ERROR: hk_write_str(fd, *(const bool*)f ? "warn" : "abort"); break;
     case OPT_STATS: hk_write_str(fd, !base->stats_at_exit ? "0" : base->stats_json ? "json" : "1"); break;
     case OPT_PATH: hk_write_str(fd, (const char*)f); break;
+    case OPT_LIMIT:
+      if (*(const uint64_t*)f == HK_MEMORY_LIMIT_CGROUP) hk_write_str(fd, "cgroup");
+      else hk_write_u64(fd, *(const uint64_t*)f);
+      break;
+    case OPT_THP: hk_write_str(fd, hk_thp_names[*(const hk_thp_mode*)f]); break;
   }
 }
 
@@ -177,7 +205,9 @@ int hk_option_reset(const char* name) {
     if (o->from_variant) {
       /* The same field of the variant's defaults. */
       size_t off = (size_t)((const char*)o->field - (const char*)&hk_options.params);
-      size_t size = o->kind == OPT_DECOMMIT ? sizeof(hk_decommit_mode) : sizeof(uint64_t);
+      size_t size = o->kind == OPT_DECOMMIT ? sizeof(hk_decommit_mode)
+                    : o->kind == OPT_THP    ? sizeof(hk_thp_mode)
+                                            : sizeof(uint64_t);
       memcpy(o->field, (const char*)&hk_active->params + off, size);
       o->source = FROM_VARIANT;
     } else {

@@ -9,7 +9,18 @@
  * resident.
  *
  * Also here: the decommit policy's question, since it is asked about the
- * committed count this floor keeps. Slow paths only. */
+ * committed count this floor keeps; the memory limit, enforced before the
+ * count grows; transparent huge page advice. Slow paths only.
+ *
+ * Memory limit: before reserve, commit or move would take the committed
+ * count past the limit (HAKMEM_MEMORY_LIMIT_MB), the pressure handler is
+ * asked to give back that many bytes. This floor cannot call the aged caches
+ * (they are above it), so the handler is a pointer init.c registers
+ * (hk_aged_purge). Callers may hold locks when they reserve or commit (the
+ * arena reserves a chunk under its cache's lock, a cached mapping is
+ * committed under the mapping cache's lock): the handler must never wait
+ * for a lock such a caller can hold (see hk_aged_purge). The limit is soft:
+ * the call goes ahead whatever the handler gave back. */
 #ifndef HAKMEM_CORE_OS_H
 #define HAKMEM_CORE_OS_H
 
@@ -17,9 +28,17 @@
 #include "alloc/core/policy.h"
 
 HK_HIDDEN_BEGIN
+/* The size of a transparent huge page on x86-64 and arm64 (4 KiB pages). */
+#define HK_HUGE_PAGE ((size_t)2 << 20)
+
 /* Maps size bytes aligned to align; `counted` of them count as committed
- * from now on (a header the caller will touch, or a whole mapping). */
+ * from now on (a header the caller will touch, or a whole mapping). With
+ * HAKMEM_THP=never a reservation of a huge page or more gets
+ * MADV_NOHUGEPAGE. */
 int hk_os_reserve(size_t size, size_t align, void** out, size_t counted);
+/* The same for memory the core fills densely from its start (segments, arena
+ * chunks): with HAKMEM_THP=madvise it also gets MADV_HUGEPAGE. */
+int hk_os_reserve_dense(size_t size, size_t align, void** out, size_t counted);
 /* Makes [p, p+size) usable again; `counted` bytes of it were not committed. */
 int hk_os_commit(void* p, size_t size, size_t counted);
 /* Gives the contents of [p, p+size) back, keeping it mapped. */
@@ -30,6 +49,27 @@ int hk_os_release(void* p, size_t size, size_t counted);
  * counted, new_size >= old_size bytes) without copying; the committed count
  * grows by new_size - old_size. ENOSYS when the backend cannot move. */
 int hk_os_move(void* old, size_t old_size, void* dst, size_t new_size);
+/* Advice about [p, p+size) (counted in the statistics like every madvise);
+ * ENOSYS when the backend takes none. */
+int hk_os_advise(void* p, size_t size, hk_advice advice);
+
+/* Asked to give back at least `bytes` committed bytes; returns how many it
+ * gave back (0: nothing was left, or nothing it could reach). */
+typedef uint64_t (*hk_os_pressure_fn)(uint64_t bytes);
+/* Registers the memory limit's pressure handler (NULL: none). */
+void hk_os_set_pressure_handler(hk_os_pressure_fn fn);
+/* The limit on committed bytes (0: none). hk_os_limit_init sets it from
+ * params.memory_limit_mb at start-up, reading the cgroup's limit for
+ * HK_MEMORY_LIMIT_CGROUP; tests set it directly. */
+void hk_os_set_memory_limit(uint64_t bytes);
+uint64_t hk_os_memory_limit(void);
+void hk_os_limit_init(void);
+/* The memory limit of the process's cgroup, from a /proc/self/cgroup file
+ * and the directory cgroup file systems are mounted under (/sys/fs/cgroup):
+ * v2's memory.max, or v1's memory.limit_in_bytes, of its own cgroup and its
+ * ancestors, the smallest; 0 when none is set ("max") or nothing could be
+ * read. Never allocates. Takes paths so tests can give it files. */
+uint64_t hk_os_cgroup_limit(const char* proc_self_cgroup, const char* cgroup_root);
 
 /* How many of `bytes` that just became empty the decommit policy wants
  * decommitted now (0..bytes), given what is committed. */

@@ -20,6 +20,18 @@
 extern "C" {
 #endif
 
+/* What hakmem tells the kernel about transparent huge pages for the memory
+ * it fills densely (segments, arena chunks). */
+typedef enum hk_thp_mode {
+  HK_THP_DEFAULT = 0,  /* no advice: the kernel's mode (/sys/kernel/mm/transparent_hugepage/enabled) decides */
+  HK_THP_NEVER = 1,    /* MADV_NOHUGEPAGE on every reservation of 2 MiB or more: RSS follows what is touched even under "always" */
+  HK_THP_MADVISE = 2,  /* MADV_HUGEPAGE on segments and arena chunks: fewer TLB misses and page faults, RSS in 2 MiB steps */
+} hk_thp_mode;
+
+/* hk_params.memory_limit_mb: take the limit of the process's own cgroup
+ * (v2 memory.max, v1 memory.limit_in_bytes), read once at start-up. */
+#define HK_MEMORY_LIMIT_CGROUP UINT64_MAX
+
 /* Parameters every module may read. Units are in the names. */
 typedef struct hk_params {
   hk_decommit_mode decommit_mode; /* how free slots go back while their segment stays mapped (arena runs: always DONTNEED) */
@@ -28,6 +40,9 @@ typedef struct hk_params {
   uint64_t resident_target_mb;    /* freed memory past its delay goes back while more than this is committed */
   uint64_t prewarm_kb;            /* bytes a new thread may fault in early, at most */
   uint64_t reclaim_thread;        /* 1: a background thread gives freed memory back on time while the program idles */
+  /* Read by the core (os.c), not by modules. */
+  uint64_t memory_limit_mb;       /* soft limit on committed memory: past it, what the aged caches hold goes back first (0: none; HK_MEMORY_LIMIT_CGROUP) */
+  hk_thp_mode thp;                /* transparent huge page advice */
   /* Not settable from the environment: the shape of what each variant keeps warm. */
   uint64_t span_keep_kb;          /* a class's current span carved at most this far is kept when it empties */
 } hk_params;

@@ -280,7 +280,7 @@ hk_segment* hk_segment_acquire(hk_segment_set* set) {
   if (seg != NULL) return seg;
   {
     void* mem = NULL;
-    if (hk_os_reserve(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mem, HK_SEGMENT_HEADER_BYTES) != 0) return NULL;
+    if (hk_os_reserve_dense(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mem, HK_SEGMENT_HEADER_BYTES) != 0) return NULL;
     seg = mem;  /* fresh mappings are zero: every span descriptor is free */
     mark_decommitted(seg, HK_ALL_SPAN_SLOTS);  /* untouched: only the header will be resident */
     hk_segmap_set(seg, HK_SEGMENT_SIZE, HK_MAP_SEGMENT);

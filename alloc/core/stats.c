@@ -26,6 +26,7 @@
 #include "alloc/core/counters.h"
 #include "alloc/core/init.h"
 #include "alloc/core/options.h"
+#include "alloc/core/os.h"
 #include "alloc/core/print.h"
 #include "alloc/core/reclaim.h"
 #include "alloc/core/segment.h"
@@ -124,8 +125,14 @@ void hk_stats_get(hk_stats_t* out) {
   out->syscalls_madvise = hk_os_read(madvise);
   out->syscalls_madvise_free = hk_os_read(madvise_free);
   out->syscalls_madvise_dontneed = hk_os_read(madvise_dontneed);
+  out->syscalls_madvise_hugepage = hk_os_read(madvise_hugepage);
+  out->syscalls_madvise_nohugepage = hk_os_read(madvise_nohugepage);
   out->syscalls_mprotect = hk_os_read(mprotect);
   out->syscalls_mremap = hk_os_read(mremap);
+  out->bytes_limit = hk_os_memory_limit();
+  out->limit_purges = hk_stat_read(&hk_stat.limit_purges);
+  out->bytes_limit_purged = hk_stat_read(&hk_stat.limit_purged_bytes);
+  out->limit_overruns = hk_stat_read(&hk_stat.limit_overruns);
 }
 
 /* ---- formatting without malloc ------------------------------------------------ */
@@ -218,8 +225,14 @@ static const stat_field hk_stat_fields[] = {
     HK_FIELD(syscalls_madvise, false),
     HK_FIELD(syscalls_madvise_free, false),
     HK_FIELD(syscalls_madvise_dontneed, false),
+    HK_FIELD(syscalls_madvise_hugepage, false),
+    HK_FIELD(syscalls_madvise_nohugepage, false),
     HK_FIELD(syscalls_mprotect, false),
     HK_FIELD(syscalls_mremap, false),
+    HK_FIELD(bytes_limit, true),
+    HK_FIELD(limit_purges, false),
+    HK_FIELD(bytes_limit_purged, true),
+    HK_FIELD(limit_overruns, false),
 };
 #define HK_STAT_FIELDS (sizeof(hk_stat_fields) / sizeof(hk_stat_fields[0]))
 _Static_assert(HK_STAT_FIELDS * sizeof(uint64_t) == offsetof(hk_stats_t, classes),

@@ -128,8 +128,15 @@ typedef struct hk_stats {
   uint64_t syscalls_madvise;    /* madvise calls */
   uint64_t syscalls_madvise_free;     /* madvise calls with MADV_FREE (lazy decommit) */
   uint64_t syscalls_madvise_dontneed; /* madvise calls with MADV_DONTNEED (RSS drops at once) */
+  uint64_t syscalls_madvise_hugepage;   /* madvise calls with MADV_HUGEPAGE (HAKMEM_THP=madvise: segments, arena chunks) */
+  uint64_t syscalls_madvise_nohugepage; /* madvise calls with MADV_NOHUGEPAGE (HAKMEM_THP=never) */
   uint64_t syscalls_mprotect;   /* mprotect calls */
   uint64_t syscalls_mremap;     /* mremap calls (realloc growing a block above 16 MiB moves its pages, no copy) */
+  /* The memory limit (HAKMEM_MEMORY_LIMIT_MB), counts since the process started. */
+  uint64_t bytes_limit;         /* the soft limit on bytes_committed in force; 0: none */
+  uint64_t limit_purges;        /* times committing past it made the caches give memory back first */
+  uint64_t bytes_limit_purged;  /* committed bytes those purges gave back */
+  uint64_t limit_overruns;      /* times memory was committed past it anyway: nothing (more) the caches could give back */
   /* Small blocks by size class (index = class): block_size is set for every
    * class, the counts are 0 for classes without spans. */
   hk_class_stats_t classes[HK_STATS_CLASSES];

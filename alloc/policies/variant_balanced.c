@@ -6,7 +6,12 @@
  * churning big buffers keeps reusing them instead of faulting fresh pages
  * in (a smaller cap gave the oldest back while the next buffer was about to
  * need it). The reclaimer thread is on: the promise is memory back on time,
- * also in a process that stops calling the allocator. No prewarm. */
+ * also in a process that stops calling the allocator. No prewarm.
+ *
+ * Transparent huge pages: no advice, the machine's setting decides (most
+ * distributions ship "madvise", where hakmem memory then gets none; an
+ * administrator who chose "always" gets what they chose). No memory limit by
+ * default (HAKMEM_MEMORY_LIMIT_MB). */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
@@ -22,6 +27,8 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 8,
         .prewarm_kb = 0,
         .reclaim_thread = 1,
+        .memory_limit_mb = 0,
+        .thp = HK_THP_DEFAULT,
         .span_keep_kb = 64,
     },
 };

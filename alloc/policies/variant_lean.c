@@ -6,7 +6,13 @@
  * steady state pays nothing (the fast path is the same code in every
  * variant). The reclaimer thread is on, so an idle process is back at its
  * target 100 ms after its last free. No prewarm. For many small services
- * sharing a machine, and programs with bursty peaks. */
+ * sharing a machine, and programs with bursty peaks.
+ *
+ * Transparent huge pages: never. Where the kernel's mode is "always", a
+ * touched page of a sparsely used segment would otherwise bring in 2 MiB,
+ * and give it back only when the whole huge page is free: lean promises RSS
+ * that follows what is used. No memory limit by default
+ * (HAKMEM_MEMORY_LIMIT_MB; "cgroup" suits a lean container). */
 #include "alloc/core/policy.h"
 
 const hk_variant hk_variant_linked = {
@@ -22,6 +28,8 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 16,
         .prewarm_kb = 0,
         .reclaim_thread = 1,
+        .memory_limit_mb = 0,
+        .thp = HK_THP_NEVER,
         .span_keep_kb = 64,
     },
 };

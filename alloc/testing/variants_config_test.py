@@ -22,18 +22,21 @@ EXPECTED = {
         "modules": "backend linux, release delayed, decommit to-target, prewarm hot-classes",
         "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "10000", "HAKMEM_CACHE_MB": "1024",
         "HAKMEM_RESIDENT_TARGET_MB": "1024", "HAKMEM_PREWARM_KB": "64", "HAKMEM_RECLAIM_THREAD": "0",
+        "HAKMEM_MEMORY_LIMIT_MB": "0", "HAKMEM_THP": "default",
         "unused": set(),
     },
     "balanced": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm none",
         "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "1000", "HAKMEM_CACHE_MB": "1024",
         "HAKMEM_RESIDENT_TARGET_MB": "8", "HAKMEM_PREWARM_KB": "0", "HAKMEM_RECLAIM_THREAD": "1",
+        "HAKMEM_MEMORY_LIMIT_MB": "0", "HAKMEM_THP": "default",
         "unused": {"HAKMEM_PREWARM_KB"},
     },
     "lean": {
         "modules": "backend linux, release delayed, decommit to-target, prewarm none",
         "HAKMEM_DECOMMIT": "dontneed", "HAKMEM_RELEASE_DELAY_MS": "100", "HAKMEM_CACHE_MB": "1024",
         "HAKMEM_RESIDENT_TARGET_MB": "16", "HAKMEM_PREWARM_KB": "0", "HAKMEM_RECLAIM_THREAD": "1",
+        "HAKMEM_MEMORY_LIMIT_MB": "0", "HAKMEM_THP": "never",
         "unused": {"HAKMEM_PREWARM_KB"},
     },
 }
@@ -49,6 +52,9 @@ VARIABLES = {
     "HAKMEM_RESIDENT_TARGET_MB": (None, ["0", "32", "1048576"], U64_BAD + ["1048577"], "an integer 0..1048576"),
     "HAKMEM_PREWARM_KB": (None, ["0", "16", "65536"], U64_BAD + ["65537"], "an integer 0..65536"),
     "HAKMEM_RECLAIM_THREAD": (None, ["0", "1"], U64_BAD + ["2"], "0 or 1"),
+    "HAKMEM_MEMORY_LIMIT_MB": (None, ["0", "256", "1048576", "cgroup"], U64_BAD + ["1048577", "Cgroup", "max"],
+                               "an integer 0..1048576 (0: none) or cgroup"),
+    "HAKMEM_THP": (None, ["default", "never", "madvise"], ["", "always", "Never", "1"], "default, never or madvise"),
     "HAKMEM_ON_ERROR": ("abort", ["abort", "warn"], ["", "Abort", "ignore", "0"], "abort or warn"),
     "HAKMEM_STATS": ("0", ["0", "1", "json"], ["", "yes", "2", "true", "JSON"], "0, 1 or json"),
     "HAKMEM_STATS_FILE": ("", [os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "stats-%p.txt")],
@@ -131,6 +137,17 @@ class EnvironmentTest(unittest.TestCase):
                 proc = run(("config",), preload=variant_lib("lean"), env=clean_env(HAKMEM_SHOW_CONFIG=value))
                 self.assertEqual(proc.stderr, 'hakmem: ignoring HAKMEM_SHOW_CONFIG="%s": expected 0 or 1; '
                                               "keeping the variant's value\n" % value)
+
+    def test_limit_and_thp_reach_the_statistics(self):
+        def report(variant, **env):
+            proc = run(("config",), preload=variant_lib(variant), env=clean_env(HAKMEM_STATS="1", **env))
+            return dict(re.findall(r"^hakmem:   (\w+) (\d+)", proc.stderr, re.M))
+        self.assertEqual(report("balanced", HAKMEM_MEMORY_LIMIT_MB="256")["bytes_limit"], str(256 << 20))
+        self.assertEqual(report("balanced")["bytes_limit"], "0", "no variant has a limit of its own")
+        lean = report("lean")
+        self.assertGreaterEqual(int(lean["syscalls_madvise_nohugepage"]), 1, "lean refuses huge pages")
+        self.assertEqual(lean["syscalls_madvise_hugepage"], "0")
+        self.assertEqual(report("lean", HAKMEM_THP="default")["syscalls_madvise_nohugepage"], "0")
 
     def test_stats_prints_the_report_at_exit(self):
         proc = run(("config",), preload=variant_lib("lean"), env=clean_env(HAKMEM_STATS=1))
