@@ -1,6 +1,6 @@
-/* Target 4: the HAKMEM_* option parser (hk_option_set, alloc/core/options.c).
+/* Target 4: the HAKMEM_* option parser (hk_option_parse, alloc/core/options.c).
  *
- * Property: for any byte string as name and value, hk_option_set returns 0
+ * Property: for any byte string as name and value, hk_option_parse returns 0
  * exactly when the README documents the value for that variable, and then the
  * field holds what the value means; otherwise it returns -1 and leaves every
  * option as it was. An independent model of the documented grammar decides:
@@ -153,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!strcmp(name, known[i].name)) k = (int)i;
 
   hk_options_t before = hk_options;
-  int rc = hk_option_set(name, value);
+  int rc = hk_option_parse(name, value);
   static char want[VALUE_MAX], got[VALUE_MAX], old[VALUE_MAX];
   bool valid = k >= 0 && model((unsigned)k, value, want);
 
@@ -165,16 +165,16 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     field(j, old);
     hk_options = after;
     field(j, got);
-    FUZZ_CHECK(!strcmp(old, got), "hk_option_set(\"%.40s\", \"%.40s\") (%s) changed %s from \"%.40s\" to \"%.40s\"",
+    FUZZ_CHECK(!strcmp(old, got), "hk_option_parse(\"%.40s\", \"%.40s\") (%s) changed %s from \"%.40s\" to \"%.40s\"",
                name, value, valid ? "accepted" : "rejected", known[j].name, old, got);
   }
   if (!valid) {
-    FUZZ_CHECK(rc == -1, "hk_option_set(\"%.60s\", \"%.60s\") = %d for an undocumented %s", name, value, rc,
+    FUZZ_CHECK(rc == -1, "hk_option_parse(\"%.60s\", \"%.60s\") = %d for an undocumented %s", name, value, rc,
                k < 0 ? "name" : "value");
   } else {
-    FUZZ_CHECK(rc == 0, "hk_option_set(\"%s\", \"%.60s\") = %d for a documented value", name, value, rc);
+    FUZZ_CHECK(rc == 0, "hk_option_parse(\"%s\", \"%.60s\") = %d for a documented value", name, value, rc);
     field((unsigned)k, got);
-    FUZZ_CHECK(!strcmp(got, want), "hk_option_set(\"%s\", \"%.60s\") stored \"%.60s\", expected \"%.60s\"", name,
+    FUZZ_CHECK(!strcmp(got, want), "hk_option_parse(\"%s\", \"%.60s\") stored \"%.60s\", expected \"%.60s\"", name,
                value, got, want);
   }
   hk_options = saved;
