@@ -15,6 +15,8 @@
  *                              hk_options.stats_file (longer ones rejected,
  *                              never truncated)
  *   HAKMEM_SHOW_CONFIG         0 | 1
+ *   HAKMEM_PROF_SAMPLE         an integer 0..2^40
+ *   HAKMEM_PROF_FILE           a file path, as HAKMEM_STATS_FILE
  * "Decimal integer" is one or more ASCII digits and nothing else (no sign,
  * space, or suffix); leading zeros are allowed, as the environment gives
  * them and the value is unambiguous. When README's table (generated from
@@ -51,6 +53,8 @@ static const struct {
     {"HAKMEM_STATS", K_STATS, 0},
     {"HAKMEM_STATS_FILE", K_PATH, sizeof(hk_options.stats_file) - 1},
     {"HAKMEM_SHOW_CONFIG", K_BOOL, 0},
+    {"HAKMEM_PROF_SAMPLE", K_U64, (uint64_t)1 << 40},
+    {"HAKMEM_PROF_FILE", K_PATH, sizeof(hk_options.prof_file) - 1},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -114,7 +118,9 @@ static void field(unsigned k, char* out) {
     case 5: str = hk_options.on_error_warn ? "warn" : "abort"; break;
     case 6: str = !hk_options.stats_at_exit ? "0" : hk_options.stats_json ? "json" : "1"; break;
     case 7: str = hk_options.stats_file; break;
-    default: str = hk_options.show_config ? "1" : "0"; break;
+    case 8: str = hk_options.show_config ? "1" : "0"; break;
+    case 9: n = hk_options.prof_sample; break;
+    default: str = hk_options.prof_file; break;
   }
   if (str) snprintf(out, VALUE_MAX, "%s", str);
   else snprintf(out, VALUE_MAX, "%llu", n);
