@@ -1,6 +1,6 @@
-/* Target 4: the HAKMEM_* option parser (hk_option_set, alloc/core/options.c).
+/* Target 4: the HAKMEM_* option parser (hk_option_parse, alloc/core/options.c).
  *
- * Property: for any byte string as name and value, hk_option_set returns 0
+ * Property: for any byte string as name and value, hk_option_parse returns 0
  * exactly when the README documents the value for that variable, and then the
  * field holds what the value means; otherwise it returns -1 and leaves every
  * option as it was. An independent model of the documented grammar decides:
@@ -15,6 +15,8 @@
  *                              hk_options.stats_file (longer ones rejected,
  *                              never truncated)
  *   HAKMEM_SHOW_CONFIG         0 | 1
+ *   HAKMEM_PROF_SAMPLE         an integer 0..2^40
+ *   HAKMEM_PROF_FILE           a file path, as HAKMEM_STATS_FILE
  * "Decimal integer" is one or more ASCII digits and nothing else (no sign,
  * space, or suffix); leading zeros are allowed, as the environment gives
  * them and the value is unambiguous. When README's table (generated from
@@ -51,6 +53,8 @@ static const struct {
     {"HAKMEM_STATS", K_STATS, 0},
     {"HAKMEM_STATS_FILE", K_PATH, sizeof(hk_options.stats_file) - 1},
     {"HAKMEM_SHOW_CONFIG", K_BOOL, 0},
+    {"HAKMEM_PROF_SAMPLE", K_U64, (uint64_t)1 << 40},
+    {"HAKMEM_PROF_FILE", K_PATH, sizeof(hk_options.prof_file) - 1},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -114,7 +118,9 @@ static void field(unsigned k, char* out) {
     case 5: str = hk_options.on_error_warn ? "warn" : "abort"; break;
     case 6: str = !hk_options.stats_at_exit ? "0" : hk_options.stats_json ? "json" : "1"; break;
     case 7: str = hk_options.stats_file; break;
-    default: str = hk_options.show_config ? "1" : "0"; break;
+    case 8: str = hk_options.show_config ? "1" : "0"; break;
+    case 9: n = hk_options.prof_sample; break;
+    default: str = hk_options.prof_file; break;
   }
   if (str) snprintf(out, VALUE_MAX, "%s", str);
   else snprintf(out, VALUE_MAX, "%llu", n);
@@ -153,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!strcmp(name, known[i].name)) k = (int)i;
 
   hk_options_t before = hk_options;
-  int rc = hk_option_set(name, value);
+  int rc = hk_option_parse(name, value);
   static char want[VALUE_MAX], got[VALUE_MAX], old[VALUE_MAX];
   bool valid = k >= 0 && model((unsigned)k, value, want);
 
@@ -165,16 +171,16 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     field(j, old);
     hk_options = after;
     field(j, got);
-    FUZZ_CHECK(!strcmp(old, got), "hk_option_set(\"%.40s\", \"%.40s\") (%s) changed %s from \"%.40s\" to \"%.40s\"",
+    FUZZ_CHECK(!strcmp(old, got), "hk_option_parse(\"%.40s\", \"%.40s\") (%s) changed %s from \"%.40s\" to \"%.40s\"",
                name, value, valid ? "accepted" : "rejected", known[j].name, old, got);
   }
   if (!valid) {
-    FUZZ_CHECK(rc == -1, "hk_option_set(\"%.60s\", \"%.60s\") = %d for an undocumented %s", name, value, rc,
+    FUZZ_CHECK(rc == -1, "hk_option_parse(\"%.60s\", \"%.60s\") = %d for an undocumented %s", name, value, rc,
                k < 0 ? "name" : "value");
   } else {
-    FUZZ_CHECK(rc == 0, "hk_option_set(\"%s\", \"%.60s\") = %d for a documented value", name, value, rc);
+    FUZZ_CHECK(rc == 0, "hk_option_parse(\"%s\", \"%.60s\") = %d for a documented value", name, value, rc);
     field((unsigned)k, got);
-    FUZZ_CHECK(!strcmp(got, want), "hk_option_set(\"%s\", \"%.60s\") stored \"%.60s\", expected \"%.60s\"", name,
+    FUZZ_CHECK(!strcmp(got, want), "hk_option_parse(\"%s\", \"%.60s\") stored \"%.60s\", expected \"%.60s\"", name,
                value, got, want);
   }
   hk_options = saved;

@@ -55,8 +55,8 @@ static void set_option(fi* in) {
   };
   uint8_t b = fi_u8(in);
   unsigned k = b % 4, v = (b >> 2) % 3;
-  int rc = hk_option_set(opts[k].name, opts[k].values[v]);
-  FUZZ_CHECK(rc == 0, "hk_option_set(%s, %s) = %d", opts[k].name, opts[k].values[v], rc);
+  int rc = hk_option_parse(opts[k].name, opts[k].values[v]);
+  FUZZ_CHECK(rc == 0, "hk_option_parse(%s, %s) = %d", opts[k].name, opts[k].values[v], rc);
 }
 
 static void arm_faults(fi* in) {

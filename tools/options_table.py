@@ -3,7 +3,7 @@
 
 Each variant's options_doc binary (tools/BUILD.bazel) prints hk_options_doc():
 one line per variable, "name TAB meaning TAB accepted TAB default TAB
-used|unused". This script merges one printout per variant into a Markdown
+used|unused TAB runtime|start-up". This script merges one printout per variant into a Markdown
 table with a default column per variant, and puts it between the markers in
 README.md:
 
@@ -34,13 +34,14 @@ def parse_doc(text, source):
         if not line.strip():
             continue
         parts = line.split("\t")
-        if len(parts) != 5 or not parts[0].startswith("HAKMEM_") or parts[4] not in ("used", "unused"):
+        if (len(parts) != 6 or not parts[0].startswith("HAKMEM_") or parts[4] not in ("used", "unused")
+                or parts[5] not in ("runtime", "start-up")):
             raise ValueError("%s:%d: not a hk_options_doc line: %r" % (source, n, line))
-        name, meaning, accepted, default, used = parts
+        name, meaning, accepted, default, used, when = parts
         if "|" in meaning or "|" in accepted:
             raise ValueError("%s:%d: '|' would break the Markdown table: %r" % (source, n, line))
         rows.append({"name": name, "meaning": meaning, "accepted": accepted,
-                     "default": default, "used": used == "used"})
+                     "default": default, "used": used == "used", "runtime": when == "runtime"})
     return rows
 
 
@@ -56,12 +57,14 @@ def build_table(variants):
     for (v, _), n in zip(variants, names):
         if n != names[0]:
             raise ValueError("variant %s lists %s, %s lists %s" % (v, n, variants[0][0], names[0]))
-    head = "| variable | meaning | accepted | " + " | ".join("%s default" % v for v, _ in variants) + " |"
-    sep = "|---|---|---|" + "---|" * len(variants)
+    head = ("| variable | meaning | accepted | " + " | ".join("%s default" % v for v, _ in variants) +
+            " | `hk_option_set` after start-up |")
+    sep = "|---|---|---|" + "---|" * len(variants) + "---|"
     lines = [head, sep]
     for i, first in enumerate(variants[0][1]):
         cells = ["`%s`" % first["name"], first["meaning"], first["accepted"]]
         cells += [default_cell(rows[i]) for _, rows in variants]
+        cells.append("yes" if first["runtime"] else "no: start-up only")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ packages=(
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4  # peers for the benchmarks
   pkg-config           # out-of-Bazel link test
   gnuplot-nox          # charts for the benchmark report (no network needed)
+  google-perftools     # google-pprof: reads the heap profiles hakmem writes (HAKMEM_PROF_*)
 )
 
 missing=()

@@ -13,12 +13,18 @@
 #include "alloc/core/free.h"
 #include "alloc/core/init.h"
 #include "alloc/core/mapping.h"
+#include "alloc/core/prof.h"
 #include "alloc/core/reclaim.h"
+
+/* The functions between a program's call and the heap profiler's stack
+ * walk live in their own section, so the walk can leave them out of the
+ * stacks it records (prof.c): the profile starts at the program's call. */
+#define HK_ALLOC_TEXT __attribute__((section("hk_alloc_text")))
 
 /* ---- slow paths ---------------------------------------------------------- */
 /* A block above the small classes: the arena when it fits there, else a
  * mapping of its own. */
-static void* big_alloc(size_t size, size_t align, bool zero) {
+static void* big_alloc_plain(size_t size, size_t align, bool zero) {
   hk_ensure_init();
   /* free() finds a mapping's header at the 4 MiB boundary below the
    * pointer, so the pointer must sit in the mapping's first 4 MiB:
@@ -41,21 +47,50 @@ static void* big_alloc(size_t size, size_t align, bool zero) {
   return hk_mapping_alloc(size, align, zero);
 }
 
+/* Sampling on: the countdown for blocks above the classes is charged with
+ * the request, and a sampled block is recorded once it exists. */
+static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_sampled(size_t size, size_t align, bool zero) {
+  bool sample = hk_prof_charge(HK_CLASSES, size);
+  void* p = big_alloc_plain(size, align, zero);
+  if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
+  return p;
+}
+
+static inline HK_ALLOC_TEXT void* big_alloc(size_t size, size_t align, bool zero) {
+  if (hk_unlikely(hk_prof_active())) return big_alloc_sampled(size, align, zero);
+  return big_alloc_plain(size, align, zero);
+}
+
+/* Sampling on (prof.h): the slot holds a proxy whose batch ran out. Its
+ * leftovers (none, unless it was never used) go back; this allocation is
+ * charged and, when the countdown says so, served from the profiler's
+ * spans with its stack recorded; then the class gets a new batch. */
+static HK_NOINLINE HK_ALLOC_TEXT void* class_slow_sampled(hk_heap* heap, unsigned cls) {
+  hk_span** slot = &heap->current[cls];
+  hk_prof_unwrap(slot);
+  void* p = NULL;
+  if (hk_prof_charge(cls, hk_class_size[cls]))
+    p = hk_prof_alloc_small(cls, hk_class_size[cls], __builtin_frame_address(0));
+  if (p == NULL) p = hk_heap_alloc_slow(heap, cls);
+  hk_prof_wrap(slot, 0);
+  return p;
+}
+
 /* A block of class cls for a thread whose current span had none. */
-static void* class_slow(hk_heap* heap, unsigned cls) {
+static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
   if (hk_unlikely(!heap->is_live)) {
     hk_ensure_init();
     heap = hk_thread_heap();
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
-  void* p = hk_heap_alloc_slow(heap, cls);
+  void* p = hk_unlikely(hk_prof_active()) ? class_slow_sampled(heap, cls) : hk_heap_alloc_slow(heap, cls);
   hk_thread_exit_release(heap);
   hk_reclaim_poke();
   if (p == NULL) errno = ENOMEM;
   return p;
 }
 
-HK_NOINLINE void* hk_malloc_slow(size_t size, hk_heap* heap) {
+HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
   if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false);
   return class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
 }
@@ -65,7 +100,7 @@ HK_NOINLINE void* hk_malloc_slow(size_t size, hk_heap* heap) {
 static void* refill_after_corruption(unsigned cls) { return class_slow(hk_tls_heap, cls); }
 __attribute__((constructor)) static void register_refill(void) { hk_span_refill = refill_after_corruption; }
 
-static void* alloc_class(unsigned cls) {
+static HK_ALLOC_TEXT void* alloc_class(unsigned cls) {
   hk_heap* heap = hk_tls_heap;
   void* p = hk_alloc_small_inline(heap, cls);
   if (hk_likely(p != NULL)) return p;
@@ -73,7 +108,7 @@ static void* alloc_class(unsigned cls) {
 }
 
 /* ---- aligned ---------------------------------------------------------------- */
-void* hk_alloc_aligned(size_t align, size_t size, bool zero) {
+HK_ALLOC_TEXT void* hk_alloc_aligned(size_t align, size_t size, bool zero) {
   if (align <= HK_ALIGN) {
     void* p = hk_malloc_inline(size);
     if (zero && p) memset(p, 0, size);
@@ -89,7 +124,7 @@ void* hk_alloc_aligned(size_t align, size_t size, bool zero) {
 
 static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-void* hk_calloc_impl(size_t count, size_t size) {
+HK_ALLOC_TEXT void* hk_calloc_impl(size_t count, size_t size) {
   size_t bytes;
   if (hk_unlikely(__builtin_mul_overflow(count, size, &bytes))) {
     errno = ENOMEM;
@@ -129,7 +164,7 @@ static inline bool realloc_fits(size_t old, size_t size) {
 
 /* Everything but a live small block: NULL, arena and mapped blocks, and
  * pointers to report. */
-static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
+static HK_NOINLINE HK_ALLOC_TEXT void* realloc_other(void* p, size_t size, const char* func) {
   if (p == NULL) return hk_malloc_inline(size);
   size_t old = hk_usable_size_checked(p, func);
   if (old == 0) return NULL;  /* misuse reported (warn mode): leave p alone */
@@ -139,7 +174,8 @@ static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
     return NULL;
   }
   if (realloc_fits(old, size)) return p;
-  if (size > HK_SMALL_MAX && !HK_VG_RUNNING()) {
+  /* A sampled big block moves instead: its record goes with the free. */
+  if (size > HK_SMALL_MAX && !HK_VG_RUNNING() && !hk_prof_is_sampled_big(p)) {
     unsigned kind = hk_segmap_kind((uintptr_t)p);
     /* An arena block that stays in the arena's range changes size where it
      * is when it can (its tail back, or the free pages after it taken). */
@@ -156,7 +192,7 @@ static HK_NOINLINE void* realloc_other(void* p, size_t size, const char* func) {
   return q;
 }
 
-void* hk_realloc_impl(void* p, size_t size, const char* func) {
+HK_ALLOC_TEXT void* hk_realloc_impl(void* p, size_t size, const char* func) {
   /* A live small block, checked once as free() would check it (segmap,
    * block start, not freed): kept, or moved and then given back without
    * checking it again. The rest of realloc is the slow path. */
@@ -177,7 +213,7 @@ void* hk_realloc_impl(void* p, size_t size, const char* func) {
   return realloc_other(p, size, func);
 }
 
-void* hk_reallocarray_impl(void* p, size_t count, size_t size, const char* func) {
+HK_ALLOC_TEXT void* hk_reallocarray_impl(void* p, size_t count, size_t size, const char* func) {
   size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes)) {
     errno = ENOMEM;
@@ -186,7 +222,7 @@ void* hk_reallocarray_impl(void* p, size_t count, size_t size, const char* func)
   return hk_realloc_impl(p, bytes, func);
 }
 
-int hk_posix_memalign_impl(void** out, size_t align, size_t size) {
+HK_ALLOC_TEXT int hk_posix_memalign_impl(void** out, size_t align, size_t size) {
   if (!is_pow2(align) || align < sizeof(void*)) return EINVAL;
   int saved = errno;
   void* p = hk_alloc_aligned(align, size, false);
@@ -198,7 +234,7 @@ int hk_posix_memalign_impl(void** out, size_t align, size_t size) {
   return 0;
 }
 
-void* hk_aligned_alloc_impl(size_t align, size_t size) {
+HK_ALLOC_TEXT void* hk_aligned_alloc_impl(size_t align, size_t size) {
   /* C17 (DR 460) dropped C11's rule that size be a multiple of the
    * alignment: aligned_alloc(64, 100) returns memory, as under glibc,
    * tcmalloc and mimalloc. glibc 2.36 (Debian 12) makes aligned_alloc the
@@ -209,7 +245,7 @@ void* hk_aligned_alloc_impl(size_t align, size_t size) {
   return hk_memalign_impl(align, size);
 }
 
-void* hk_memalign_impl(size_t align, size_t size) {
+HK_ALLOC_TEXT void* hk_memalign_impl(size_t align, size_t size) {
   /* glibc rounds a non-power-of-two alignment up to the next power of two
    * (0 and 1 ask for nothing beyond malloc's); one above the highest power
    * of two that fits a size_t is EINVAL. */
@@ -225,7 +261,7 @@ void* hk_memalign_impl(size_t align, size_t size) {
   return hk_alloc_aligned(align, size, false);
 }
 
-void* hk_pvalloc_impl(size_t size) {
+HK_ALLOC_TEXT void* hk_pvalloc_impl(size_t size) {
   size_t rounded = (size + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
   if (rounded < size) {
     errno = ENOMEM;
@@ -254,21 +290,21 @@ void hk_free_sized_impl(void* p, size_t size, bool aligned, const char* func) {
 }
 
 /* ---- hk_ API ----------------------------------------------------------------- */
-void* hk_malloc(size_t size) { return hk_malloc_inline(size); }
+HK_ALLOC_TEXT void* hk_malloc(size_t size) { return hk_malloc_inline(size); }
 void hk_free(void* p) { hk_free_inline(p, "hk_free"); }
-void* hk_calloc(size_t count, size_t size) { return hk_calloc_impl(count, size); }
-void* hk_realloc(void* p, size_t size) { return hk_realloc_impl(p, size, "hk_realloc"); }
-void* hk_reallocarray(void* p, size_t count, size_t size) { return hk_reallocarray_impl(p, count, size, "hk_reallocarray"); }
+HK_ALLOC_TEXT void* hk_calloc(size_t count, size_t size) { return hk_calloc_impl(count, size); }
+HK_ALLOC_TEXT void* hk_realloc(void* p, size_t size) { return hk_realloc_impl(p, size, "hk_realloc"); }
+HK_ALLOC_TEXT void* hk_reallocarray(void* p, size_t count, size_t size) { return hk_reallocarray_impl(p, count, size, "hk_reallocarray"); }
 void hk_free_sized(void* p, size_t size) { hk_free_sized_impl(p, size, false, "hk_free_sized"); }
 void hk_free_aligned_sized(void* p, size_t align, size_t size) {
   (void)align;
   hk_free_sized_impl(p, size, true, "hk_free_aligned_sized");
 }
-void* hk_aligned_alloc(size_t align, size_t size) { return hk_aligned_alloc_impl(align, size); }
-int hk_posix_memalign(void** out, size_t align, size_t size) { return hk_posix_memalign_impl(out, align, size); }
-void* hk_memalign(size_t align, size_t size) { return hk_memalign_impl(align, size); }
-void* hk_valloc(size_t size) { return hk_alloc_aligned(HK_OS_PAGE, size, false); }
-void* hk_pvalloc(size_t size) { return hk_pvalloc_impl(size); }
+HK_ALLOC_TEXT void* hk_aligned_alloc(size_t align, size_t size) { return hk_aligned_alloc_impl(align, size); }
+HK_ALLOC_TEXT int hk_posix_memalign(void** out, size_t align, size_t size) { return hk_posix_memalign_impl(out, align, size); }
+HK_ALLOC_TEXT void* hk_memalign(size_t align, size_t size) { return hk_memalign_impl(align, size); }
+HK_ALLOC_TEXT void* hk_valloc(size_t size) { return hk_alloc_aligned(HK_OS_PAGE, size, false); }
+HK_ALLOC_TEXT void* hk_pvalloc(size_t size) { return hk_pvalloc_impl(size); }
 size_t hk_malloc_usable_size(const void* p) { return hk_usable_size_checked(p, "hk_malloc_usable_size"); }
 
 int hk_owns(const void* p) { return hk_segmap_kind((uintptr_t)p) != HK_MAP_NONE; }

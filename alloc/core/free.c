@@ -5,6 +5,7 @@
 #include "alloc/core/arena.h"
 #include "alloc/core/error.h"
 #include "alloc/core/mapping.h"
+#include "alloc/core/prof.h"
 #include "alloc/core/reclaim.h"
 
 /* What p is, for a pointer into a segment that is not a live block start. */
@@ -21,10 +22,12 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
   if (p == NULL) return;
   switch (hk_segmap_kind((uintptr_t)p)) {
     case HK_MAP_MAPPING:
+      hk_prof_forget_big(p);
       hk_mapping_free(p, func);
       hk_reclaim_poke();
       return;
     case HK_MAP_ARENA:
+      hk_prof_forget_big(p);
       hk_arena_free(p, func);
       hk_reclaim_poke();
       return;
@@ -42,6 +45,11 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
 
 /* Lock-free push; the owner collects on its slow path (heap.c). */
 HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
+  /* A block the heap profiler sampled: its spans have no thread as owner. */
+  if (hk_unlikely(atomic_load_explicit(&span->owner, memory_order_relaxed) == HK_PROF_OWNER)) {
+    hk_prof_free_small(span, b);
+    return;
+  }
   /* Statistics: the freeing thread's own counter, plain (owner-written, no
    * shared cache line). A thread without a heap is not counted: writing the
    * shared static empty heap would race. */

@@ -5,6 +5,7 @@
 #include "alloc/core/error.h"
 #include "alloc/core/options.h"
 #include "alloc/core/os.h"
+#include "alloc/core/prof.h"
 #include "alloc/core/reclaim.h"
 
 #define HK_EMPTY_CURRENT_8 &hk_span_empty, &hk_span_empty, &hk_span_empty, &hk_span_empty, \
@@ -61,11 +62,16 @@ static void span_unpin(hk_span* s) {
 /* Makes s (a span of avail[cls], or the empty span) the one malloc pops
  * from. Slow paths only. */
 static void set_current(hk_heap* heap, unsigned cls, hk_span* s) {
-  hk_span* old = heap->current[cls];
+  /* While the heap profiler samples, the slot may hold a proxy of the
+   * span (prof.h): the heap's current span is the real one behind it. */
+  hk_span* old = hk_prof_real(heap->current[cls]);
   if (old == s) return;
+  if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) hk_prof_unwrap(&heap->current[cls]);
   span_unpin(old);
   heap->current[cls] = s;
   span_pin(s);
+  /* One block stays with s for the slow path that pops it next. */
+  if (hk_unlikely(atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0)) hk_prof_wrap(&heap->current[cls], 1);
 }
 
 /* current[cls] always mirrors the head of avail[cls] (or the empty span), so
@@ -129,7 +135,7 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
  * ever carved; a larger one goes back when the policy wants memory now, so
  * a freed burst does not leave every class's big last span resident. */
 static bool span_keep_empty(hk_heap* heap, hk_span* s) {
-  return heap->current[s->class_idx] == s &&
+  return hk_prof_real(heap->current[s->class_idx]) == s &&
          (span_carved_little(s) ||
           hk_os_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == 0);
 }

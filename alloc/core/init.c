@@ -6,6 +6,7 @@
 #include "alloc/core/aged.h"
 #include "alloc/core/options.h"
 #include "alloc/core/os.h"
+#include "alloc/core/prof.h"
 #include "alloc/core/reclaim.h"
 #include "alloc/core/secret.h"
 #include "alloc/core/segment.h"
@@ -15,17 +16,20 @@
 _Atomic int hk_init_state;
 static HK_TLS bool hk_init_running_here;  /* this thread is inside hk_init_slow */
 
-/* Every global lock, in one order: the heap pool, the aged caches, then the
- * abandoned list and the segment registry (an unmap holds a cache's lock,
- * then takes the registry's). */
+/* Every global lock, in one order: the heap pool, the heap profiler's
+ * (which maps segments for its spans), the aged caches, then the abandoned
+ * list and the segment registry (an unmap holds a cache's lock, then takes
+ * the registry's). */
 static void fork_step(hk_fork_step step) {
   if (step == HK_FORK_PREPARE) {
     hk_threads_fork(step);
+    hk_prof_fork(step);
     hk_aged_fork(step);
     hk_segments_fork(step);
   } else {
     hk_segments_fork(step);
     hk_aged_fork(step);
+    hk_prof_fork(step);
     hk_threads_fork(step);
     if (step == HK_FORK_CHILD) hk_reclaim_fork_child();
   }
@@ -48,6 +52,7 @@ void hk_init_slow(void) {
      * the aged caches above it, so it is told whom to ask. */
     hk_os_limit_init();
     hk_os_set_pressure_handler(hk_aged_purge);
+    hk_prof_configure();
     hk_threads_init();
     /* From here on allocation works; what follows may call malloc. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -22,11 +22,13 @@ FLOORS = [
     ("memory", ["segment", "arena", "mapping"]),
     ("checks", ["checked"]),
     ("spans", ["span"]),
+    ("sampling", ["prof"]),
     ("heaps", ["heap"]),
     ("threads", ["thread"]),
     ("free", ["free"]),
     ("init", ["init"]),
     ("entry points", ["alloc", "trim", "stats"]),
+    ("control", ["control"]),
     ("libc names", ["override", "new_delete"]),
 ]
 FLOOR_OF = {m: i for i, (_, mods) in enumerate(FLOORS) for m in mods}

@@ -245,7 +245,7 @@ TEST(MisuseDeathTest, UsableSizeOfForeignPointer) {
 }
 
 TEST(Misuse, WarnModeReportsLeaksAndContinues) {
-  ASSERT_EQ(hk_option_set("HAKMEM_ON_ERROR", "warn"), 0);
+  ASSERT_EQ(hk_option_parse("HAKMEM_ON_ERROR", "warn"), 0);
   int x;
   void* keep = hk_malloc(32);
   void* p = hk_malloc(32);
@@ -254,7 +254,7 @@ TEST(Misuse, WarnModeReportsLeaksAndContinues) {
   hk_free(&x);
   hk_free(p);  // double free: reported, list left intact
   std::string err = testing::internal::GetCapturedStderr();
-  ASSERT_EQ(hk_option_set("HAKMEM_ON_ERROR", "abort"), 0);
+  ASSERT_EQ(hk_option_parse("HAKMEM_ON_ERROR", "abort"), 0);
   EXPECT_NE(err.find("hakmem: invalid free (pointer not from hakmem) of 0x"), std::string::npos) << err;
   EXPECT_NE(err.find("hakmem: double free of 0x"), std::string::npos) << err;
   // The free list was not corrupted: two allocations give two distinct blocks.

@@ -24,6 +24,7 @@ typedef struct opt_desc {
   bool from_variant;     /* default comes from the variant's params */
   unsigned param;        /* HK_READS_* bit of the hk_params field it sets; 0 for process settings */
   opt_source source;     /* where the current value came from */
+  bool runtime;          /* may change after start-up (hk_option_set) */
   const char* meaning;   /* one line for the README table (hk_options_doc); no '|' */
 } opt_desc;
 
@@ -31,22 +32,22 @@ typedef struct opt_desc {
  * generated from it (tools/options_table.py), and a test fails when the two
  * disagree. */
 static opt_desc hk_opts[] = {
-    {.name = "HAKMEM_DECOMMIT", .kind = OPT_DECOMMIT, .field = &hk_options.params.decommit_mode,
+    {.name = "HAKMEM_DECOMMIT", .runtime = true, .kind = OPT_DECOMMIT, .field = &hk_options.params.decommit_mode,
      .accepted = "off, free or dontneed", .from_variant = true, .param = HK_READS_DECOMMIT_MODE,
      .meaning = "how free slots go back while their segment stays mapped (off: they stay resident)"},
-    {.name = "HAKMEM_RELEASE_DELAY_MS", .kind = OPT_U64, .field = &hk_options.params.release_delay_ms,
+    {.name = "HAKMEM_RELEASE_DELAY_MS", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.release_delay_ms,
      .max = 3600000, .accepted = "an integer 0..3600000", .from_variant = true, .param = HK_READS_RELEASE_DELAY,
      .meaning = "freed memory idle this long goes back to the OS"},
-    {.name = "HAKMEM_CACHE_MB", .kind = OPT_U64, .field = &hk_options.params.cache_mb, .max = 1048576,
+    {.name = "HAKMEM_CACHE_MB", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.cache_mb, .max = 1048576,
      .accepted = "an integer 0..1048576", .from_variant = true, .param = HK_READS_CACHE,
      .meaning = "freed memory kept for reuse at most; beyond it the oldest goes back at once"},
-    {.name = "HAKMEM_RESIDENT_TARGET_MB", .kind = OPT_U64, .field = &hk_options.params.resident_target_mb,
+    {.name = "HAKMEM_RESIDENT_TARGET_MB", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.resident_target_mb,
      .max = 1048576, .accepted = "an integer 0..1048576", .from_variant = true, .param = HK_READS_RESIDENT_TARGET,
      .meaning = "memory idle past the delay goes back only while more than this is committed"},
-    {.name = "HAKMEM_PREWARM_KB", .kind = OPT_U64, .field = &hk_options.params.prewarm_kb, .max = 65536,
+    {.name = "HAKMEM_PREWARM_KB", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.prewarm_kb, .max = 65536,
      .accepted = "an integer 0..65536", .from_variant = true, .param = HK_READS_PREWARM,
      .meaning = "most a new thread may fault in before it asks"},
-    {.name = "HAKMEM_RECLAIM_THREAD", .kind = OPT_U64, .field = &hk_options.params.reclaim_thread, .max = 1,
+    {.name = "HAKMEM_RECLAIM_THREAD", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.reclaim_thread, .max = 1,
      .accepted = "0 or 1", .from_variant = true,
      .meaning = "a background thread gives freed memory back on time while the program makes no allocator call"},
     {.name = "HAKMEM_MEMORY_LIMIT_MB", .kind = OPT_LIMIT, .field = &hk_options.params.memory_limit_mb,
@@ -57,15 +58,21 @@ static opt_desc hk_opts[] = {
      .accepted = "default, never or madvise", .from_variant = true,
      .meaning = "transparent huge pages for segments and arena chunks: madvise asks for them, never refuses them "
                 "(also for big blocks), default leaves the kernel's setting"},
-    {.name = "HAKMEM_ON_ERROR", .kind = OPT_ON_ERROR, .field = &hk_options.on_error_warn,
+    {.name = "HAKMEM_ON_ERROR", .runtime = true, .kind = OPT_ON_ERROR, .field = &hk_options.on_error_warn,
      .accepted = "abort or warn", .meaning = "what misuse does (warn: report it, leak the block, go on)"},
-    {.name = "HAKMEM_STATS", .kind = OPT_STATS, .field = &hk_options.stats_at_exit, .accepted = "0, 1 or json",
+    {.name = "HAKMEM_STATS", .runtime = true, .kind = OPT_STATS, .field = &hk_options.stats_at_exit, .accepted = "0, 1 or json",
      .meaning = "print statistics at exit: 1 readable, json one JSON line"},
-    {.name = "HAKMEM_STATS_FILE", .kind = OPT_PATH, .field = hk_options.stats_file,
+    {.name = "HAKMEM_STATS_FILE", .runtime = true, .kind = OPT_PATH, .field = hk_options.stats_file,
      .max = sizeof(hk_options.stats_file) - 1, .accepted = "a file path (%p: the process id)",
      .meaning = "append the HAKMEM_STATS report to this file instead of stderr"},
     {.name = "HAKMEM_SHOW_CONFIG", .kind = OPT_BOOL, .field = &hk_options.show_config, .accepted = "0 or 1",
      .meaning = "print the effective configuration at start-up"},
+    {.name = "HAKMEM_PROF_SAMPLE", .runtime = true, .kind = OPT_U64, .field = &hk_options.prof_sample,
+     .max = (uint64_t)1 << 40, .accepted = "an integer 0..1099511627776 (bytes; 0: off)",
+     .meaning = "heap profiler: mean bytes allocated between samples (524288 is cheap enough to leave on)"},
+    {.name = "HAKMEM_PROF_FILE", .runtime = true, .kind = OPT_PATH, .field = hk_options.prof_file,
+     .max = sizeof(hk_options.prof_file) - 1, .accepted = "a file path (%p: the process id)",
+     .meaning = "write the heap profile (gperftools format, for pprof) to this file at exit"},
 };
 #define HK_OPT_COUNT (sizeof(hk_opts) / sizeof(hk_opts[0]))
 
@@ -94,7 +101,8 @@ static int parse_into(opt_desc* o, const char* value) {
     case OPT_U64: {
       uint64_t v;
       if (parse_u64(value, o->max, &v)) return -1;
-      *(uint64_t*)o->field = v;
+      /* Atomic: runtime options change while other threads read them. */
+      __atomic_store_n((uint64_t*)o->field, v, __ATOMIC_RELAXED);
       return 0;
     }
     case OPT_DECOMMIT:
@@ -141,23 +149,45 @@ static int parse_into(opt_desc* o, const char* value) {
   return -1;
 }
 
-/* Writes the value of option o as stored at `base` (hk_options or a copy
- * of it), in the form the variable accepts. */
-static void write_value(int fd, const opt_desc* o, const hk_options_t* base) {
+/* The value of option o as stored at `base` (hk_options or a copy of it),
+ * in the form the variable accepts; tmp holds numbers. */
+static const char* value_str(const opt_desc* o, const hk_options_t* base, char tmp[24]) {
   const void* f = (const char*)base + ((const char*)o->field - (const char*)&hk_options);
   switch (o->kind) {
-    case OPT_BOOL: hk_write_str(fd, *(const bool*)f ? "1" : "0"); break;
-    case OPT_U64: hk_write_u64(fd, *(const uint64_t*)f); break;
-    case OPT_DECOMMIT: hk_write_str(fd, hk_decommit_names[*(const hk_decommit_mode*)f]); break;
-    case OPT_ON_ERROR: hk_write_str(fd, *(const bool*)f ? "warn" : "abort"); break;
-    case OPT_STATS: hk_write_str(fd, !base->stats_at_exit ? "0" : base->stats_json ? "json" : "1"); break;
-    case OPT_PATH: hk_write_str(fd, (const char*)f); break;
-    case OPT_LIMIT:
-      if (*(const uint64_t*)f == HK_MEMORY_LIMIT_CGROUP) hk_write_str(fd, "cgroup");
-      else hk_write_u64(fd, *(const uint64_t*)f);
-      break;
-    case OPT_THP: hk_write_str(fd, hk_thp_names[*(const hk_thp_mode*)f]); break;
+    case OPT_BOOL: return *(const bool*)f ? "1" : "0";
+    case OPT_U64:
+    case OPT_LIMIT: {
+      uint64_t v = __atomic_load_n((const uint64_t*)f, __ATOMIC_RELAXED);
+      if (o->kind == OPT_LIMIT && v == HK_MEMORY_LIMIT_CGROUP) return "cgroup";
+      char* p = tmp + 24;
+      *--p = 0;
+      do { *--p = (char)('0' + v % 10); v /= 10; } while (v);
+      return p;
+    }
+    case OPT_DECOMMIT: return hk_decommit_names[*(const hk_decommit_mode*)f];
+    case OPT_ON_ERROR: return *(const bool*)f ? "warn" : "abort";
+    case OPT_STATS: return !base->stats_at_exit ? "0" : base->stats_json ? "json" : "1";
+    case OPT_PATH: return (const char*)f;
+    case OPT_THP: return hk_thp_names[*(const hk_thp_mode*)f];
   }
+  return "";
+}
+
+static void write_value(int fd, const opt_desc* o, const hk_options_t* base) {
+  char tmp[24];
+  hk_write_str(fd, value_str(o, base, tmp));
+}
+
+size_t hk_option_format(unsigned i, char* buf, size_t cap) {
+  char tmp[24];
+  const char* v = i < HK_OPT_COUNT ? value_str(&hk_opts[i], &hk_options, tmp) : "";
+  size_t n = strlen(v);
+  if (cap > 0) {
+    size_t c = n < cap - 1 ? n : cap - 1;
+    memcpy(buf, v, c);
+    buf[c] = 0;
+  }
+  return n;
 }
 
 static unsigned variant_reads(void) {
@@ -181,21 +211,39 @@ void hk_options_doc(int fd) {
     write_value(fd, o, &defaults);
     hk_write_str(fd, "\t");
     hk_write_str(fd, o->param != 0 && (reads & o->param) == 0 ? "unused" : "used");
+    hk_write_str(fd, "\t");
+    hk_write_str(fd, o->runtime ? "runtime" : "start-up");
     hk_write_str(fd, "\n");
   }
 }
 
 const char* hk_option_name(unsigned i) { return i < HK_OPT_COUNT ? hk_opts[i].name : NULL; }
 
-int hk_option_set(const char* name, const char* value) {
-  for (unsigned i = 0; i < HK_OPT_COUNT; i++) {
-    if (strcmp(hk_opts[i].name, name) == 0) {
-      if (parse_into(&hk_opts[i], value)) return -1;
-      hk_opts[i].source = FROM_ENV;
-      return 0;
-    }
-  }
+int hk_option_find(const char* name) {
+  for (unsigned i = 0; i < HK_OPT_COUNT; i++)
+    if (strcmp(hk_opts[i].name, name) == 0) return (int)i;
   return -1;
+}
+
+bool hk_option_runtime(unsigned i) { return i < HK_OPT_COUNT && hk_opts[i].runtime; }
+
+int hk_option_parse(const char* name, const char* value) {
+  int i = hk_option_find(name);
+  if (i < 0 || parse_into(&hk_opts[i], value)) return -1;
+  hk_opts[i].source = FROM_ENV;
+  return 0;
+}
+
+void hk_option_report_rejected(int fd, unsigned i, const char* value, const char* kept) {
+  hk_write_str(fd, "hakmem: ignoring ");
+  hk_write_str(fd, hk_opts[i].name);
+  hk_write_str(fd, "=\"");
+  hk_write_str(fd, value);
+  hk_write_str(fd, "\": expected ");
+  hk_write_str(fd, hk_opts[i].accepted);
+  hk_write_str(fd, "; ");
+  hk_write_str(fd, kept);
+  hk_write_str(fd, "\n");
 }
 
 int hk_option_reset(const char* name) {
@@ -235,13 +283,7 @@ void hk_options_init(void) {
       o->source = FROM_ENV;
       continue;
     }
-    hk_write_str(2, "hakmem: ignoring ");
-    hk_write_str(2, o->name);
-    hk_write_str(2, "=\"");
-    hk_write_str(2, value);
-    hk_write_str(2, "\": expected ");
-    hk_write_str(2, o->accepted);
-    hk_write_str(2, "; keeping the variant's value\n");
+    hk_option_report_rejected(2, i, value, "keeping the variant's value");
   }
 }
 

@@ -2,7 +2,9 @@
  * by HAKMEM_* environment variables. One table (options.c) lists every
  * variable with its meaning, accepted values and default; the parser, the
  * validation messages and HAKMEM_SHOW_CONFIG all read that table.
- * Read once in hk_init_slow, before any heap exists; read-only afterwards. */
+ * Read once in hk_init_slow, before any heap exists; afterwards the ones
+ * marked "runtime" in the table may change through hk_option_set
+ * (hakmem.h, control.c), and take effect on the slow paths that read them. */
 #ifndef HAKMEM_CORE_OPTIONS_H
 #define HAKMEM_CORE_OPTIONS_H
 
@@ -21,6 +23,8 @@ typedef struct hk_options_t {
   bool stats_json;      /* HAKMEM_STATS=json: as one line of JSON */
   char stats_file[512]; /* HAKMEM_STATS_FILE: append the report here ("": stderr) */
   bool show_config;     /* HAKMEM_SHOW_CONFIG=1: print the effective configuration at start */
+  uint64_t prof_sample; /* HAKMEM_PROF_SAMPLE: mean bytes between heap profile samples; 0: off (prof.h) */
+  char prof_file[512];  /* HAKMEM_PROF_FILE: write the heap profile here at exit ("": do not) */
 } hk_options_t;
 
 extern hk_options_t hk_options;
@@ -31,8 +35,21 @@ extern const hk_variant* hk_active;   /* the linked variant's modules */
 void hk_options_init(void);
 
 /* Parses one variable's value as the environment would give it. Returns 0 and
- * stores it, or -1 (value untouched). Exposed for tests and the fuzzer. */
-int hk_option_set(const char* name, const char* value);
+ * stores it, or -1 (value untouched). Any variable, at any time: for tests
+ * and the fuzzers (programs call hk_option_set, which checks more). */
+int hk_option_parse(const char* name, const char* value);
+
+/* The table index of a variable, or -1. */
+int hk_option_find(const char* name);
+/* Whether variable i may change after start-up. */
+bool hk_option_runtime(unsigned i);
+/* The value of variable i as the environment would give it, NUL-terminated
+ * in buf (cap bytes, truncated to fit). Returns its full length. */
+size_t hk_option_format(unsigned i, char* buf, size_t cap);
+/* Says on fd that `value` was rejected for variable i and what is accepted,
+ * ending with `kept` (what happens instead): the one message for start-up
+ * and for hk_option_set. */
+void hk_option_report_rejected(int fd, unsigned i, const char* value, const char* kept);
 
 /* Puts one variable back to the linked variant's value (or the process
  * default). Returns 0, or -1 for an unknown name. */

@@ -32,3 +32,31 @@ void hk_write_hex(int fd, uintptr_t v) {
   *--p = '0';
   hk_write_str(fd, p);
 }
+
+int hk_expand_pid(char* out, size_t cap, const char* pattern) {
+  size_t n = 0;
+  for (const char* p = pattern; *p; p++) {
+    char pid[24];
+    const char* piece = pid;
+    if (p[0] == '%' && p[1] == 'p') {
+      char* q = pid + sizeof(pid);
+      *--q = 0;
+      uint64_t v = (uint64_t)getpid();
+      do { *--q = (char)('0' + v % 10); v /= 10; } while (v);
+      piece = q;
+      p++;
+    } else {
+      pid[0] = *p;
+      pid[1] = 0;
+    }
+    for (; *piece; piece++) {
+      if (n + 1 >= cap) {
+        out[n] = 0;
+        return -1;
+      }
+      out[n++] = *piece;
+    }
+  }
+  out[n] = 0;
+  return 0;
+}

@@ -362,17 +362,7 @@ void hk_stats_print_malloc_stats(int fd) {
  * Returns -1 (after saying why on fallback_fd) when it cannot. */
 static int open_stats_file(int fallback_fd) {
   char path[sizeof(hk_options.stats_file) + 32];
-  size_t n = 0;
-  for (const char* p = hk_options.stats_file; *p && n + 24 < sizeof(path); p++) {
-    if (p[0] == '%' && p[1] == 'p') {
-      char pid[24];
-      for (const char* q = fmt_u64(pid, (uint64_t)getpid()); *q;) path[n++] = *q++;
-      p++;
-    } else {
-      path[n++] = *p;
-    }
-  }
-  path[n] = 0;
+  hk_expand_pid(path, sizeof(path), hk_options.stats_file);
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     hk_write_str(fallback_fd, "hakmem: cannot open HAKMEM_STATS_FILE \"");
@@ -397,14 +387,21 @@ static void report_at_exit(int stderr_fd) {
 /* Programs may close stderr before exit (coreutils' close_stdout does), so
  * the report goes to a copy of fd 2 taken at start-up. */
 static int hk_stats_fd = 2;
-static void print_stats_at_exit(void) { report_at_exit(hk_stats_fd); }
+static void print_stats_at_exit(void) {
+  if (hk_options.stats_at_exit) report_at_exit(hk_stats_fd);
+}
 
-/* HAKMEM_STATS: the report is registered at load, once the options are
- * read. */
-__attribute__((constructor)) static void stats_at_exit_init(void) {
-  hk_ensure_init();
-  if (!hk_options.stats_at_exit) return;
+static _Atomic int hk_stats_armed;
+void hk_stats_arm_at_exit(void) {
+  if (!hk_options.stats_at_exit || atomic_exchange(&hk_stats_armed, 1)) return;
   int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
   if (fd >= 0) hk_stats_fd = fd;
   atexit(print_stats_at_exit);
+}
+
+/* HAKMEM_STATS: the report is registered at load, once the options are
+ * read (or later, by hk_option_set). */
+__attribute__((constructor)) static void stats_at_exit_init(void) {
+  hk_ensure_init();
+  hk_stats_arm_at_exit();
 }

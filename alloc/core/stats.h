@@ -10,6 +10,9 @@
 HK_HIDDEN_BEGIN
 /* malloc_stats(): glibc's summary lines, then the readable report. */
 void hk_stats_print_malloc_stats(int fd);
+/* Makes sure the HAKMEM_STATS report runs at exit (once registered, it
+ * checks the option then): for HAKMEM_STATS set after start-up. */
+void hk_stats_arm_at_exit(void);
 HK_HIDDEN_END
 
 #endif

@@ -245,18 +245,18 @@ TEST(Stats, JsonReportIsOneObjectOnOneLine) {
 }
 
 TEST(Stats, StatsVariablesAcceptJsonAndAFilePath) {
-  EXPECT_EQ(hk_option_set("HAKMEM_STATS", "json"), 0);
+  EXPECT_EQ(hk_option_parse("HAKMEM_STATS", "json"), 0);
   EXPECT_TRUE(hk_options.stats_at_exit);
   EXPECT_TRUE(hk_options.stats_json);
-  EXPECT_EQ(hk_option_set("HAKMEM_STATS", "1"), 0);
+  EXPECT_EQ(hk_option_parse("HAKMEM_STATS", "1"), 0);
   EXPECT_FALSE(hk_options.stats_json);
-  EXPECT_EQ(hk_option_set("HAKMEM_STATS", "JSON"), -1);
-  EXPECT_EQ(hk_option_set("HAKMEM_STATS", "0"), 0);
+  EXPECT_EQ(hk_option_parse("HAKMEM_STATS", "JSON"), -1);
+  EXPECT_EQ(hk_option_parse("HAKMEM_STATS", "0"), 0);
   EXPECT_FALSE(hk_options.stats_at_exit);
-  EXPECT_EQ(hk_option_set("HAKMEM_STATS_FILE", "/tmp/report.%p.json"), 0);
+  EXPECT_EQ(hk_option_parse("HAKMEM_STATS_FILE", "/tmp/report.%p.json"), 0);
   EXPECT_STREQ(hk_options.stats_file, "/tmp/report.%p.json");
-  EXPECT_EQ(hk_option_set("HAKMEM_STATS_FILE", ""), -1) << "an empty path is rejected";
-  EXPECT_EQ(hk_option_set("HAKMEM_STATS_FILE", std::string(600, 'x').c_str()), -1) << "too long a path is rejected";
+  EXPECT_EQ(hk_option_parse("HAKMEM_STATS_FILE", ""), -1) << "an empty path is rejected";
+  EXPECT_EQ(hk_option_parse("HAKMEM_STATS_FILE", std::string(600, 'x').c_str()), -1) << "too long a path is rejected";
   EXPECT_STREQ(hk_options.stats_file, "/tmp/report.%p.json") << "a rejected value keeps the previous one";
   EXPECT_EQ(hk_option_reset("HAKMEM_STATS_FILE"), 0);
   EXPECT_STREQ(hk_options.stats_file, "") << "reset puts the default back";

@@ -42,7 +42,7 @@ inline int ClassOf(size_t n) {
 class ScopedOption {
  public:
   ScopedOption(const char* name, const std::string& value) : name_(name) {
-    ok_ = hk_option_set(name, value.c_str()) == 0;
+    ok_ = hk_option_parse(name, value.c_str()) == 0;
   }
   ~ScopedOption() { hk_option_reset(name_); }
   bool ok() const { return ok_; }

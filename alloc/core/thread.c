@@ -5,6 +5,7 @@
 
 #include "alloc/core/counters.h"
 #include "alloc/core/os.h"
+#include "alloc/core/prof.h"
 
 HK_TLS hk_heap* hk_tls_heap = &hk_heap_empty;
 
@@ -108,6 +109,7 @@ static void heap_unlink_live(hk_heap* heap) {
 
 static void heap_retire(hk_heap* heap) {
   hk_heap_release_all(heap);
+  hk_prof_thread_done();  /* its proxies were taken down with the spans */
   heap->is_live = false;
   hk_stat_add(&hk_stat.threads_live, -1);
   hk_lock(&hk_heaps_lock);

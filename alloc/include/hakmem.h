@@ -154,6 +154,40 @@ void hk_stats_print(int fd);
  * (version), "variant", "pid" and "classes" (the classes in use). */
 void hk_stats_print_json(int fd);
 
+/* ---- runtime control ---------------------------------------------------------
+ *
+ * The HAKMEM_* variables of README "Configuration", by name, after start-up.
+ * hk_option_set parses value exactly as the environment variable would be
+ * parsed and, when accepted, stores it; the slow paths that read the
+ * setting see it from their next call on (the release delay and cache size
+ * when caches are next checked, the decommit mode and resident target when
+ * memory next becomes empty, HAKMEM_PROF_SAMPLE on each thread's next
+ * allocation slow path, HAKMEM_STATS at exit). Returns 0, or:
+ *   ENOENT  no such variable
+ *   EINVAL  value not accepted: reported on stderr with what is accepted,
+ *           as at start-up; the current value stays
+ *   EPERM   the variable is read only at start-up (README's table says
+ *           which: HAKMEM_SHOW_CONFIG)
+ * hk_option_get writes the current value, as the variable would spell it,
+ * NUL-terminated into buf (len bytes). Returns 0, ENOENT, or ERANGE when it
+ * did not fit (buf then holds as much as fits). Both are thread-safe and
+ * never allocate. */
+int hk_option_set(const char* name, const char* value);
+int hk_option_get(const char* name, char* buf, size_t len);
+
+/* ---- heap profile ------------------------------------------------------------
+ *
+ * With HAKMEM_PROF_SAMPLE=<bytes> (mean bytes between samples; 524288 costs
+ * about 1% and is meant to stay on), hakmem samples allocations and records
+ * each sampled block's call stack until it is freed. hk_prof_dump writes the
+ * live sampled blocks, per stack, as a gperftools heap profile that pprof
+ * (google-pprof) reads: `google-pprof --text --inuse_space program file`.
+ * "%p" in path becomes the process id. Callable from any thread, at any
+ * time (not from a signal handler that interrupted hakmem itself: that
+ * fails with EDEADLK rather than wait for itself). Returns 0, or -1 with
+ * errno set. HAKMEM_PROF_FILE=<path> writes one at exit. */
+int hk_prof_dump(const char* path);
+
 /* The library's version string, e.g. "hakmem 0.1.0". Also a marker tests use to
  * prove hakmem is the allocator in a process. */
 const char* hk_version(void);

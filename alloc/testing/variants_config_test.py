@@ -60,6 +60,10 @@ VARIABLES = {
     "HAKMEM_STATS_FILE": ("", [os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "stats-%p.txt")],
                           ["", "/" + "x" * 600], "a file path (%p: the process id)"),
     "HAKMEM_SHOW_CONFIG": ("0", ["0", "1"], ["", "on", "01"], "0 or 1"),
+    "HAKMEM_PROF_SAMPLE": ("0", ["0", "524288", "1099511627776"], U64_BAD + ["1099511627777"],
+                           "an integer 0..1099511627776 (bytes; 0: off)"),
+    "HAKMEM_PROF_FILE": ("", [os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "heap-%p.prof")],
+                         ["", "/" + "x" * 600], "a file path (%p: the process id)"),
 }
 
 LINE = re.compile(r"^hakmem:   (HAKMEM_\w+)=(\S*) \((default|variant|environment)(; unused by this variant's modules)?\)$")

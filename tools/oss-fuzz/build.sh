@@ -40,6 +40,7 @@ core_srcs=(
   alloc/core/arena.c
   alloc/core/checked.c
   alloc/core/clock.c
+  alloc/core/control.c
   alloc/core/counters.c
   alloc/core/error.c
   alloc/core/free.c
@@ -50,6 +51,7 @@ core_srcs=(
   alloc/core/options.c
   alloc/core/os.c
   alloc/core/print.c
+  alloc/core/prof.c
   alloc/core/reclaim.c
   alloc/core/secret.c
   alloc/core/segmap.c

@@ -1,0 +1,105 @@
+/* The sampling heap profiler (HAKMEM_PROF_SAMPLE, hk_prof_dump): which call
+ * stacks hold the memory that is live now, estimated from a sample of the
+ * allocations, written in the gperftools heap profile format pprof reads.
+ *
+ * Sampling. Every thread keeps, per size class (and one for blocks above the
+ * classes), a countdown of bytes drawn from an exponential distribution of
+ * mean HAKMEM_PROF_SAMPLE: the allocation whose bytes take it to zero is
+ * sampled, so every byte has the same chance whatever the block sizes (per
+ * class countdowns are independent Poisson processes of the same rate, which
+ * together are one). malloc's fast path counts nothing; instead, while
+ * sampling is on, the span it pops from is a proxy: a descriptor of this
+ * thread's that holds a batch of blocks taken off the real span's free list,
+ * as many as the countdown allows, charged to the countdown when handed
+ * over. Frees still go to the real span (free() finds it by address), so a
+ * batch only shrinks: when it runs out malloc takes its slow path, where the
+ * next allocation is sampled if the countdown says so and a new batch is
+ * made. Nothing is added to either fast path, and with sampling off nothing
+ * at all changes.
+ *
+ * Sampled blocks. A sampled small block comes from a span the profiler owns
+ * (owner HK_PROF_OWNER, no thread's id), so free() of it takes the remote
+ * path, where one compare sends it here; big blocks (arena, mappings) are
+ * looked up in the profiler's table on their slow free path, only while any
+ * sampled big block is live. Each sampled block records its call stack (a
+ * frame-pointer walk bounded by the thread's stack, no allocation) and its
+ * size under one spin lock, taken only for a sample, a sampled block's free
+ * and a dump.
+ *
+ * Floor: between spans and heaps. It calls spans, segments, the OS floor and
+ * the ground; heap.c calls it (hk_prof_real, hk_prof_unwrap, hk_prof_wrap)
+ * where it changes a class's current span, free.c on the remote path,
+ * alloc.c on the allocation slow paths, thread.c at thread exit and init.c
+ * around fork. */
+#ifndef HAKMEM_CORE_PROF_H
+#define HAKMEM_CORE_PROF_H
+
+#include "alloc/core/base.h"
+#include "alloc/core/lock.h"
+#include "alloc/core/span.h"
+
+HK_HIDDEN_BEGIN
+/* hk_span.in_use of a proxy (real descriptors hold 0 or 1). */
+#define HK_PROF_PROXY 0x50u
+/* hk_span.owner of the profiler's spans: never a thread pointer. */
+#define HK_PROF_OWNER ((uintptr_t)1)
+/* Deepest stack recorded. */
+#define HK_PROF_DEPTH 48
+
+/* Mean bytes between samples; 0: off. Written by hk_prof_configure. */
+extern _Atomic uint64_t hk_prof_rate;
+/* Sampled blocks now live in the arena or a mapping: their frees look in
+ * the table only while this is not 0. */
+extern _Atomic uint64_t hk_prof_big_live;
+/* This thread has proxies (sampling is or was on here). */
+extern HK_TLS void* hk_prof_tls;
+
+HK_INLINE bool hk_prof_is_proxy(const hk_span* s) { return s->in_use == HK_PROF_PROXY; }
+/* The span a current-span slot stands for: the proxy's real span, or itself. */
+HK_INLINE hk_span* hk_prof_real(hk_span* s) { return hk_prof_is_proxy(s) ? s->multi_head : s; }
+/* Sampling is on, or this thread still has proxies to take down. */
+HK_INLINE bool hk_prof_active(void) {
+  return atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0 || hk_prof_tls != NULL;
+}
+
+/* Takes the proxy out of a heap's current-span slot: the blocks its batch
+ * did not hand out go back to the real span (and to the countdown). Returns
+ * the real span, which the slot holds again. Owner thread, slow paths. */
+hk_span* hk_prof_unwrap(hk_span** slot);
+/* While sampling is on: puts a proxy in the slot with a batch from the real
+ * span's free list, leaving `keep` blocks there for the caller to pop.
+ * Nothing for the empty span or a slot that holds a proxy already. */
+void hk_prof_wrap(hk_span** slot, unsigned keep);
+
+/* Charges `size` bytes to this thread's countdown of class cls (HK_CLASSES:
+ * blocks above the classes). True when this allocation is to be sampled (a
+ * new countdown is drawn). */
+bool hk_prof_charge(unsigned cls, size_t size);
+/* Gives back bytes charged for an allocation that failed. */
+void hk_prof_refund(unsigned cls, size_t size);
+/* A block of class cls from the profiler's spans, its stack recorded
+ * (walked from frame, the caller's frame address) with `size` requested
+ * bytes. NULL when it cannot (no memory, or re-entered from a signal
+ * handler while this thread holds the profiler's lock): the caller
+ * allocates as usual. */
+void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame);
+/* Records p (an arena or mapped block of `size` requested bytes) as sampled. */
+void hk_prof_record_big(void* p, size_t size, void* frame);
+/* Forgets p if it is a sampled big block (it is being freed or moved). */
+void hk_prof_forget_big(const void* p);
+/* True when p is a sampled big block. */
+bool hk_prof_is_sampled_big(const void* p);
+/* free() of block b of s, one of the profiler's spans (remote path). */
+void hk_prof_free_small(hk_span* s, hk_block* b);
+
+/* Reads HAKMEM_PROF_SAMPLE: turns sampling on, off or to a new rate. Called
+ * at init and when the option changes. */
+void hk_prof_configure(void);
+/* Thread exit, after the heap's spans were released: this thread's proxies
+ * go back to the pool. */
+void hk_prof_thread_done(void);
+/* Fork handlers: the profiler's lock. */
+void hk_prof_fork(hk_fork_step step);
+HK_HIDDEN_END
+
+#endif
