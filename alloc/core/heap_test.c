@@ -75,22 +75,6 @@ static void AnExitedThreadsSegmentIsAdoptedWithItsLiveBlocks(void) {
   hk_collect();
 }
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int stage;
-
-static void wait_stage(int s) {
-  pthread_mutex_lock(&mu);
-  while (stage < s) pthread_cond_wait(&cv, &mu);
-  pthread_mutex_unlock(&mu);
-}
-static void set_stage(int s) {
-  pthread_mutex_lock(&mu);
-  stage = s;
-  pthread_cond_broadcast(&cv);
-  pthread_mutex_unlock(&mu);
-}
-
 static hk_heap* other_heap;
 static hk_span* other_kept;
 static void* trims_on_request(void* arg) {
@@ -99,25 +83,25 @@ static void* trims_on_request(void* arg) {
   other_heap = hk_tls_heap;
   other_kept = other_heap->current[class_of(300)];
   hk_free(p);  /* emptied, kept as current */
-  set_stage(1);
-  wait_stage(2);
+  hk_set_stage(1);
+  hk_wait_stage(2);
   void* q = hk_malloc(5000);  /* a slow path: answers the trim request */
   hk_free(q);
-  set_stage(3);
-  wait_stage(4);
+  hk_set_stage(3);
+  hk_wait_stage(4);
   return NULL;
 }
 
 static void ATrimRequestIsAnsweredOnTheOtherThreadsNextSlowPath(void) {
   pthread_t t;
   pthread_create(&t, NULL, trims_on_request, NULL);
-  wait_stage(1);
+  hk_wait_stage(1);
   HK_EXPECT(other_kept->in_use, "the other thread keeps its emptied current span");
   hk_heaps_request_trim();
-  set_stage(2);
-  wait_stage(3);
+  hk_set_stage(2);
+  hk_wait_stage(3);
   HK_EXPECT(other_heap->current[class_of(300)] == &hk_span_empty, "its next slow path trimmed it");
-  set_stage(4);
+  hk_set_stage(4);
   pthread_join(t, NULL);
 }
 

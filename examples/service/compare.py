@@ -4,12 +4,16 @@
     bazel run --config=opt //examples/service:compare -- [--seconds S] [--reps N]
         [--clients N] [--handlers N] [--peers mimalloc,jemalloc,tcmalloc] [--json FILE]
 
-The Bazel target passes one NAME=BINARY argument per build of service.c
-(examples/service/BUILD.bazel: glibc and every hakmem variant, each linked
-through Bazel deps). Peers are measured by preloading their Debian shared
-object into the glibc build. Runs are interleaved round-robin (every
-allocator once per repetition, so drifting machine load hits all alike) and
-each figure is the median over the repetitions.
+The Bazel target passes the glibc build of service.c as glibc=BINARY and
+each hakmem variant as NAME=preload:LIBRARY: every allocator, hakmem's and
+the peers' (mimalloc, jemalloc, tcmalloc, from Debian), is preloaded into
+that same binary, so none gets a PLT or TLS advantage from being linked in.
+A NAME=BINARY argument measures another build as it is. Runs are
+interleaved, every allocator once per repetition, the order rotated each
+repetition (drifting machine load and warm-up hit all alike); each figure is
+the median over the repetitions. The environment that changes allocators
+(HAKMEM_*, MALLOC_*, MIMALLOC_*, TCMALLOC_*, JE_MALLOC_*, GLIBC_TUNABLES) is
+cleared for every run.
 
 Every run must prove which allocator served it: the service reports
 hakmem=1 when malloc is hakmem's, and a hakmem build must say 1, glibc and
@@ -48,8 +52,9 @@ def parse_result(text):
 def run_one(config, args):
     cmd = [config["binary"], "--seconds", str(args.seconds), "--clients", str(args.clients),
            "--handlers", str(args.handlers), "--label", config["name"]]
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HAKMEM_", "MALLOC_", "MIMALLOC_", "TCMALLOC_", "JE_MALLOC_", "LD_PRELOAD"))
+           and k != "GLIBC_TUNABLES"}
     if config.get("preload"):
         env["LD_PRELOAD"] = config["preload"]
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
@@ -91,7 +96,7 @@ def main(argv):
     ap.add_argument("--reps", type=int, default=3, help="repetitions, interleaved (default 3)")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--handlers", type=int, default=4)
-    ap.add_argument("--peers", default="mimalloc",
+    ap.add_argument("--peers", default="mimalloc,jemalloc,tcmalloc",
                     help="comma-separated peers to preload into the glibc build (%s); missing ones are skipped"
                     % ", ".join(sorted(PEERS)))
     ap.add_argument("--json", metavar="FILE", help="also write every run and the medians as JSON")
@@ -99,13 +104,21 @@ def main(argv):
 
     configs = []
     glibc = None
+    preloads = []
     for spec in args.builds:
         name, sep, binary = spec.partition("=")
         if not sep:
-            ap.error("expected NAME=BINARY, got %r" % spec)
+            ap.error("expected NAME=BINARY or NAME=preload:LIBRARY, got %r" % spec)
+        if binary.startswith("preload:"):
+            preloads.append((name, os.path.abspath(binary[len("preload:"):])))
+            continue
         configs.append({"name": name, "binary": os.path.abspath(binary), "hakmem": name.startswith("hakmem")})
         if name == "glibc":
             glibc = configs[-1]
+    for name, lib in preloads:
+        if glibc is None:
+            ap.error("preloaded allocators run in the glibc build, which was not given")
+        configs.append({"name": name, "binary": glibc["binary"], "hakmem": True, "preload": lib})
     for peer in [p for p in args.peers.split(",") if p]:
         if peer not in PEERS:
             ap.error("unknown peer %r" % peer)
@@ -119,7 +132,8 @@ def main(argv):
     runs = {c["name"]: [] for c in configs}
     try:
         for rep in range(args.reps):
-            for c in configs:
+            shift = rep % len(configs)
+            for c in configs[shift:] + configs[:shift]:
                 sys.stderr.write("\rcompare: repetition %d/%d, %-20s" % (rep + 1, args.reps, c["name"]))
                 sys.stderr.flush()
                 runs[c["name"]].append(run_one(c, args))
@@ -138,7 +152,7 @@ def main(argv):
     print("example service: %d clients, %d handlers, 1 writer; %.1f s per run, median of %d interleaved runs; "
           "%d CPUs" % (args.clients, args.handlers, args.seconds, args.reps, os.cpu_count() or 0))
     print()
-    print(table(rows, ["glibc", "mimalloc"]))
+    print(table(rows, ["glibc", "mimalloc", "jemalloc", "tcmalloc"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"runs": runs, "medians": rows, "seconds": args.seconds, "reps": args.reps,
