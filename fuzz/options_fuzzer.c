@@ -17,6 +17,9 @@
  *   HAKMEM_SHOW_CONFIG         0 | 1
  *   HAKMEM_PROF_SAMPLE         an integer 0..2^40
  *   HAKMEM_PROF_FILE           a file path, as HAKMEM_STATS_FILE
+ *   HAKMEM_RECLAIM_THREAD      0 | 1
+ *   HAKMEM_MEMORY_LIMIT_MB     decimal integer 0..1048576 | cgroup
+ *   HAKMEM_THP                 default | never | madvise
  * "Decimal integer" is one or more ASCII digits and nothing else (no sign,
  * space, or suffix); leading zeros are allowed, as the environment gives
  * them and the value is unambiguous. When README's table (generated from
@@ -37,7 +40,7 @@
 #include "alloc/core/options.h"
 #include "fuzz/fuzz_common.h"
 
-typedef enum { K_DECOMMIT, K_U64, K_ON_ERROR, K_STATS, K_PATH, K_BOOL } kind_t;
+typedef enum { K_DECOMMIT, K_U64, K_ON_ERROR, K_STATS, K_PATH, K_BOOL, K_LIMIT, K_THP } kind_t;
 
 static const struct {
   const char* name;
@@ -55,6 +58,9 @@ static const struct {
     {"HAKMEM_SHOW_CONFIG", K_BOOL, 0},
     {"HAKMEM_PROF_SAMPLE", K_U64, (uint64_t)1 << 40},
     {"HAKMEM_PROF_FILE", K_PATH, sizeof(hk_options.prof_file) - 1},
+    {"HAKMEM_RECLAIM_THREAD", K_U64, 1},
+    {"HAKMEM_MEMORY_LIMIT_MB", K_LIMIT, 1048576},
+    {"HAKMEM_THP", K_THP, 0},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -75,7 +81,9 @@ static bool model(unsigned k, const char* v, char* out) {
   static const char* const on_error[] = {"abort", "warn", NULL};
   static const char* const stats[] = {"0", "1", "json", NULL};
   static const char* const boolean[] = {"0", "1", NULL};
+  static const char* const thp[] = {"default", "never", "madvise", NULL};
   switch (known[k].kind) {
+    case K_THP: if (!is_one_of(v, thp)) return false; break;
     case K_DECOMMIT: if (!is_one_of(v, decommit)) return false; break;
     case K_ON_ERROR: if (!is_one_of(v, on_error)) return false; break;
     case K_STATS: if (!is_one_of(v, stats)) return false; break;
@@ -83,7 +91,9 @@ static bool model(unsigned k, const char* v, char* out) {
     case K_PATH:
       if (*v == 0 || strlen(v) > known[k].max) return false;
       break;
+    case K_LIMIT: /* "cgroup", or a number as K_U64 */
     case K_U64: {
+      if (known[k].kind == K_LIMIT && !strcmp(v, "cgroup")) break;
       if (*v == 0) return false;
       /* Digits only; compared in a wide type so no input wraps. */
       unsigned __int128 x = 0;
@@ -120,7 +130,18 @@ static void field(unsigned k, char* out) {
     case 7: str = hk_options.stats_file; break;
     case 8: str = hk_options.show_config ? "1" : "0"; break;
     case 9: n = hk_options.prof_sample; break;
-    default: str = hk_options.prof_file; break;
+    case 10: str = hk_options.prof_file; break;
+    case 11: n = hk_options.params.reclaim_thread; break;
+    case 12:
+      if (hk_options.params.memory_limit_mb == HK_MEMORY_LIMIT_CGROUP) str = "cgroup";
+      else n = hk_options.params.memory_limit_mb;
+      break;
+    default: {
+      static const char* const thp[] = {"default", "never", "madvise"};
+      unsigned m = (unsigned)hk_options.params.thp;
+      str = m < 3 ? thp[m] : "?";
+      break;
+    }
   }
   if (str) snprintf(out, VALUE_MAX, "%s", str);
   else snprintf(out, VALUE_MAX, "%llu", n);
@@ -137,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   /* NUL-terminated copies: name up to the first '=' (or NUL), value after. */
   char* name;
   char* value;
-  if (size > 0 && data[0] >= 1 && data[0] <= NKNOWN) {  /* 1..9: a known name */
+  if (size > 0 && data[0] >= 1 && data[0] <= NKNOWN) {  /* 1..NKNOWN: a known name */
     name = strdup(known[data[0] - 1].name);
     value = malloc(size);
     memcpy(value, data + 1, size - 1);
