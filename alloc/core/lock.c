@@ -30,15 +30,15 @@ void hk_lock_slow(hk_lock_t* l) {
   unsigned kind = l->kind < HK_LOCK_KINDS ? l->kind : HK_LOCK_OTHER;
   uint64_t sleeps = 0;
   int c = 0;
-  /* Spin while the holder may be running and nobody sleeps yet. */
+  /* Spin while the holder may be running. Sleepers (2) do not stop the
+   * spin: a thread that takes the lock now, while the one woken waits for a
+   * core, keeps it busy instead of queueing behind the wake-up (the woken
+   * one finds it held and sleeps again, the word still 2). */
   for (unsigned i = 0; i < HK_LOCK_SPINS; i++) {
     c = atomic_load_explicit(&l->state, memory_order_relaxed);
-    if (c == 0) {
-      if (atomic_compare_exchange_weak_explicit(&l->state, &c, 1, memory_order_acquire, memory_order_relaxed))
-        goto taken;
-    } else if (c == 2) {
-      break;
-    }
+    if (c == 0 &&
+        atomic_compare_exchange_weak_explicit(&l->state, &c, 1, memory_order_acquire, memory_order_relaxed))
+      goto taken;
     cpu_relax();
   }
   /* Announce a sleeper (2) and sleep until the word is seen free. Taking
