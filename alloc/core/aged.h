@@ -48,7 +48,10 @@ struct hk_aged_cache {
 };
 
 /* A cache's static initializer. */
-#define HK_AGED_CACHE(name_, give_back_, trimmed_) {.name = (name_), .give_back = (give_back_), .trimmed = (trimmed_)}
+#define HK_AGED_CACHE(name_, give_back_, trimmed_) HK_AGED_CACHE_KIND(name_, give_back_, trimmed_, HK_LOCK_OTHER)
+/* The same, with its lock counted as `kind_` (hk_lock_kind) in the statistics. */
+#define HK_AGED_CACHE_KIND(name_, give_back_, trimmed_, kind_) \
+  {.name = (name_), .give_back = (give_back_), .trimmed = (trimmed_), .lock = HK_LOCK_INIT(kind_)}
 
 /* Puts c on the process-wide list (once; hk_aged_lock does it). */
 void hk_aged_join(hk_aged_cache* c);

@@ -43,7 +43,7 @@ static hk_arena* hk_arena_chunks; /* every chunk, newest first; under the cache'
 static bool run_purge(hk_aged_entry* e);
 static void release_empty_chunks(void);
 /* Free runs holding committed pages; its lock guards every chunk. */
-static hk_aged_cache hk_arena_cache = HK_AGED_CACHE("arena", run_purge, release_empty_chunks);
+static hk_aged_cache hk_arena_cache = HK_AGED_CACHE_KIND("arena", run_purge, release_empty_chunks, HK_LOCK_ARENA);
 
 /* ---- page bitmaps ---------------------------------------------------------- */
 /* Bits [first, first + n) of a chunk bitmap; n >= 1, first + n <= 512. */

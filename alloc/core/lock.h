@@ -1,19 +1,64 @@
-/* The spin lock of the core's rare global structures (caches, the abandoned
+/* The lock of the core's rare global structures (caches, the abandoned
  * list, the heap pool, the arena). Never taken on malloc's or free's fast
  * path. Not a pthread mutex, so it works inside fork handlers and before the
- * process is initialized. Ground floor. */
+ * process is initialized, and it never allocates. Ground floor.
+ *
+ * A waiter spins briefly (the sections are short), then sleeps in the
+ * kernel on the lock word (futex), so a thread whose holder was preempted
+ * gives its core to the holder instead of spinning or yielding in a loop.
+ * The word: 0 free, 1 held, 2 held and someone may sleep on it; unlocking
+ * makes a system call only in state 2.
+ *
+ * Each lock names what it guards (hk_lock_kind); acquisitions that found it
+ * held and sleeps are counted per kind (relaxed, only on the contended path)
+ * for the statistics, which say which locks are hot. */
 #ifndef HAKMEM_CORE_LOCK_H
 #define HAKMEM_CORE_LOCK_H
 
 #include "alloc/core/base.h"
 
 HK_HIDDEN_BEGIN
+typedef enum {
+  HK_LOCK_OTHER = 0, /* unnamed (tests); counted, not reported */
+  HK_LOCK_HEAPS,     /* the heap pool and live list (thread.c) */
+  HK_LOCK_ABANDONED, /* the abandoned segments (segment.c) */
+  HK_LOCK_REGISTRY,  /* the segment registry (segment.c) */
+  HK_LOCK_SEGMENTS,  /* the empty-segment cache (segment.c) */
+  HK_LOCK_FREE_SLOTS,/* the free-slot cache (segment.c) */
+  HK_LOCK_ARENA,     /* the arena and its cache (arena.c) */
+  HK_LOCK_MAPPINGS,  /* the big-mapping cache (mapping.c) */
+  HK_LOCK_PROF,      /* the heap profiler (prof.c) */
+  HK_LOCK_KINDS
+} hk_lock_kind;
+
 typedef struct hk_lock_t {
-  _Atomic int state; /* 0 free, 1 held */
+  _Atomic int state; /* 0 free, 1 held, 2 held with (possible) sleepers */
+  unsigned kind;     /* hk_lock_kind; a zeroed lock is HK_LOCK_OTHER */
 } hk_lock_t;
 
-void hk_lock(hk_lock_t* l);
-HK_INLINE void hk_unlock(hk_lock_t* l) { atomic_store_explicit(&l->state, 0, memory_order_release); }
+#define HK_LOCK_INIT(kind_) {.kind = (kind_)}
+
+/* Per kind, since the process started; one cache line each. */
+typedef struct hk_lock_counts_t {
+  _Atomic uint64_t contended; /* acquisitions that found the lock held */
+  _Atomic uint64_t sleeps;    /* times a waiter slept in the kernel */
+  char pad[64 - 2 * sizeof(uint64_t)];
+} hk_lock_counts_t;
+extern hk_lock_counts_t hk_lock_counts[HK_LOCK_KINDS];
+
+void hk_lock_slow(hk_lock_t* l);
+void hk_lock_wake(hk_lock_t* l);
+
+HK_INLINE void hk_lock(hk_lock_t* l) {
+  int expected = 0;
+  if (hk_likely(atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire,
+                                                        memory_order_relaxed)))
+    return;
+  hk_lock_slow(l);
+}
+HK_INLINE void hk_unlock(hk_lock_t* l) {
+  if (hk_unlikely(atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)) hk_lock_wake(l);
+}
 /* Takes the lock if it is free; never waits. False when anyone holds it,
  * the calling thread included (the lock is not recursive). */
 HK_INLINE bool hk_trylock(hk_lock_t* l) {
@@ -22,7 +67,8 @@ HK_INLINE bool hk_trylock(hk_lock_t* l) {
          atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire, memory_order_relaxed);
 }
 /* In a fork child: the lock was held by the forking thread's prepare handler,
- * which no longer exists as the holder; make it free again. */
+ * which no longer exists as the holder, and its sleepers were not copied;
+ * make it free again. */
 HK_INLINE void hk_lock_reinit(hk_lock_t* l) { atomic_store_explicit(&l->state, 0, memory_order_relaxed); }
 /* One fork-handler step for a lock: take it (prepare), give it back (parent),
  * or reset it (child). */

@@ -40,7 +40,7 @@ static bool mapping_unmap(hk_aged_entry* e);
 /* Freed mappings, in age order; the size bins below are under its lock too
  * (allocation takes a fitting one in a few steps however many are cached:
  * the speed variant keeps up to a GiB). */
-static hk_aged_cache hk_mapping_cache = HK_AGED_CACHE("mappings", mapping_unmap, NULL);
+static hk_aged_cache hk_mapping_cache = HK_AGED_CACHE_KIND("mappings", mapping_unmap, NULL, HK_LOCK_MAPPINGS);
 static hk_mapping* hk_mapping_bins[HK_MAPPING_BINS];  /* newest first */
 #define mapping_of_entry(e) ((hk_mapping*)((uint8_t*)(e) - offsetof(hk_mapping, cached)))
 

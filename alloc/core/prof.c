@@ -32,7 +32,7 @@ typedef struct prof_thread {
 /* One lock for the pool, the tables and the profiler's spans. A thread
  * that holds it marks itself busy, so a signal handler that interrupts it
  * and allocates does not sample (it would wait for itself). */
-static hk_lock_t prof_lock;
+static hk_lock_t prof_lock = HK_LOCK_INIT(HK_LOCK_PROF);
 static HK_TLS int prof_busy;
 static prof_thread* prof_pool;
 
@@ -46,7 +46,7 @@ static bool prof_enter(void) {
 static bool prof_try_enter(void) {
   if (prof_busy) return false;
   prof_busy = 1;
-  if (atomic_exchange_explicit(&prof_lock.state, 1, memory_order_acquire) == 0) return true;
+  if (hk_trylock(&prof_lock)) return true;
   prof_busy = 0;
   return false;
 }

@@ -23,7 +23,7 @@
  * looked up in the profiler's table on their slow free path, only while any
  * sampled big block is live. Each sampled block records its call stack (a
  * frame-pointer walk bounded by the thread's stack, no allocation) and its
- * size under one spin lock, taken only for a sample, a sampled block's free
+ * size under one lock, taken only for a sample, a sampled block's free
  * and a dump.
  *
  * Floor: between spans and heaps. It calls spans, segments, the OS floor and

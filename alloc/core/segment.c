@@ -70,7 +70,7 @@ static bool slots_commit(hk_segment* seg, unsigned first, unsigned count) {
  * decommitted with the variant's mode. The owner takes slots out (under the
  * lock) when it reuses them; any thread may sweep the cache. */
 static bool slot_run_decommit(hk_aged_entry* e);
-static hk_aged_cache hk_free_slot_cache = HK_AGED_CACHE("free slots", slot_run_decommit, NULL);
+static hk_aged_cache hk_free_slot_cache = HK_AGED_CACHE_KIND("free slots", slot_run_decommit, NULL, HK_LOCK_FREE_SLOTS);
 
 #define run_of_entry(e) ((hk_slot_run*)(e))
 _Static_assert(offsetof(hk_slot_run, age) == 0, "a run is found from its entry");
@@ -183,7 +183,7 @@ bool hk_segment_decommit_free_slots(hk_segment* seg) {
  * is unmapped, both under hk_registry_lock; a walk holds the same lock, so
  * an unmap waits for it and the walk never reads unmapped memory. Lock
  * order: the segment cache's lock (held around unmaps) before this one. */
-static hk_lock_t hk_registry_lock;
+static hk_lock_t hk_registry_lock = HK_LOCK_INIT(HK_LOCK_REGISTRY);
 static hk_segment* hk_registry;
 
 static void registry_add(hk_segment* seg) {
@@ -229,7 +229,7 @@ static bool segment_unmap(hk_aged_entry* e) {
   return true;
 }
 
-static hk_aged_cache hk_segment_cache = HK_AGED_CACHE("segments", segment_unmap, NULL);
+static hk_aged_cache hk_segment_cache = HK_AGED_CACHE_KIND("segments", segment_unmap, NULL, HK_LOCK_SEGMENTS);
 
 /* ---- sets ----------------------------------------------------------------- */
 static void set_link(hk_segment_set* set, hk_segment* seg) {
@@ -387,7 +387,8 @@ bool hk_segment_free_slots(hk_segment_set* set, hk_span* span) {
 }
 
 /* ---- abandonment ------------------------------------------------------- */
-static hk_lock_t hk_abandoned_lock;  /* guards the abandoned list */
+/* Guards the abandoned list. */
+static hk_lock_t hk_abandoned_lock = HK_LOCK_INIT(HK_LOCK_ABANDONED);
 static hk_segment* hk_abandoned_head;
 static _Atomic uint64_t hk_abandoned_count; /* read without the lock as a hint */
 

@@ -10,7 +10,7 @@
  * thread exited with live blocks in them) and the registry of every mapped
  * segment, which statistics walk. It knows nothing of heaps: a heap hands in
  * its hk_segment_set, and it is the heap floor that adopts an abandoned
- * segment's spans. Slow paths only; the global lists take spin locks a heap
+ * segment's spans. Slow paths only; the global lists take locks a heap
  * touches once per 4 MiB, not per allocation. */
 #ifndef HAKMEM_CORE_SEGMENT_H
 #define HAKMEM_CORE_SEGMENT_H

@@ -25,6 +25,7 @@
 #include "alloc/backends/backend.h"
 #include "alloc/core/counters.h"
 #include "alloc/core/init.h"
+#include "alloc/core/lock.h"
 #include "alloc/core/options.h"
 #include "alloc/core/os.h"
 #include "alloc/core/print.h"
@@ -133,6 +134,22 @@ void hk_stats_get(hk_stats_t* out) {
   out->limit_purges = hk_stat_read(&hk_stat.limit_purges);
   out->bytes_limit_purged = hk_stat_read(&hk_stat.limit_purged_bytes);
   out->limit_overruns = hk_stat_read(&hk_stat.limit_overruns);
+  out->lock_heaps_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_HEAPS].contended, memory_order_relaxed);
+  out->lock_heaps_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_HEAPS].sleeps, memory_order_relaxed);
+  out->lock_abandoned_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_ABANDONED].contended, memory_order_relaxed);
+  out->lock_abandoned_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_ABANDONED].sleeps, memory_order_relaxed);
+  out->lock_registry_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_REGISTRY].contended, memory_order_relaxed);
+  out->lock_registry_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_REGISTRY].sleeps, memory_order_relaxed);
+  out->lock_segments_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_SEGMENTS].contended, memory_order_relaxed);
+  out->lock_segments_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_SEGMENTS].sleeps, memory_order_relaxed);
+  out->lock_free_slots_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_FREE_SLOTS].contended, memory_order_relaxed);
+  out->lock_free_slots_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_FREE_SLOTS].sleeps, memory_order_relaxed);
+  out->lock_arena_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_ARENA].contended, memory_order_relaxed);
+  out->lock_arena_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_ARENA].sleeps, memory_order_relaxed);
+  out->lock_mappings_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_MAPPINGS].contended, memory_order_relaxed);
+  out->lock_mappings_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_MAPPINGS].sleeps, memory_order_relaxed);
+  out->lock_prof_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_PROF].contended, memory_order_relaxed);
+  out->lock_prof_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_PROF].sleeps, memory_order_relaxed);
 }
 
 /* ---- formatting without malloc ------------------------------------------------ */
@@ -233,6 +250,22 @@ static const stat_field hk_stat_fields[] = {
     HK_FIELD(limit_purges, false),
     HK_FIELD(bytes_limit_purged, true),
     HK_FIELD(limit_overruns, false),
+    HK_FIELD(lock_heaps_contended, false),
+    HK_FIELD(lock_heaps_sleeps, false),
+    HK_FIELD(lock_abandoned_contended, false),
+    HK_FIELD(lock_abandoned_sleeps, false),
+    HK_FIELD(lock_registry_contended, false),
+    HK_FIELD(lock_registry_sleeps, false),
+    HK_FIELD(lock_segments_contended, false),
+    HK_FIELD(lock_segments_sleeps, false),
+    HK_FIELD(lock_free_slots_contended, false),
+    HK_FIELD(lock_free_slots_sleeps, false),
+    HK_FIELD(lock_arena_contended, false),
+    HK_FIELD(lock_arena_sleeps, false),
+    HK_FIELD(lock_mappings_contended, false),
+    HK_FIELD(lock_mappings_sleeps, false),
+    HK_FIELD(lock_prof_contended, false),
+    HK_FIELD(lock_prof_sleeps, false),
 };
 #define HK_STAT_FIELDS (sizeof(hk_stat_fields) / sizeof(hk_stat_fields[0]))
 _Static_assert(HK_STAT_FIELDS * sizeof(uint64_t) == offsetof(hk_stats_t, classes),

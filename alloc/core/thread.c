@@ -10,7 +10,8 @@
 HK_TLS hk_heap* hk_tls_heap = &hk_heap_empty;
 
 static pthread_key_t hk_heap_key;
-static hk_lock_t hk_heaps_lock;     /* guards the pool and the live list */
+/* Guards the pool and the live list. */
+static hk_lock_t hk_heaps_lock = HK_LOCK_INIT(HK_LOCK_HEAPS);
 static hk_heap* hk_heap_pool;       /* free heap structs (next_heap links) */
 static hk_heap* hk_heaps_live;      /* every live heap (next_heap / prev_heap links) */
 static uint64_t hk_exited_refills;  /* counters of retired heaps, under hk_heaps_lock */

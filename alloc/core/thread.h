@@ -3,7 +3,7 @@
  * first slow-path allocation, given up at thread exit (a pthread key
  * destructor) and handled across fork. Heap structs come from a small pool
  * mapped through the OS floor, never from malloc. The pool and the list of
- * live heaps take a spin lock: once per thread start or exit. */
+ * live heaps take a lock: once per thread start or exit. */
 #ifndef HAKMEM_CORE_THREAD_H
 #define HAKMEM_CORE_THREAD_H
 

@@ -137,6 +137,26 @@ typedef struct hk_stats {
   uint64_t limit_purges;        /* times committing past it made the caches give memory back first */
   uint64_t bytes_limit_purged;  /* committed bytes those purges gave back */
   uint64_t limit_overruns;      /* times memory was committed past it anyway: nothing (more) the caches could give back */
+  /* Contention on the core's locks (none is on malloc's or free's fast
+   * path), since the process started: <lock>_contended counts acquisitions
+   * that found the lock held, <lock>_sleeps the times a waiter slept in the
+   * kernel (it spins only briefly first). */
+  uint64_t lock_heaps_contended;        /* the heap pool (thread start and exit) */
+  uint64_t lock_heaps_sleeps;
+  uint64_t lock_abandoned_contended;    /* the abandoned segments (thread exit, adoption) */
+  uint64_t lock_abandoned_sleeps;
+  uint64_t lock_registry_contended;     /* the segment registry (segment map and unmap, statistics) */
+  uint64_t lock_registry_sleeps;
+  uint64_t lock_segments_contended;     /* the empty-segment cache */
+  uint64_t lock_segments_sleeps;
+  uint64_t lock_free_slots_contended;   /* the free-slot cache (spans of empty slots) */
+  uint64_t lock_free_slots_sleeps;
+  uint64_t lock_arena_contended;        /* the arena (blocks of 256 KiB - 16 MiB) */
+  uint64_t lock_arena_sleeps;
+  uint64_t lock_mappings_contended;     /* the cache of big blocks' own mappings */
+  uint64_t lock_mappings_sleeps;
+  uint64_t lock_prof_contended;         /* the heap profiler */
+  uint64_t lock_prof_sleeps;
   /* Small blocks by size class (index = class): block_size is set for every
    * class, the counts are 0 for classes without spans. */
   hk_class_stats_t classes[HK_STATS_CLASSES];
