@@ -1,4 +1,4 @@
-/* Target 6: writes into freed blocks (issue 22). Operation sequences over a
+/* Target 6: writes into freed blocks. Operation sequences over a
  * 64-slot table that, besides malloc and free (local, or from another thread
  * onto the span's remote list), write into the first 16 bytes of a block that
  * was freed and not handed out since (its link and tag words): a run of

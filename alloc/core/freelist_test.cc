@@ -1,4 +1,4 @@
-// Corrupted free lists (issue 22): a write into a freed block's first word
+// Corrupted free lists: a write into a freed block's first word
 // (its encoded free-list link) never makes malloc hand out a live block or
 // memory outside its spans. Each way of corrupting a link, on the owner's
 // local list and on a span's remote-free list, is reported with one exact

@@ -1,4 +1,4 @@
-/* The memory limit (issue 18, point 3), speed variant (keeps everything it
+/* The memory limit, speed variant (keeps everything it
  * frees for 10 s, up to 1 GiB: without a limit nothing goes back):
  *   - the cgroup's limit read from files given by path (v2, v1, hybrid,
  *     ancestors, "max", a container's root-only view, missing and bad files);

@@ -1,4 +1,4 @@
-/* Transparent huge pages (issue 18, point 4): HAKMEM_THP=madvise gives
+/* Transparent huge pages: HAKMEM_THP=madvise gives
  * segments and arena chunks MADV_HUGEPAGE, never gives every reservation of
  * a huge page or more MADV_NOHUGEPAGE, default gives no advice. Each mode
  * runs in a child process started with the variable set (options are read

@@ -1,4 +1,4 @@
-/* exit() while other threads still allocate (issue 20, point 4): the exit
+/* exit() while other threads still allocate: the exit
  * path (atexit handlers, among them HAKMEM_STATS's report, which walks every
  * segment) runs while four threads malloc, realloc and free small, arena and
  * mapped blocks. Each run is a child process (this program again, with

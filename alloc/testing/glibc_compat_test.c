@@ -1,6 +1,6 @@
 /* glibc's contracts and entry points.
  *
- * Part 1, glibc's contracts (issue 20): one row per case of README's table
+ * Part 1, glibc's contracts: one row per case of README's table
  * "glibc's contracts" (function, case, glibc, hakmem). Each row calls the
  * function and describes what it saw in the table's words; the description
  * must equal the row's column for the allocator under test. The same source

@@ -1,4 +1,4 @@
-// Thread lifecycle under any allocator (issue 20, point 3): tens of
+// Thread lifecycle under any allocator: tens of
 // thousands of threads, at most 4 alive at a time, whose exit-time
 // destructors allocate:
 //   - a pthread key destructor that frees its value, allocates a new one and

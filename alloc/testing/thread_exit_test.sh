@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Thread lifecycle (issue 20, point 3): thread_exit_target runs tens of
+# Thread lifecycle: thread_exit_target runs tens of
 # thousands of threads, 4 at a time, whose pthread key and thread_local
 # destructors allocate, plainly (glibc) and with each variant preloaded.
 #   - balanced (libhakmem.so) and lean: peak RSS under 2x glibc's;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""hakmem's head-to-head benchmark harness (issue 7).
+"""hakmem's head-to-head benchmark harness.
 
 Runs every workload of bench/ against every allocator (hakmem's variants that
 were built, glibc, and Debian's mimalloc, jemalloc and tcmalloc through
