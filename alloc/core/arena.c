@@ -199,7 +199,7 @@ static bool find_run(unsigned n, hk_arena** out_a, unsigned* out_page) {
 static bool chunk_add(void) {
   void* mem = NULL;
   /* The header page counts as committed, as a segment's does. */
-  if (hk_os_reserve_dense(HK_ARENA_SIZE, HK_ARENA_SIZE, &mem, HK_ARENA_PAGE) != 0) return false;
+  if (hk_os_reserve(HK_ARENA_SIZE, HK_ARENA_SIZE, &mem, HK_ARENA_PAGE) != 0) return false;
   hk_arena* a = mem; /* fresh mappings are zero: nothing committed, dirty, marked or cached */
   a->free_pages = HK_ARENA_PAGES - 1;
   run_mark(a, 1, HK_ARENA_PAGES - 1, RUN_FREE);
@@ -257,6 +257,8 @@ void* hk_arena_alloc(size_t size, bool zero) {
   hk_stat_add(&hk_stat.large_live, 1);
   hk_aged_unlock(&hk_arena_cache);
   void* user = page_addr(a, page);
+  /* A block of a huge page or more is used from end to end. */
+  if ((size_t)n << HK_ARENA_PAGE_SHIFT >= HK_HUGE_PAGE) hk_os_advise_dense(user, (size_t)n << HK_ARENA_PAGE_SHIFT);
   HK_VG_ALLOC(user, (size_t)n << HK_ARENA_PAGE_SHIFT);
   if (zero && was_dirty) memset(user, 0, size);
   return user;

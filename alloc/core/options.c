@@ -56,8 +56,8 @@ static opt_desc hk_opts[] = {
                 "cgroup: the process's cgroup memory limit"},
     {.name = "HAKMEM_THP", .kind = OPT_THP, .field = &hk_options.params.thp,
      .accepted = "default, never or madvise", .from_variant = true,
-     .meaning = "transparent huge pages for segments and arena chunks: madvise asks for them, never refuses them "
-                "(also for big blocks), default leaves the kernel's setting"},
+     .meaning = "transparent huge pages: madvise asks for them for dense memory (segments half in use, arena blocks "
+                "of 2 MiB or more), never refuses them everywhere, default leaves the kernel's setting"},
     {.name = "HAKMEM_ON_ERROR", .runtime = true, .kind = OPT_ON_ERROR, .field = &hk_options.on_error_warn,
      .accepted = "abort or warn", .meaning = "what misuse does (warn: report it, leak the block, go on)"},
     {.name = "HAKMEM_STATS", .runtime = true, .kind = OPT_STATS, .field = &hk_options.stats_at_exit, .accepted = "0, 1 or json",

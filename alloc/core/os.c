@@ -64,10 +64,8 @@ int hk_os_reserve(size_t size, size_t align, void** out, size_t counted) {
   return err;
 }
 
-int hk_os_reserve_dense(size_t size, size_t align, void** out, size_t counted) {
-  int err = hk_os_reserve(size, align, out, counted);
-  if (err == 0 && hk_options.params.thp == HK_THP_MADVISE) hk_os_advise(*out, size, HK_ADVISE_HUGEPAGE);
-  return err;
+void hk_os_advise_dense(void* p, size_t size) {
+  if (hk_options.params.thp == HK_THP_MADVISE) hk_os_advise(p, size, HK_ADVISE_HUGEPAGE);
 }
 
 int hk_os_commit(void* p, size_t size, size_t counted) {

@@ -36,9 +36,11 @@ HK_HIDDEN_BEGIN
  * HAKMEM_THP=never a reservation of a huge page or more gets
  * MADV_NOHUGEPAGE. */
 int hk_os_reserve(size_t size, size_t align, void** out, size_t counted);
-/* The same for memory the core fills densely from its start (segments, arena
- * chunks): with HAKMEM_THP=madvise it also gets MADV_HUGEPAGE. */
-int hk_os_reserve_dense(size_t size, size_t align, void** out, size_t counted);
+/* [p, p+size) is dense: used from end to end (a segment with most of its
+ * slots taken, an arena run of a huge page or more). With HAKMEM_THP=madvise
+ * it gets MADV_HUGEPAGE; nothing otherwise. Sparse memory never gets it, so
+ * a segment with a few live spans does not pull in 2 MiB per touched page. */
+void hk_os_advise_dense(void* p, size_t size);
 /* Makes [p, p+size) usable again; `counted` bytes of it were not committed. */
 int hk_os_commit(void* p, size_t size, size_t counted);
 /* Gives the contents of [p, p+size) back, keeping it mapped. */

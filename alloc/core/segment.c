@@ -280,7 +280,7 @@ hk_segment* hk_segment_acquire(hk_segment_set* set) {
   if (seg != NULL) return seg;
   {
     void* mem = NULL;
-    if (hk_os_reserve_dense(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mem, HK_SEGMENT_HEADER_BYTES) != 0) return NULL;
+    if (hk_os_reserve(HK_SEGMENT_SIZE, HK_SEGMENT_SIZE, &mem, HK_SEGMENT_HEADER_BYTES) != 0) return NULL;
     seg = mem;  /* fresh mappings are zero: every span descriptor is free */
     mark_decommitted(seg, HK_ALL_SPAN_SLOTS);  /* untouched: only the header will be resident */
     hk_segmap_set(seg, HK_SEGMENT_SIZE, HK_MAP_SEGMENT);
@@ -346,6 +346,10 @@ hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool warm_on
     }
     seg->free_slots &= ~slot_run(idx, slots);
     seg->used_spans++;
+    if (!seg->huge_advised && __builtin_popcountll(HK_ALL_SPAN_SLOTS & ~seg->free_slots) >= (int)HK_SLOTS / 2) {
+      seg->huge_advised = true;
+      hk_os_advise_dense(seg, HK_SEGMENT_SIZE);
+    }
     return &seg->spans[idx];
   }
   return NULL;

@@ -76,6 +76,7 @@ typedef struct hk_segment {
   hk_span spans[HK_SLOTS];      /* spans[0] is never a span: slot 0 is this header */
   hk_slot_run runs[HK_SLOTS];   /* at a cached run's first slot; under the free-slot cache's lock */
   uint64_t cached_heads;        /* bit i: runs[i] is in the free-slot cache. Under its lock */
+  bool huge_advised;            /* dense once (half its slots taken): advised MADV_HUGEPAGE under HAKMEM_THP=madvise (hk_os_advise_dense); the advice stays with the mapping */
   struct hk_segment* next;      /* its set's list or the abandoned list */
   struct hk_segment* prev;
   uint64_t free_slots;          /* bit i set: slot i is free. Owner-only */

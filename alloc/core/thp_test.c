@@ -1,5 +1,6 @@
 /* Transparent huge pages: HAKMEM_THP=madvise gives
- * segments and arena chunks MADV_HUGEPAGE, never gives every reservation of
+ * dense memory MADV_HUGEPAGE (a segment once half its slots are taken, an
+ * arena block of a huge page or more), never gives every reservation of
  * a huge page or more MADV_NOHUGEPAGE, default gives no advice. Each mode
  * runs in a child process started with the variable set (options are read
  * once, at start-up). A child writes an 8 MiB arena block and 3 MiB of
@@ -100,7 +101,7 @@ static int child(const char* mode) {
           chunk.hg, chunk.nh, chunk.anon_huge_kb, seg.hg, seg.nh, seg.anon_huge_kb);
   HK_EXPECT(chunk.found && seg.found, "the blocks' mappings are in smaps");
   if (strcmp(mode, "madvise") == 0) {
-    HK_EXPECT(after.syscalls_madvise_hugepage >= 2, "the segment and the chunk were advised MADV_HUGEPAGE");
+    HK_EXPECT(after.syscalls_madvise_hugepage >= 2, "the dense segment and the 8 MiB arena block were advised MADV_HUGEPAGE");
     HK_EXPECT(after.syscalls_madvise_nohugepage == 0, "and never the opposite");
     HK_EXPECT(chunk.hg && seg.hg && !chunk.nh && !seg.nh, "the kernel has the advice (VmFlags hg)");
     if (strcmp(enabled, "never") == 0) {
