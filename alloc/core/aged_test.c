@@ -5,7 +5,10 @@
  * which entries it got. */
 #include "alloc/core/aged.h"
 
+#include <string.h>
+
 #include "alloc/core/check_testing.h"
+#include "alloc/core/clock.h"
 #include "alloc/core/counters.h"
 #include "alloc/core/init.h"
 #include "alloc/core/options.h"
@@ -141,6 +144,30 @@ static void TickSweepsOnlyWhatIsDueAndTrimTakesEverything(void) {
   HK_EXPECT(trimmed_calls == 1, "trim tells the owner it trimmed");
 }
 
+/* The real caches on a fake clock: a freed arena block waits the delay to
+ * the millisecond, then the next tick gives it back, with no sleep. */
+static void AFreedBlockGoesBackWhenTheFakeClockPassesTheDelay(void) {
+  hk_trim(0);
+  hk_clock_set_fake(1000000);
+  void* big = hk_malloc(2 << 20);  /* an arena block */
+  memset(big, 1, 2 << 20);
+  hk_stats_t s;
+  hk_stats_get(&s);
+  uint64_t cached_before = s.bytes_cached;
+  hk_free(big);
+  hk_stats_get(&s);
+  HK_EXPECT(s.bytes_cached >= cached_before + (2 << 20), "the freed block waits, committed");
+  hk_clock_set_fake(1000000 + DELAY - 1);
+  hk_aged_tick(0);
+  hk_stats_get(&s);
+  HK_EXPECT(s.bytes_cached >= cached_before + (2 << 20), "one millisecond before the delay it is still there");
+  hk_clock_set_fake(1000000 + DELAY);
+  hk_aged_tick(0);
+  hk_stats_get(&s);
+  HK_EXPECT(s.bytes_cached <= cached_before, "at the delay the tick gave it back");
+  hk_clock_set_fake(0);
+}
+
 int main(void) {
   /* Something committed, as in any process that allocates: the fake
    * entries below commit nothing themselves. */
@@ -160,5 +187,6 @@ int main(void) {
   HK_RUN(OverTheCapTheOldestGoesWhateverItsAge);
   HK_RUN(ByAgeNothingGoesBelowTheResidentTarget);
   HK_RUN(TickSweepsOnlyWhatIsDueAndTrimTakesEverything);
+  HK_RUN(AFreedBlockGoesBackWhenTheFakeClockPassesTheDelay);
   return HK_TEST_RESULT();
 }

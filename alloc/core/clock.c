@@ -15,5 +15,4 @@ uint64_t hk_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Declared for tests in alloc/core/testing_hooks.h. */
 void hk_clock_set_fake(uint64_t now_ms) { atomic_store_explicit(&hk_fake_ms, now_ms, memory_order_relaxed); }

@@ -8,6 +8,9 @@
 
 HK_HIDDEN_BEGIN
 uint64_t hk_now_ms(void);
+/* Tests: makes hk_now_ms return now_ms from here on (0: the real clock
+ * again), so age-based behaviour is proved without sleeping. */
+void hk_clock_set_fake(uint64_t now_ms);
 HK_HIDDEN_END
 
 #endif
