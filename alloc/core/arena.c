@@ -121,13 +121,14 @@ static void run_cache(hk_arena* a, unsigned page, uint64_t since) {
 }
 
 /* Gives a's committed pages in [first, first + n), all in free runs, back
- * with mode; false if the backend refused (they stay committed). */
-static bool pages_decommit(hk_arena* a, unsigned first, unsigned n, hk_decommit_mode mode) {
+ * with MADV_DONTNEED; false if the backend refused (they stay committed). */
+static bool pages_purge(hk_arena* a, unsigned first, unsigned n) {
   int64_t bytes = committed_bytes(a, first, n);
   if (bytes == 0) return true;
-  if (hk_os_decommit(page_addr(a, first), (size_t)n << HK_ARENA_PAGE_SHIFT, mode, (size_t)bytes) != 0) return false;
+  if (hk_os_decommit(page_addr(a, first), (size_t)n << HK_ARENA_PAGE_SHIFT, HK_DECOMMIT_DONTNEED, (size_t)bytes) != 0)
+    return false;
   bits_set(a->committed, first, n, false);
-  if (mode == HK_DECOMMIT_DONTNEED) bits_set(a->dirty, first, n, false);  /* reads zeros from now on */
+  bits_set(a->dirty, first, n, false);  /* reads zeros from now on */
   return true;
 }
 
@@ -162,7 +163,7 @@ static void release_empty_chunks(void) {
 static bool run_purge(hk_aged_entry* e) {
   hk_arena* a = (hk_arena*)((uintptr_t)e & ~(uintptr_t)(HK_ARENA_SIZE - 1));
   unsigned page = (unsigned)(e - a->age);
-  if (!pages_decommit(a, page, run_len(a->head[page]), HK_DECOMMIT_DONTNEED)) return false;
+  if (!pages_purge(a, page, run_len(a->head[page]))) return false;
   release_empty_chunks();
   return true;
 }

@@ -174,7 +174,7 @@ static hk_mapping* mapping_header(const void* p) {
 }
 
 /* Gives back the mapping's pages past need (< its size) where it is. */
-static bool large_shrink(hk_mapping* h, size_t need) {
+static bool mapping_shrink(hk_mapping* h, size_t need) {
   size_t old_size = h->map_size;
   /* 4 MiB pieces no longer part of it leave the segmap first: free() must
    * not trust them once they are unmapped. */
@@ -192,7 +192,7 @@ static bool large_shrink(hk_mapping* h, size_t need) {
 
 /* Moves the mapping's pages, header included, into a new 4 MiB-aligned
  * mapping of need (> its size) bytes. The new header, or NULL. */
-static hk_mapping* large_move(hk_mapping* h, size_t need) {
+static hk_mapping* mapping_move(hk_mapping* h, size_t need) {
   size_t old_size = h->map_size;
   void* dst = NULL;
   if (hk_os_reserve(need, HK_SEGMENT_SIZE, &dst, 0) != 0) return NULL;
@@ -213,12 +213,12 @@ void* hk_mapping_resize(void* p, size_t size) {
   if (h == NULL) return NULL;
   size_t need = mapping_map_bytes(h->user_offset, size);
   if (need == 0) return NULL;
-  if (need <= h->map_size) return need == h->map_size || large_shrink(h, need) ? p : NULL;
+  if (need <= h->map_size) return need == h->map_size || mapping_shrink(h, need) ? p : NULL;
   /* A resident cached mapping that fits is better filled by a copy: moved
    * pages would leave it idle and fault in the new part. NULL sends realloc
    * to the copy, which takes it. */
   if (cache_has_fit(need)) return NULL;
-  h = large_move(h, need);
+  h = mapping_move(h, need);
   return h ? (uint8_t*)h + h->user_offset : NULL;
 }
 
