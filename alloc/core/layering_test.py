@@ -17,7 +17,7 @@ FLOORS = [
     ("ground", ["lock", "clock", "counters", "secret", "size_class"]),
     ("options", ["options"]),
     ("errors", ["error"]),
-    ("os", ["os", "segmap"]),
+    ("os", ["os", "segmap", "foreign"]),
     ("aged cache", ["aged"]),
     ("reclaimer", ["reclaim"]),
     ("memory", ["segment", "arena", "mapping"]),
