@@ -10,6 +10,7 @@
 #include "alloc/core/api.h"
 #include "alloc/core/arena.h"
 #include "alloc/core/error.h"
+#include "alloc/core/foreign.h"
 #include "alloc/core/free.h"
 #include "alloc/core/init.h"
 #include "alloc/core/mapping.h"
@@ -162,10 +163,29 @@ static inline bool realloc_fits(size_t old, size_t size) {
   return size <= old && size >= old / 2 && !HK_VG_RUNNING();
 }
 
-/* Everything but a live small block: NULL, arena and mapped blocks, and
- * pointers to report. */
+/* A block of glibc's heap or of ld.so's start-up allocator (foreign.h):
+ * always moved into hakmem's memory, so the program holds a hakmem block
+ * from here on. glibc's usable size bounds the copy; an ld.so block has no
+ * size, so what is left of its area after it does (reading its neighbours'
+ * bytes too, which the new block may hold as it holds any junk). */
+static void* realloc_foreign(void* p, hk_foreign_kind kind, size_t size) {
+  if (size == 0) {
+    hk_foreign_free(p, kind);
+    return NULL;
+  }
+  void* q = realloc_move(p, hk_foreign_readable(p, kind), size);
+  if (q != NULL) hk_foreign_free(p, kind);
+  return q;
+}
+
+/* Everything but a live small block: NULL, arena and mapped blocks, foreign
+ * blocks, and pointers to report. */
 static HK_NOINLINE HK_ALLOC_TEXT void* realloc_other(void* p, size_t size, const char* func) {
   if (p == NULL) return hk_malloc_inline(size);
+  if (hk_segmap_kind((uintptr_t)p) == HK_MAP_NONE) {
+    hk_foreign_kind kind = hk_foreign_kind_of(p);
+    if (kind != HK_FOREIGN_NONE) return realloc_foreign(p, kind, size);
+  }
   size_t old = hk_usable_size_checked(p, func);
   if (old == 0) return NULL;  /* misuse reported (warn mode): leave p alone */
   if (size == 0) {

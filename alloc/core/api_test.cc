@@ -254,12 +254,22 @@ TEST(Api, VallocAndPvallocArePageAligned) {
   hk_free(p0);
 }
 
+// The requested size is accepted (a wrong one dies: misuse_test) and the
+// block is really given back: the thread's next request of the same size
+// gets it again (a span's free list is last in, first out).
 TEST(Api, FreeSizedAcceptsTheRequestedSize) {
   for (size_t n : {size_t{1}, size_t{64}, size_t{777}, size_t{40000}}) {
+    void* keep = hk_malloc(n);  // so the span does not empty and go away
     void* p = hk_malloc(n);
     hk_free_sized(p, n);
-    void* q = hk_aligned_alloc(256, (n + 255) & ~size_t{255});
+    EXPECT_EQ(hk_malloc(n), p) << "free_sized(p, " << n << ") did not free p";
+    hk_free(p);
+    size_t rounded = (n + 255) & ~size_t{255};
+    void* q = hk_aligned_alloc(256, rounded);
     hk_free_aligned_sized(q, 256, n);
+    EXPECT_EQ(hk_aligned_alloc(256, rounded), q) << "free_aligned_sized(q, 256, " << n << ") did not free q";
+    hk_free(q);
+    hk_free(keep);
   }
 }
 

@@ -201,19 +201,27 @@ TEST_F(Arena, ThreadsFreeEachOthersBlocks) {
           bad++;
           continue;
         }
-        p[0] = p[n - 1] = static_cast<char>(n);
+        // Stamp the size at the start, and bytes derived from it at the
+        // middle and the last byte, so whichever thread frees the block can
+        // tell that it was neither moved nor overlapped by another block.
+        memcpy(p, &n, sizeof(n));
+        p[n / 2] = static_cast<char>(n >> 3);
+        p[n - 1] = static_cast<char>(n ^ 0x5a);
         // Swap into a slot any thread may own; free whatever was there.
         char* old = shared[x % shared.size()].exchange(p);
         if (old != nullptr) {
-          size_t m = hk_malloc_usable_size(old);
-          if (m < 256 * kKiB) bad++;
+          size_t m = hk_malloc_usable_size(old), was = 0;
+          memcpy(&was, old, sizeof(was));
+          if (m < 256 * kKiB || was < 256 * kKiB || was > m || old[was / 2] != static_cast<char>(was >> 3) ||
+              old[was - 1] != static_cast<char>(was ^ 0x5a))
+            bad++;
           hk_free(old);
         }
       }
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(bad.load(), 0) << "blocks that failed, were too small, or lost their stamps";
   for (auto& s : shared) hk_free(s.load());
   hk_stats_t after = Stats();
   EXPECT_EQ(after.large_live, before.large_live);

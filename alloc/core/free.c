@@ -4,6 +4,7 @@
 
 #include "alloc/core/arena.h"
 #include "alloc/core/error.h"
+#include "alloc/core/foreign.h"
 #include "alloc/core/mapping.h"
 #include "alloc/core/prof.h"
 #include "alloc/core/reclaim.h"
@@ -37,9 +38,17 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
     case HK_MAP_MAPPING_TAIL:
       hk_misuse("free of an interior pointer", p, func);
       return;
-    default:
+    default: {
+      /* Not hakmem's: glibc's heap block or ld.so's (foreign.h) goes back
+       * to its own allocator; anything else is reported. */
+      hk_foreign_kind k = hk_foreign_kind_of(p);
+      if (k != HK_FOREIGN_NONE) {
+        hk_foreign_free(p, k);
+        return;
+      }
       hk_misuse("invalid free (pointer not from hakmem)", p, func);
       return;
+    }
   }
 }
 
@@ -93,6 +102,13 @@ size_t hk_usable_size_checked(const void* p, const char* func) {
         hk_misuse("use of a freed block", p, func);
         return 0;
       }
+      break;
+    }
+    case HK_MAP_NONE: {
+      /* glibc's blocks have a size glibc knows; ld.so's start-up
+       * allocator keeps none, so its blocks are reported. */
+      size_t n = hk_foreign_usable(p, hk_foreign_kind_of(p));
+      if (n) return n;
       break;
     }
   }

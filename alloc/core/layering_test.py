@@ -13,10 +13,11 @@ import sys
 
 # Lowest first. A module may call modules of lower floors only.
 FLOORS = [
-    ("ground", ["print", "lock", "clock", "counters", "secret", "size_class"]),
+    ("writing", ["print"]),
+    ("ground", ["lock", "clock", "counters", "secret", "size_class"]),
     ("options", ["options"]),
     ("errors", ["error"]),
-    ("os", ["os", "segmap"]),
+    ("os", ["os", "segmap", "foreign"]),
     ("aged cache", ["aged"]),
     ("reclaimer", ["reclaim"]),
     ("memory", ["segment", "arena", "mapping"]),

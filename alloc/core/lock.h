@@ -6,8 +6,13 @@
  * A waiter spins briefly (the sections are short), then sleeps in the
  * kernel on the lock word (futex), so a thread whose holder was preempted
  * gives its core to the holder instead of spinning or yielding in a loop.
- * The word: 0 free, 1 held, 2 held and someone may sleep on it; unlocking
- * makes a system call only in state 2.
+ * The word: 0 free, else the holder's kernel thread id shifted left by one,
+ * with bit 0 set when someone may sleep on it; unlocking makes a system call
+ * only when bit 0 is set. Since taking the lock writes the holder's id in
+ * the same atomic step, a thread that asks again for a lock it holds (the
+ * allocator re-entered from a signal handler that interrupted a slow path)
+ * is recognised by the waiter's path and ends with a message naming the
+ * lock instead of sleeping forever on itself.
  *
  * Each lock names what it guards (hk_lock_kind); acquisitions that found it
  * held and sleeps are counted per kind (relaxed, only on the contended path)
@@ -32,7 +37,7 @@ typedef enum {
 } hk_lock_kind;
 
 typedef struct hk_lock_t {
-  _Atomic int state; /* 0 free, 1 held, 2 held with (possible) sleepers */
+  _Atomic int state; /* 0 free, else holder's tid << 1 | (possible) sleepers */
   unsigned kind;     /* hk_lock_kind; a zeroed lock is HK_LOCK_OTHER */
 } hk_lock_t;
 
@@ -46,30 +51,48 @@ typedef struct hk_lock_counts_t {
 } hk_lock_counts_t;
 extern hk_lock_counts_t hk_lock_counts[HK_LOCK_KINDS];
 
-void hk_lock_slow(hk_lock_t* l);
+/* What lock words hold for this thread (its kernel thread id << 1), read
+ * from the kernel once per thread; 0 until then. */
+extern HK_TLS int hk_lock_self_word;
+int hk_lock_self_read(void);
+HK_INLINE int hk_lock_self(void) {
+  int w = hk_lock_self_word;
+  return hk_likely(w != 0) ? w : hk_lock_self_read();
+}
+/* After fork, in the child: the forking thread has a new kernel id. */
+void hk_lock_self_forget(void);
+
+/* The lock's name as the statistics spell it ("arena", "free_slots"). */
+const char* hk_lock_kind_name(unsigned kind);
+
+void hk_lock_slow(hk_lock_t* l, int self);
 void hk_lock_wake(hk_lock_t* l);
 
 HK_INLINE void hk_lock(hk_lock_t* l) {
-  int expected = 0;
-  if (hk_likely(atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire,
+  int expected = 0, self = hk_lock_self();
+  if (hk_likely(atomic_compare_exchange_strong_explicit(&l->state, &expected, self, memory_order_acquire,
                                                         memory_order_relaxed)))
     return;
-  hk_lock_slow(l);
+  hk_lock_slow(l, self);
 }
 HK_INLINE void hk_unlock(hk_lock_t* l) {
-  if (hk_unlikely(atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)) hk_lock_wake(l);
+  if (hk_unlikely(atomic_exchange_explicit(&l->state, 0, memory_order_release) & 1)) hk_lock_wake(l);
 }
 /* Takes the lock if it is free; never waits. False when anyone holds it,
  * the calling thread included (the lock is not recursive). */
 HK_INLINE bool hk_trylock(hk_lock_t* l) {
   int expected = 0;
   return atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
-         atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire, memory_order_relaxed);
+         atomic_compare_exchange_strong_explicit(&l->state, &expected, hk_lock_self(), memory_order_acquire,
+                                                 memory_order_relaxed);
 }
 /* In a fork child: the lock was held by the forking thread's prepare handler,
- * which no longer exists as the holder, and its sleepers were not copied;
- * make it free again. */
-HK_INLINE void hk_lock_reinit(hk_lock_t* l) { atomic_store_explicit(&l->state, 0, memory_order_relaxed); }
+ * under the id the thread had in the parent, and its sleepers were not
+ * copied; make it free again, and have this thread read its new id. */
+HK_INLINE void hk_lock_reinit(hk_lock_t* l) {
+  atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+  hk_lock_self_forget();
+}
 /* One fork-handler step for a lock: take it (prepare), give it back (parent),
  * or reset it (child). */
 typedef enum { HK_FORK_PREPARE, HK_FORK_PARENT, HK_FORK_CHILD } hk_fork_step;

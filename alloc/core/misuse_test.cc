@@ -2,6 +2,8 @@
 // stderr naming the error, the pointer and the function, then abort()
 // (HAKMEM_ON_ERROR=warn: the line, the block is leaked, the program goes on).
 // Death tests run the statement in a child process and match its stderr.
+#include <dlfcn.h>
+#include <gnu/lib-names.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -111,12 +113,33 @@ TEST(MisuseDeathTest, FreeOfGlobal) {
 
 TEST(MisuseDeathTest, FreeOfAnotherAllocatorsBlock) {
   // This test links //alloc:hakmem_api, so malloc here is the C library's.
+  // A block glibc mapped on its own lies outside glibc's heap, where
+  // nothing proves whose it is.
   EXPECT_DEATH(
       {
-        void* p = malloc(40);
+        void* p = malloc(4 << 20);
         hk_free(p);
       },
       "hakmem: invalid free \\(pointer not from hakmem\\) of " PTR " in hk_free\\(\\)");
+}
+
+TEST(Misuse, GlibcHeapBlockGoesBackToGlibc) {
+  // glibc's own malloc, from libc's scope (a sanitizer's malloc comes first
+  // in the global one): a block of its brk heap given to hk_free is handed
+  // to glibc's free (alloc/core/foreign.h), which glibc's next malloc of
+  // that size shows by reusing it.
+  void* libc = dlopen(LIBC_SO, RTLD_LAZY | RTLD_NOLOAD);
+  ASSERT_NE(libc, nullptr);
+  auto glibc_malloc = reinterpret_cast<void* (*)(size_t)>(dlsym(libc, "malloc"));
+  auto glibc_free = reinterpret_cast<void (*)(void*)>(dlsym(libc, "free"));
+  ASSERT_TRUE(glibc_malloc != nullptr && glibc_free != nullptr);
+  void* p = glibc_malloc(40);
+  ASSERT_FALSE(hk_owns(p));
+  hk_free(p);
+  void* q = glibc_malloc(40);
+  EXPECT_EQ(q, p) << "glibc did not get its block back";
+  glibc_free(q);
+  dlclose(libc);
 }
 
 TEST(MisuseDeathTest, FreeOfInteriorPointer) {

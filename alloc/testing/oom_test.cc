@@ -15,6 +15,20 @@
 
 namespace {
 
+// A small, a mid-size, an arena and a mapped block.
+constexpr size_t kSizes[] = {16, 1024, 40000, 300u << 10, 3u << 20, 20u << 20};
+
+// calloc(1, n): NULL with errno ENOMEM (15), or n zero bytes (18).
+int CallocZeroedOrEnomem(size_t n) {
+  errno = 0;
+  unsigned char* p = static_cast<unsigned char*>(hk_calloc(1, n));
+  if (p == nullptr) return errno == ENOMEM ? 0 : 15;
+  for (size_t k = 0; k < n; k++)
+    if (p[k] != 0) return 18;
+  hk_free(p);
+  return 0;
+}
+
 // Runs in the child; returns the exit code (0 = all good).
 int ExhaustAndRecover(size_t block) {
   struct rlimit lim;
@@ -41,9 +55,16 @@ int ExhaustAndRecover(size_t block) {
     if (blocks.size() > (1u << 20)) return 13;  // the limit never bit
   }
   if (blocks.size() < 8) return 14;
-  // Further failures stay clean: calloc and aligned too.
-  errno = 0;
-  if (hk_calloc(1, block) != nullptr && block > (64u << 20)) return 15;
+  // Out of memory, calloc and aligned_alloc of every kind of size fail
+  // cleanly or return what they promise: NULL with ENOMEM, or a zeroed block.
+  for (size_t n : kSizes) {
+    int code = CallocZeroedOrEnomem(n);
+    if (code != 0) return code;
+    errno = 0;
+    void* a = hk_aligned_alloc(4096, n);
+    if (a == nullptr && errno != ENOMEM) return 19;
+    hk_free(a);
+  }
   for (size_t i = 0; i < blocks.size(); i++)
     for (int k = 0; k < 64; k++)
       if (blocks[i][k] != static_cast<unsigned char>(i & 0xff)) return 16;  // corrupted
@@ -52,6 +73,13 @@ int ExhaustAndRecover(size_t block) {
   void* again = hk_malloc(block);
   if (again == nullptr) return 17;  // no recovery
   hk_free(again);
+  // Recovered: calloc of the size that ran out reuses the stamped blocks
+  // just freed, and must hand them out zeroed.
+  unsigned char* z = static_cast<unsigned char*>(hk_calloc(1, block));
+  if (z == nullptr) return 20;
+  for (size_t k = 0; k < block; k++)
+    if (z[k] != 0) return 18;
+  hk_free(z);
   return 0;
 }
 

@@ -43,6 +43,7 @@ core_srcs=(
   alloc/core/control.c
   alloc/core/counters.c
   alloc/core/error.c
+  alloc/core/foreign.c
   alloc/core/free.c
   alloc/core/heap.c
   alloc/core/init.c
