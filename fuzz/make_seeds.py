@@ -115,6 +115,17 @@ def policy_seeds():
         + ev(FAULT, bytes([0x10, 1])) + b"".join(op(MALLOC, 4 + i, size_u16(9000 * i)) for i in range(6))
         + ev(TRIM, b"\x00") + ev(FAULT, bytes([0x30]) + struct.pack("<I", 12345) + b"\x80")
         + op(REALLOC, 0, size_large(50000, 4)) + op(FREE, 3, b"\x00") + ev(TRIM, b"\x00") + ev(CLEAR),
+        # The heap profiler on (every byte sampled, then every 4 KiB) while
+        # blocks of many classes and big ones come, move and go, with a trim
+        # and a collect in between; then off again with blocks still live.
+        "seed-profiled": ev(OPTION, bytes([0xC0 | 1 << 2]))
+        + b"".join(op(MALLOC, i, size_class(i * 7 % 96)) for i in range(20))
+        + op(MALLOC, 20, size_large(60000, 3)) + op(REALLOC, 3, size_u16(50000)) + op(FREE, 5, b"\x00")
+        + ev(OPTION, bytes([0xC0 | 2 << 2]))
+        + b"".join(op(MALLOC, 21 + i, size_u16(24 * i + 1)) for i in range(40))
+        + b"".join(op(FREE, 21 + i, b"\x00") for i in range(0, 40, 3)) + ev(TRIM, b"\x00") + ev(COLLECT)
+        + op(CALLOC, 2, bytes([1 << 3]), size_u16(700)) + ev(OPTION, bytes([0xC0])) + op(REALLOC, 4, size_u16(9000))
+        + op(CHECK_ALL, 0),
         # A byte budget: reserves fail once the backend would pass it.
         "seed-budget": ev(FAULT, bytes([0x21, 8])) + b"".join(op(MALLOC, i, size_large(65535, 7)) for i in range(8))
         + ev(CLEAR) + ev(TRIM, b"\x00"),

@@ -5,8 +5,11 @@
  * empty spans retired), and run-time switches of the parameters the release
  * and decommit modules read (decommit off / MADV_FREE / MADV_DONTNEED, the
  * resident target, the release delay, the cache size), so empty memory is
- * kept, decommitted lazily or eagerly, or returned at once. After each event
- * every live block must still hold its contents.
+ * kept, decommitted lazily or eagerly, or returned at once; and the heap
+ * profiler's rate through hk_option_set (off, every byte, every 4 KiB), so
+ * blocks come from the profiler's spans and from proxies' batches, are
+ * freed, reallocated and trimmed in between. After each event every live
+ * block must still hold its contents.
  *
  * Backend failures: this target links a variant on the fault-injecting
  * backend (variant_fault.c, alloc/backends/fault.h) whose defaults send empty
@@ -20,8 +23,9 @@
  *
  * After each input: faults cleared, options restored, everything freed and
  * trimmed; then no segment and no large mapping may remain, and unless a
- * release was made to fail, the backend holds no more than it did before the
- * first input. */
+ * release was made to fail or the profiler sampled (it keeps its spans and
+ * tables for the process's life), the backend holds no more than it did
+ * before the first input. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +40,7 @@ enum { E_TRIM, E_COLLECT, E_OPTION, E_FAULT, E_CLEAR, E_COUNT };
 
 static bool armed;
 static bool release_may_fail;   /* this input armed failing releases */
+static bool profiled;           /* this input turned the heap profiler on */
 static hk_options_t saved_options;
 /* What may stay after an input that freed everything and trimmed: nothing,
  * except what earlier inputs were allowed to leave (see end()). */
@@ -53,8 +58,16 @@ static void set_option(fi* in) {
       {"HAKMEM_RELEASE_DELAY_MS", {"0", "1", "1000"}},
       {"HAKMEM_CACHE_MB", {"0", "4", "64"}},
   };
+  static const char* const prof_rates[3] = {"0", "1", "4096"};
   uint8_t b = fi_u8(in);
   unsigned k = b % 4, v = (b >> 2) % 3;
+  if (b >> 6 == 3) {
+    /* The profiler's rate takes effect through hk_option_set only. */
+    int rc = hk_option_set("HAKMEM_PROF_SAMPLE", prof_rates[v]);
+    FUZZ_CHECK(rc == 0, "hk_option_set(HAKMEM_PROF_SAMPLE, %s) = %d", prof_rates[v], rc);
+    if (v != 0) profiled = true;
+    return;
+  }
   int rc = hk_option_parse(opts[k].name, opts[k].values[v]);
   FUZZ_CHECK(rc == 0, "hk_option_parse(%s, %s) = %d", opts[k].name, opts[k].values[v], rc);
 }
@@ -116,6 +129,10 @@ static int may_fail(void) { return armed; }
 static void end(void) {
   clear_faults();
   hk_options = saved_options;
+  /* The profiler reads its rate when the option is set: set it back too. */
+  char rate[32];
+  FUZZ_CHECK(hk_option_get("HAKMEM_PROF_SAMPLE", rate, sizeof(rate)) == 0 && hk_option_set("HAKMEM_PROF_SAMPLE", rate) == 0,
+             "could not restore HAKMEM_PROF_SAMPLE");
   FUZZ_CHECK(ops_live_count() == 0, "blocks left after the input");
   hk_trim(0);
   hk_stats_t st;
@@ -127,7 +144,7 @@ static void end(void) {
    * count may stay higher. After such an input, compare with the new state.
    * (corpus/policy/regress-commit-failure-keeps-empty-segment: a failed
    * commit once left an empty segment owned by the heap, past hk_trim.) */
-  if (release_may_fail) {
+  if (release_may_fail || profiled) {
     baseline_reserved = st.bytes_reserved;
     baseline_segments = st.segments_live;
   } else {
@@ -138,6 +155,7 @@ static void end(void) {
                (unsigned long long)st.bytes_reserved, (unsigned long long)baseline_reserved);
   }
   release_may_fail = false;
+  profiled = false;
 }
 
 static const ops_hooks hooks = {E_COUNT, extra, may_fail, end};

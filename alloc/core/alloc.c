@@ -73,12 +73,18 @@ static HK_NOINLINE HK_ALLOC_TEXT void* class_slow_sampled(hk_heap* heap, unsigne
   if (hk_prof_charge(cls, hk_class_size[cls]))
     p = hk_prof_alloc_small(cls, hk_class_size[cls], __builtin_frame_address(0));
   if (p == NULL) p = hk_heap_alloc_slow(heap, cls);
-  hk_prof_wrap(slot, 0);
+  hk_heap_sampling_wrap(heap, cls);
   return p;
 }
 
 /* A block of class cls for a thread whose current span had none. */
 static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
+  /* Sampling on: most misses are a proxy's batch running out, refilled
+   * from its span's free list in one step. */
+  if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) {
+    void* p = hk_prof_rebatch(&heap->current[cls]);
+    if (p != NULL) return p;
+  }
   if (hk_unlikely(!heap->is_live)) {
     hk_ensure_init();
     heap = hk_thread_heap();

@@ -59,6 +59,10 @@ static void span_unpin(hk_span* s) {
   s->used--;
 }
 
+/* While the heap profiler samples: the real current span gets free blocks
+ * enough for a batch that pays for its slow path, then its proxy. */
+static void sampling_wrap(hk_heap* heap, unsigned cls, unsigned keep);
+
 /* Makes s (a span of avail[cls], or the empty span) the one malloc pops
  * from. Slow paths only. */
 static void set_current(hk_heap* heap, unsigned cls, hk_span* s) {
@@ -71,7 +75,7 @@ static void set_current(hk_heap* heap, unsigned cls, hk_span* s) {
   heap->current[cls] = s;
   span_pin(s);
   /* One block stays with s for the slow path that pops it next. */
-  if (hk_unlikely(atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0)) hk_prof_wrap(&heap->current[cls], 1);
+  if (hk_unlikely(atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0)) sampling_wrap(heap, cls, 1);
 }
 
 /* current[cls] always mirrors the head of avail[cls] (or the empty span), so
@@ -89,6 +93,17 @@ static bool span_carve(hk_span* s) {
   if (!span_carved_little(s)) span_unpin(s);
   return true;
 }
+
+static void sampling_wrap(hk_heap* heap, unsigned cls, unsigned keep) {
+  hk_span* s = heap->current[cls];
+  if (!hk_prof_is_proxy(s) && s->block_size != 0 && !s->corrupt) {
+    for (uint32_t n; (n = hk_prof_free_blocks(s)) >= keep && hk_prof_batch_short(n - keep, s->block_size);)
+      if (!span_carve(s)) break;
+  }
+  hk_prof_wrap(&heap->current[cls], keep);
+}
+
+void hk_heap_sampling_wrap(hk_heap* heap, unsigned cls) { sampling_wrap(heap, cls, 0); }
 
 /* A span with no free block goes to the full list; it comes back when its
  * owner frees into it (flag seen by free) or when a scan of remote frees finds

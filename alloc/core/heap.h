@@ -40,6 +40,9 @@ void hk_heap_init(hk_heap* heap, uintptr_t owner_id);
  * frees, moves to the next span, carves, adopts or maps. NULL when the
  * backend has no memory. */
 void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls);
+/* While the heap profiler samples: puts the proxy of the class's current
+ * span in its slot (prof.h), after carving it blocks enough for a batch. */
+void hk_heap_sampling_wrap(hk_heap* heap, unsigned cls);
 /* A local free found the span flagged full, emptying, or with nothing
  * handed out (double free). b is a block start of s, not free. */
 void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func);

@@ -173,6 +173,48 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
   return s;
 }
 
+/* A batch of fewer free blocks than both of these is not worth its slow
+ * path: the span is carved further first (heap.c), so each refill hands
+ * over at least a page of blocks or 32 of them. Bigger batches cost more
+ * than they save: blocks freed during a batch are reused only after it, so
+ * the longer the batch, the colder the blocks malloc hands out (README,
+ * "Profiling a service"). */
+#define PROF_BATCH_BYTES 4096u
+#define PROF_BATCH_BLOCKS 32u
+
+bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size) {
+  return nfree < PROF_BATCH_BLOCKS && (uint64_t)nfree * block_size < PROF_BATCH_BYTES;
+}
+
+void* hk_prof_rebatch(hk_span** slot) {
+  hk_span* p = *slot;
+  prof_thread* t = hk_prof_tls;
+  if (p->free != NULL || t == NULL) return NULL;
+  if (hk_unlikely(t->rate_seen != atomic_load_explicit(&hk_prof_rate, memory_order_relaxed))) return NULL;
+  hk_span* s = p->multi_head;
+  unsigned cls = p->class_idx;
+  uint32_t size = p->block_size;
+  if (s->free == NULL || s->corrupt || hk_span_is_full(s)) return NULL;
+  /* This allocation's charge; the batch must leave the countdown above 0
+   * so the allocation that crosses it comes back here. */
+  int64_t cd = t->countdown[cls] - (int64_t)size;
+  uint32_t nfree = hk_prof_free_blocks(s);
+  uint64_t take = nfree - 1u;
+  if (cd <= (int64_t)(take * size) || nfree == 0) return NULL;
+  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return NULL;
+  void* b = hk_span_pop_nonempty(s);
+  /* A corrupted list (warn mode) was cut and the block came from the slow
+   * path, which took the span out of the slot. */
+  if (hk_unlikely(*slot != p || s->corrupt)) return b;
+  p->free = s->free;
+  p->used = 0;
+  s->free = NULL;
+  s->used += (uint32_t)take;
+  t->batch[cls] = (uint32_t)take;
+  t->countdown[cls] = cd - (int64_t)(take * size);
+  return b;
+}
+
 void hk_prof_wrap(hk_span** slot, unsigned keep) {
   uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
   hk_span* s = *slot;
@@ -182,11 +224,7 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   sync_rate(t, rate);
   unsigned cls = s->class_idx;
   uint32_t size = s->block_size;
-  /* Blocks on s's free list: carved, less those handed out (`used` holds
-   * handed-out blocks, remote frees not yet collected and the pin). */
-  uint32_t carved = s->carved_bytes / size;
-  uint32_t out = (s->used & ~HK_USED_FULL) - s->pinned;
-  uint32_t nfree = carved > out ? carved - out : 0;
+  uint32_t nfree = hk_prof_free_blocks(s);
   uint64_t take = nfree > keep ? nfree - keep : 0;
   /* Only as many as keep the countdown above 0: the allocation that
    * crosses it must come to the slow path. */

@@ -62,6 +62,29 @@ HK_INLINE bool hk_prof_active(void) {
   return atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0 || hk_prof_tls != NULL;
 }
 
+/* Blocks on s's free list: carved, less those handed out (`used` holds
+ * handed-out blocks, remote frees not yet collected and the pin). The
+ * carved count without a divide: div_magic is ceil(2^40 / size) << 24
+ * (span.c), and for carved_bytes <= 2 MiB and size <= 256 KiB the high
+ * word of carved_bytes * div_magic is exactly carved_bytes / size (the
+ * rounding up adds less than 2^21 / 2^40, below the 1 / size a quotient
+ * needs to change). */
+HK_INLINE uint32_t hk_prof_free_blocks(const hk_span* s) {
+  uint32_t carved = (uint32_t)(((unsigned __int128)s->carved_bytes * s->div_magic) >> 64);
+  uint32_t out = (s->used & ~HK_USED_FULL) - s->pinned;
+  return carved > out ? carved - out : 0;
+}
+/* True when nfree free blocks of this size make a batch too short to pay
+ * for the slow path that refills it (heap.c then carves more). */
+bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size);
+/* The proxy in *slot ran out (malloc's miss while sampling). When the real
+ * span's whole free list makes a batch that stays below the countdown and
+ * is big enough, this allocation gets its first block and the proxy the
+ * rest: the common refill, without the heap's slow path. NULL: the caller
+ * takes the general path (a sample is due, the batch would cross the
+ * countdown, the span needs carving or has no free block). */
+void* hk_prof_rebatch(hk_span** slot);
+
 /* Takes the proxy out of a heap's current-span slot: the blocks its batch
  * did not hand out go back to the real span (and to the countdown). Returns
  * the real span, which the slot holds again. Owner thread, slow paths. */

@@ -62,6 +62,11 @@ TEST(ProfOptions, SetAndGetValidateNamesValuesAndWhen) {
   EXPECT_EQ(hk_option_set("HAKMEM_CACHE_MB", "lots"), EINVAL) << "a bad value is refused";
   EXPECT_EQ(hk_option_set("HAKMEM_CACHE_MB", "1048577"), EINVAL) << "past the maximum";
   EXPECT_EQ(hk_option_set("HAKMEM_PROF_SAMPLE", "-1"), EINVAL);
+  EXPECT_EQ(hk_option_set("HAKMEM_PROF_SAMPLE", "1099511627777"), EINVAL) << "past 2^40";
+  EXPECT_EQ(hk_option_set("HAKMEM_PROF_SAMPLE", ""), EINVAL) << "an empty value is no number";
+  EXPECT_EQ(hk_option_set(nullptr, "1"), ENOENT) << "no name is no variable";
+  EXPECT_EQ(hk_option_get(nullptr, buf, sizeof(buf)), ENOENT);
+  EXPECT_EQ(hk_option_set("HAKMEM_CACHE_MB", nullptr), EINVAL) << "no value is a bad value";
   EXPECT_EQ(hk_option_set("HAKMEM_SHOW_CONFIG", "1"), EPERM) << "start-up only";
   ASSERT_EQ(hk_option_get("HAKMEM_CACHE_MB", buf, sizeof(buf)), 0);
   std::string before = buf;

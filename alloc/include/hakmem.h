@@ -197,8 +197,9 @@ int hk_option_get(const char* name, char* buf, size_t len);
 
 /* ---- heap profile ------------------------------------------------------------
  *
- * With HAKMEM_PROF_SAMPLE=<bytes> (mean bytes between samples; 524288 costs
- * about 1% and is meant to stay on), hakmem samples allocations and records
+ * With HAKMEM_PROF_SAMPLE=<bytes> (mean bytes between samples; 524288 is
+ * meant to stay on: README "Profiling a service" gives its measured cost),
+ * hakmem samples allocations and records
  * each sampled block's call stack until it is freed. hk_prof_dump writes the
  * live sampled blocks, per stack, as a gperftools heap profile that pprof
  * (google-pprof) reads: `google-pprof --text --inuse_space program file`.
