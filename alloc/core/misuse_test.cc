@@ -135,7 +135,11 @@ TEST(Misuse, GlibcHeapBlockGoesBackToGlibc) {
   ASSERT_TRUE(glibc_malloc != nullptr && glibc_free != nullptr);
   void* p = glibc_malloc(40);
   ASSERT_FALSE(hk_owns(p));
+  hk_stats_t before, after;
+  hk_stats_get(&before);
   hk_free(p);
+  hk_stats_get(&after);
+  EXPECT_EQ(after.foreign_glibc_frees, before.foreign_glibc_frees + 1) << "the statistics count it";
   void* q = glibc_malloc(40);
   EXPECT_EQ(q, p) << "glibc did not get its block back";
   glibc_free(q);

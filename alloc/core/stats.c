@@ -24,6 +24,7 @@
 
 #include "alloc/backends/backend.h"
 #include "alloc/core/counters.h"
+#include "alloc/core/foreign.h"
 #include "alloc/core/init.h"
 #include "alloc/core/lock.h"
 #include "alloc/core/options.h"
@@ -150,6 +151,8 @@ void hk_stats_get(hk_stats_t* out) {
   out->lock_mappings_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_MAPPINGS].sleeps, memory_order_relaxed);
   out->lock_prof_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_PROF].contended, memory_order_relaxed);
   out->lock_prof_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_PROF].sleeps, memory_order_relaxed);
+  out->foreign_glibc_frees = atomic_load_explicit(&hk_foreign_glibc_frees, memory_order_relaxed);
+  out->foreign_ldso_ignored = atomic_load_explicit(&hk_foreign_ldso_ignored, memory_order_relaxed);
 }
 
 /* ---- formatting without malloc ------------------------------------------------ */
@@ -266,6 +269,8 @@ static const stat_field hk_stat_fields[] = {
     HK_FIELD(lock_mappings_sleeps, false),
     HK_FIELD(lock_prof_contended, false),
     HK_FIELD(lock_prof_sleeps, false),
+    HK_FIELD(foreign_glibc_frees, false),
+    HK_FIELD(foreign_ldso_ignored, false),
 };
 #define HK_STAT_FIELDS (sizeof(hk_stat_fields) / sizeof(hk_stat_fields[0]))
 _Static_assert(HK_STAT_FIELDS * sizeof(uint64_t) == offsetof(hk_stats_t, classes),

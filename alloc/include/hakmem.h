@@ -157,6 +157,10 @@ typedef struct hk_stats {
   uint64_t lock_mappings_sleeps;
   uint64_t lock_prof_contended;         /* the heap profiler */
   uint64_t lock_prof_sleeps;
+  /* Pointers another allocator made that free() or realloc() were given,
+   * since the process started (README "Errors"). */
+  uint64_t foreign_glibc_frees;   /* blocks of glibc's own heap handed back to glibc's free */
+  uint64_t foreign_ldso_ignored;  /* blocks of ld.so's start-up allocator, left alone (it cannot take them back) */
   /* Small blocks by size class (index = class): block_size is set for every
    * class, the counts are 0 for classes without spans. */
   hk_class_stats_t classes[HK_STATS_CLASSES];
