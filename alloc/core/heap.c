@@ -212,14 +212,20 @@ void hk_heap_collect(hk_heap* heap, bool force) {
  * empty segment still committed from the segment cache, then untouched
  * slots of its own segments, and only then a new mapping. NULL when the
  * backend has no memory. */
+bool (*hk_heap_release_parked)(void);
+
 static hk_span* heap_new_span(hk_heap* heap, unsigned cls) {
   hk_segment_set* set = &heap->segments;
   bool failed = false;
   hk_span* s = hk_span_new(set, cls, true, &failed);
   if (s || failed) return s;
-  while (hk_heap_adopt_one(heap)) {
-    if ((s = hk_span_new(set, cls, true, &failed)) != NULL || failed) return s;
-  }
+  do {
+    while (hk_heap_adopt_one(heap)) {
+      if ((s = hk_span_new(set, cls, true, &failed)) != NULL || failed) return s;
+    }
+    /* Heaps of exited threads that no new thread took over are abandoned
+     * memory too, before an empty segment or a fresh mapping. */
+  } while (hk_heap_release_parked != NULL && hk_heap_release_parked());
   if (hk_segment_acquire_cached(set) != NULL) return hk_span_new(set, cls, false, &failed);
   if ((s = hk_span_new(set, cls, false, &failed)) != NULL || failed) return s;
   if (hk_segment_acquire(set) == NULL) return NULL;
@@ -322,24 +328,28 @@ bool hk_heap_adopt_one(hk_heap* heap) {
   return true;
 }
 
-/* Thread exit: return what is empty, abandon what still holds live blocks so
- * another thread adopts it (and the blocks freed into it) later. */
-void hk_heap_release_all(hk_heap* heap) {
-  heap_collect_remote(heap, true);
+void hk_heap_park(hk_heap* heap) {
+  /* Every current span unpinned, so an empty one goes back too: what stays
+   * filed holds live blocks. */
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) set_current(heap, cls, &hk_span_empty);
+  hk_heap_collect(heap, true);
+  hk_segment_set_owner(&heap->segments, 0);
+  heap->is_live = false;
+}
+
+void hk_heap_unpark(hk_heap* heap, uintptr_t owner_id) {
+  hk_segment_set_owner(&heap->segments, owner_id);
+  heap->is_live = true;
+  heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) sync_current(heap, cls);
+}
+
+void hk_heap_abandon(hk_heap* heap) {
+  /* Parked: no current span, every span filed holds live blocks, and the
+   * adopter files them afresh (heap_adopt_span). */
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
-    set_current(heap, cls, &hk_span_empty);
-    hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
-    for (int k = 0; k < 2; k++) {
-      hk_span* s = lists[k]->head;
-      while (s) {
-        hk_span* next = s->next;
-        s->next = s->prev = NULL;
-        s->used &= ~HK_USED_FULL;
-        if (s->used == 0) hk_span_free(&heap->segments, s);
-        s = next;
-      }
-      lists[k]->head = lists[k]->tail = NULL;
-    }
+    heap->avail[cls].head = heap->avail[cls].tail = NULL;
+    heap->full[cls].head = heap->full[cls].tail = NULL;
   }
   hk_segment_abandon_all(&heap->segments);
 }
