@@ -329,10 +329,13 @@ bool hk_heap_adopt_one(hk_heap* heap) {
 }
 
 void hk_heap_park(hk_heap* heap) {
-  /* Every current span unpinned, so an empty one goes back too: what stays
-   * filed holds live blocks. */
-  for (unsigned cls = 0; cls < HK_CLASSES; cls++) set_current(heap, cls, &hk_span_empty);
-  hk_heap_collect(heap, true);
+  /* Proxies are the exiting thread's (prof.h); the current spans behind
+   * them stay current, pinned, empty or not: the next thread starts on
+   * them, and the segments they hold stay out of the shared caches. */
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) hk_prof_unwrap(&heap->current[cls]);
+  }
+  heap_collect_remote(heap, true);
   hk_segment_set_owner(&heap->segments, 0);
   heap->is_live = false;
 }
@@ -341,13 +344,17 @@ void hk_heap_unpark(hk_heap* heap, uintptr_t owner_id) {
   hk_segment_set_owner(&heap->segments, owner_id);
   heap->is_live = true;
   heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
-  for (unsigned cls = 0; cls < HK_CLASSES; cls++) sync_current(heap, cls);
+  if (hk_unlikely(atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0)) {
+    for (unsigned cls = 0; cls < HK_CLASSES; cls++) hk_prof_wrap(&heap->current[cls], 1);
+  }
 }
 
 void hk_heap_abandon(hk_heap* heap) {
-  /* Parked: no current span, every span filed holds live blocks, and the
-   * adopter files them afresh (heap_adopt_span). */
+  /* The adopter files every span afresh (heap_adopt_span): none is
+   * current or pinned any more, and an empty one goes back. */
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    span_unpin(heap->current[cls]);
+    heap->current[cls] = &hk_span_empty;
     heap->avail[cls].head = heap->avail[cls].tail = NULL;
     heap->full[cls].head = heap->full[cls].tail = NULL;
   }

@@ -112,6 +112,14 @@ void hk_threads_release_parked(void) {
 
 uint64_t hk_threads_parked(void) { return atomic_load_explicit(&hk_parked_count, memory_order_relaxed); }
 
+uint64_t hk_threads_parked_segments(void) {
+  uint64_t n = 0;
+  hk_lock(&hk_heaps_lock);
+  for (hk_heap* h = hk_parked_newest; h; h = h->next_heap) n += h->segments.count;
+  hk_unlock(&hk_heaps_lock);
+  return n;
+}
+
 void hk_threads_init(void) {
   hk_heap_release_parked = release_parked_heap;
   pthread_key_create(&hk_heap_key, heap_thread_done);

@@ -29,8 +29,9 @@ void hk_threads_init(void);
 /* Every parked heap (an exited thread's, kept whole for the next thread)
  * gives its segments up to the abandoned list: trim adopts them after. */
 void hk_threads_release_parked(void);
-/* Heaps parked now. */
+/* Heaps parked now, and the segments they hold. */
 uint64_t hk_threads_parked(void);
+uint64_t hk_threads_parked_segments(void);
 /* Per-heap counters summed over live heaps plus those of exited threads. */
 void hk_threads_sum_counters(uint64_t* refills, uint64_t* remote_frees);
 /* Fork handlers for the heap pool and live list. In the child only the
