@@ -141,10 +141,16 @@ static bool span_keep_empty(hk_heap* heap, hk_span* s) {
 }
 
 /* Brings a span back to where its state says it belongs after remote blocks
- * were collected into it. Returns true when its segment was released. */
+ * were collected into it. Returns true when its segment was released. The
+ * current span of its class stays, however far it was carved: other
+ * threads emptied it while this one still allocates that class (a thread
+ * whose blocks others free empties its current span again and again), and
+ * retiring it would cost a new span and often a segment through the shared
+ * cache for the very next malloc. A local free that empties it is still
+ * the decommit policy's call (span_keep_empty). */
 static bool span_refile(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
-  if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) return span_retire(heap, s);
+  if (hk_span_live(s) == 0 && hk_prof_real(heap->current[cls]) != s) return span_retire(heap, s);
   if (hk_span_is_full(s) && s->free != NULL) {
     span_unmark_full(heap, s);
     sync_current(heap, cls);

@@ -122,6 +122,36 @@ static void AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory(void) {
   hk_collect();
 }
 
+static void* free_all(void* arg) {
+  void** blocks = arg;
+  for (int i = 0; i < 16; i++) hk_free(blocks[i]);
+  return NULL;
+}
+
+static void ACurrentSpanEmptiedByRemoteFreesStaysCurrent(void) {
+  hk_trim(0);
+  hk_heap* heap = hk_tls_heap;
+  /* Committed far above the resident target: the decommit policy wants
+   * memory back, so only the rule under test keeps the span. */
+  void* big = hk_malloc(64u << 20);
+  void* blocks[16];
+  for (int i = 0; i < 16; i++) blocks[i] = hk_malloc(20000);  /* 320 KB carved: more than span_keep_kb */
+  hk_span* s = hk_span_at(blocks[0]);
+  HK_EXPECT(heap->current[class_of(20000)] == s && !s->pinned, "a current span carved past the keep bound");
+  pthread_t t;
+  pthread_create(&t, NULL, free_all, blocks);
+  pthread_join(t, NULL);
+  void* other = hk_malloc(100000);  /* a class this heap never used: its slow path collects remote frees */
+  HK_EXPECT(s->in_use && hk_span_live(s) == 0, "the span took its blocks back and is empty");
+  HK_EXPECT(heap->current[class_of(20000)] == s, "and stays current for the next malloc of its class");
+  void* again = hk_malloc(20000);
+  HK_EXPECT(hk_span_at(again) == s, "which it serves");
+  hk_free(again);
+  hk_free(other);
+  hk_free(big);
+  hk_collect();
+}
+
 /* One thread of a churn: allocates blocks of many sizes, frees half of
  * them, and leaves the rest to the main thread, which frees them after the
  * thread exited (remote frees into its heap). The threads of a round meet
@@ -241,6 +271,7 @@ int main(void) {
   HK_RUN(AFullSpanMovesToTheFullList);
   HK_RUN(ANewThreadTakesOverAnExitedThreadsHeapWhole);
   HK_RUN(AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory);
+  HK_RUN(ACurrentSpanEmptiedByRemoteFreesStaysCurrent);
   HK_RUN(ThreadsThatComeAndGoReuseTheirPredecessorsMemory);
   HK_RUN(ATrimRequestIsAnsweredOnTheOtherThreadsNextSlowPath);
   return HK_TEST_RESULT();
