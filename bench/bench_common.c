@@ -28,13 +28,20 @@ static uint64_t clock_ns(clockid_t id) {
 
 uint64_t bench_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
+static uint64_t minor_faults(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_minflt : 0;
+}
+
 bench_timer_t bench_timer_start(void) {
-  return (bench_timer_t){.wall_ns = bench_now_ns(), .cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID)};
+  return (bench_timer_t){.wall_ns = bench_now_ns(), .cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID),
+                         .minflt = minor_faults()};
 }
 
 void bench_timer_stop(bench_timer_t* t) {
   t->wall_ns = bench_now_ns() - t->wall_ns;
   t->cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - t->cpu_ns;
+  t->minflt = minor_faults() - t->minflt;
 }
 
 void bench_fail(const char* fmt, ...) {
@@ -201,6 +208,8 @@ void bench_result_begin(const char* workload, uint64_t ops, const bench_timer_t*
   bench_field_f64("ops_per_s", seconds > 0 ? (double)ops / seconds : 0.0);
   bench_field_f64("cpu_seconds", cpu_seconds);
   bench_field_f64("ops_per_cpu_s", cpu_seconds > 0 ? (double)ops / cpu_seconds : 0.0);
+  bench_field_u64("minflt", timed->minflt);
+  bench_field_f64("minflt_per_kop", ops > 0 ? 1000.0 * (double)timed->minflt / (double)ops : 0.0);
 }
 
 void bench_field_std(const bench_std_args_t* p) {

@@ -44,9 +44,12 @@ uint64_t bench_now_ns(void);
 /* The timed part of a run, on two clocks: wall time, and the CPU time of the
  * whole process (all threads, user + system). On a busy machine the wall
  * clock also counts the time the process sat preempted; CPU time does not,
- * which keeps single-thread results usable there. */
+ * which keeps single-thread results usable there. Also the process's minor
+ * page faults over the same span (getrusage ru_minflt): memory an allocator
+ * hands out fresh, or decommitted and touched again, costs one per page. */
 typedef struct bench_timer {
   uint64_t wall_ns, cpu_ns;
+  uint64_t minflt;
 } bench_timer_t;
 
 /* Reads both clocks; bench_timer_stop() turns them into the span since. */
@@ -135,7 +138,8 @@ void bench_line_end(void);
 /* The one RESULT line every program ends with. begin() writes the fields all
  * workloads share (workload, ops, seconds, ops_per_s, cpu_seconds,
  * ops_per_cpu_s) for ops operations timed by `timed`; the program adds its
- * own; end() appends peak_rss_kb and writes the line. */
+ * own; end() appends peak_rss_kb and writes the line. The shared fields
+ * include minflt (minor faults of the timed part) and minflt_per_kop. */
 void bench_result_begin(const char* workload, uint64_t ops, const bench_timer_t* timed);
 void bench_result_end(void);
 

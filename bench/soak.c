@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
 
   uint64_t start = bench_now_ns();
   uint64_t deadline = start + (uint64_t)(seconds * 1e9);
-  bench_timer_t busy = {0, 0}; /* the steps only, without the RSS readings and STEP lines */
+  bench_timer_t busy = {0, 0, 0}; /* the steps only, without the RSS readings and STEP lines */
   size_t steps = 0;
   do {
     bench_timer_t step = bench_timer_start();
@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     bench_timer_stop(&step);
     busy.wall_ns += step.wall_ns;
     busy.cpu_ns += step.cpu_ns;
+    busy.minflt += step.minflt;
     tput[steps] = (double)step_iterations / ((double)step.wall_ns / 1e9);
     rss[steps] = (double)bench_rss_kb();
     bench_line_begin("STEP");

@@ -104,6 +104,18 @@ class WorkloadTest(unittest.TestCase):
         self.assertGreater(r["reallocs"], r["mallocs"], "not realloc-heavy")
         self.assertFreesEverything(r)
 
+    def test_churn_runs_rounds_of_new_threads_and_frees_everything(self):
+        # 4 threads x 3 rounds x 3000 steps on 256 shared slots
+        r, _, _ = run("churn", 4, 3, 3000, 256, 1 << 20)
+        self.assertCommonFields(r, "churn")
+        self.assertEqual(r["errors"], 0, "a block lost its stamp between two threads")
+        self.assertGreater(r["mallocs"], 4 * 3 * 3000, "one malloc per step, plus one per growing buffer started")
+        self.assertFreesEverything(r)
+        self.assertGreater(r["reallocs"], 0, "no buffer was grown with realloc")
+        self.assertEqual(r["ops"], r["mallocs"] + r["reallocs"] + r["frees"])
+        self.assertIn("minflt", r)
+        self.assertIn("minflt_per_kop", r)
+
     def test_realloc_large_grows_to_max_keeping_contents(self):
         r, _, _ = run("realloc_large", 2, 1 << 20, 32 << 20)
         self.assertCommonFields(r, "realloc_large")

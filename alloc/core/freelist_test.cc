@@ -131,6 +131,9 @@ TEST_P(FreeListWarnTest, ReportedAndSpanQuarantined) {
   std::vector<void*> got, after;
   std::set<void*> live;
   uintptr_t span = 0;
+  // The thread below must start on a fresh heap, not on the parked heap of
+  // the previous case's thread (whose spans of kSize would serve first).
+  hk_trim(0);
   std::thread([&] {
     Targets t = MakeTargets();
     std::vector<void*> keep;  // live blocks of the span under test

@@ -156,10 +156,16 @@ static bool span_keep_empty(hk_heap* heap, hk_span* s) {
 }
 
 /* Brings a span back to where its state says it belongs after remote blocks
- * were collected into it. Returns true when its segment was released. */
+ * were collected into it. Returns true when its segment was released. The
+ * current span of its class stays, however far it was carved: other
+ * threads emptied it while this one still allocates that class (a thread
+ * whose blocks others free empties its current span again and again), and
+ * retiring it would cost a new span and often a segment through the shared
+ * cache for the very next malloc. A local free that empties it is still
+ * the decommit policy's call (span_keep_empty). */
 static bool span_refile(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
-  if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) return span_retire(heap, s);
+  if (hk_span_live(s) == 0 && hk_prof_real(heap->current[cls]) != s) return span_retire(heap, s);
   if (hk_span_is_full(s) && s->free != NULL) {
     span_unmark_full(heap, s);
     sync_current(heap, cls);
@@ -227,14 +233,20 @@ void hk_heap_collect(hk_heap* heap, bool force) {
  * empty segment still committed from the segment cache, then untouched
  * slots of its own segments, and only then a new mapping. NULL when the
  * backend has no memory. */
+bool (*hk_heap_release_parked)(void);
+
 static hk_span* heap_new_span(hk_heap* heap, unsigned cls) {
   hk_segment_set* set = &heap->segments;
   bool failed = false;
   hk_span* s = hk_span_new(set, cls, true, &failed);
   if (s || failed) return s;
-  while (hk_heap_adopt_one(heap)) {
-    if ((s = hk_span_new(set, cls, true, &failed)) != NULL || failed) return s;
-  }
+  do {
+    while (hk_heap_adopt_one(heap)) {
+      if ((s = hk_span_new(set, cls, true, &failed)) != NULL || failed) return s;
+    }
+    /* Heaps of exited threads that no new thread took over are abandoned
+     * memory too, before an empty segment or a fresh mapping. */
+  } while (hk_heap_release_parked != NULL && hk_heap_release_parked());
   if (hk_segment_acquire_cached(set) != NULL) return hk_span_new(set, cls, false, &failed);
   if ((s = hk_span_new(set, cls, false, &failed)) != NULL || failed) return s;
   if (hk_segment_acquire(set) == NULL) return NULL;
@@ -337,24 +349,35 @@ bool hk_heap_adopt_one(hk_heap* heap) {
   return true;
 }
 
-/* Thread exit: return what is empty, abandon what still holds live blocks so
- * another thread adopts it (and the blocks freed into it) later. */
-void hk_heap_release_all(hk_heap* heap) {
-  heap_collect_remote(heap, true);
+void hk_heap_park(hk_heap* heap) {
+  /* Proxies are the exiting thread's (prof.h); the current spans behind
+   * them stay current, pinned, empty or not: the next thread starts on
+   * them, and the segments they hold stay out of the shared caches. */
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
-    set_current(heap, cls, &hk_span_empty);
-    hk_span_list* lists[2] = {&heap->avail[cls], &heap->full[cls]};
-    for (int k = 0; k < 2; k++) {
-      hk_span* s = lists[k]->head;
-      while (s) {
-        hk_span* next = s->next;
-        s->next = s->prev = NULL;
-        s->used &= ~HK_USED_FULL;
-        if (s->used == 0) hk_span_free(&heap->segments, s);
-        s = next;
-      }
-      lists[k]->head = lists[k]->tail = NULL;
-    }
+    if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) hk_prof_unwrap(&heap->current[cls]);
+  }
+  heap_collect_remote(heap, true);
+  hk_segment_set_owner(&heap->segments, 0);
+  heap->is_live = false;
+}
+
+void hk_heap_unpark(hk_heap* heap, uintptr_t owner_id) {
+  hk_segment_set_owner(&heap->segments, owner_id);
+  heap->is_live = true;
+  heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
+  if (hk_unlikely(atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0)) {
+    for (unsigned cls = 0; cls < HK_CLASSES; cls++) hk_prof_wrap(&heap->current[cls], 1);
+  }
+}
+
+void hk_heap_abandon(hk_heap* heap) {
+  /* The adopter files every span afresh (heap_adopt_span): none is
+   * current or pinned any more, and an empty one goes back. */
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+    span_unpin(heap->current[cls]);
+    heap->current[cls] = &hk_span_empty;
+    heap->avail[cls].head = heap->avail[cls].tail = NULL;
+    heap->full[cls].head = heap->full[cls].tail = NULL;
   }
   hk_segment_abandon_all(&heap->segments);
 }

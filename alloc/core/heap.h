@@ -25,7 +25,8 @@ typedef struct hk_heap {
   uint64_t remote_frees;          /* blocks this thread pushed to other threads' spans. Owner-written, read relaxed by statistics */
   uint64_t refills;               /* slow-path allocations. Owner-written, read relaxed by statistics */
   uint64_t trim_epoch;            /* the trim request (hk_heaps_request_trim) this heap last answered */
-  bool is_live;                   /* false for the static empty heap */
+  bool is_live;                   /* false for the static empty heap, and while parked */
+  uint64_t parked_ms;             /* when its thread exited (hk_now_ms), while parked (thread.c) */
   struct hk_heap* next_heap;      /* the thread floor's lists (live heaps, pool) */
   struct hk_heap* prev_heap;
 } hk_heap;
@@ -54,8 +55,25 @@ void hk_heap_collect(hk_heap* heap, bool force);
 bool hk_heap_adopt_one(hk_heap* heap);
 /* Faults in what the prewarm policy asks for, at most params.prewarm_kb. */
 void hk_heap_prewarm(hk_heap* heap);
-/* Thread exit: returns what is empty, abandons the rest to be adopted. */
-void hk_heap_release_all(hk_heap* heap);
+/* Thread exit, keeping the heap whole for the next thread that starts
+ * (thread.c parks it): remote frees in, empty spans back to their segments,
+ * and every span left ownerless, so all frees into it (the exiting
+ * thread's successor at the same thread pointer included) are remote. Its
+ * spans, free blocks and warm free slots stay filed: a new thread that
+ * takes it over with hk_heap_unpark allocates from memory that is already
+ * resident, where a fresh heap would fault in fresh memory. */
+void hk_heap_park(hk_heap* heap);
+/* A parked heap becomes the live heap of the thread owner_id. */
+void hk_heap_unpark(hk_heap* heap, uintptr_t owner_id);
+/* A parked heap gives its segments up to the abandoned list, where threads
+ * that need memory adopt them (and the blocks freed into them); the struct
+ * is then empty. Any thread may do it once it holds the heap alone. */
+void hk_heap_abandon(hk_heap* heap);
+/* Registered by the thread floor: gives one heap parked for a while (its
+ * thread exited and no new thread took it) up to the abandoned list, so a
+ * heap that would otherwise take fresh memory adopts it instead. False
+ * when none is parked long enough. NULL: none registered. */
+extern bool (*hk_heap_release_parked)(void);
 /* Gives back everything this heap holds empty: empty spans, span tails past
  * the last live block, free slots of its segments (MADV_DONTNEED). */
 void hk_heap_trim(hk_heap* heap);

@@ -396,14 +396,25 @@ static hk_lock_t hk_abandoned_lock = HK_LOCK_INIT(HK_LOCK_ABANDONED);
 static hk_segment* hk_abandoned_head;
 static _Atomic uint64_t hk_abandoned_count; /* read without the lock as a hint */
 
+/* Every span of seg (quarantined ones too) gets owner `id`; 0 sends every
+ * free into it, the former owner's included, down the remote path. */
+static void segment_set_owner(hk_segment* seg, uintptr_t id) {
+  for (unsigned i = 1; i < HK_SLOTS; i++) {
+    hk_span* s = &seg->spans[i];
+    if (s->in_use && s->slot_offset == 0) atomic_store_explicit(&s->owner, id, memory_order_relaxed);
+  }
+}
+
+void hk_segment_set_owner(hk_segment_set* set, uintptr_t id) {
+  set->owner_id = id;
+  for (hk_segment* seg = set->head; seg; seg = seg->next) segment_set_owner(seg, id);
+}
+
 void hk_segment_abandon_all(hk_segment_set* set) {
   while (set->head) {
     hk_segment* seg = set->head;
     set_unlink(set, seg);
-    for (unsigned i = 1; i < HK_SLOTS; i++) {
-      hk_span* s = &seg->spans[i];
-      if (s->in_use && s->slot_offset == 0) atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
-    }
+    segment_set_owner(seg, 0);
     hk_lock(&hk_abandoned_lock);
     seg->prev = NULL;
     seg->next = hk_abandoned_head;

@@ -131,6 +131,10 @@ bool hk_segment_free_slots(hk_segment_set* set, hk_span* span);
 /* A segment whose thread exited, now in set, or NULL when none waits. Its
  * in-use spans still hold the old owner's state: the caller files them. */
 hk_segment* hk_segment_adopt_one(hk_segment_set* set);
+/* set's owner id becomes id, and so does the owner of every span in its
+ * segments (0: ownerless, every free is remote). The caller holds the set
+ * alone: a parked heap's (heap.c) taken by a new thread, or its own. */
+void hk_segment_set_owner(hk_segment_set* set, uintptr_t id);
 /* Every segment of set goes to the abandoned list, its spans ownerless. */
 void hk_segment_abandon_all(hk_segment_set* set);
 uint64_t hk_abandoned_segments(void);

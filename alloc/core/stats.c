@@ -117,7 +117,9 @@ void hk_stats_get(hk_stats_t* out) {
   out->bytes_resident = process_resident();
   out->segments_live = hk_stat_read(&hk_stat.segments_live);
   out->segments_cached = hk_stat_read(&hk_stat.segments_cached);
-  out->segments_abandoned = hk_abandoned_segments();
+  /* Parked heaps' segments too: their threads exited as well, and the
+   * next thread or a thread short of memory takes them over. */
+  out->segments_abandoned = hk_abandoned_segments() + hk_threads_parked_segments();
   out->threads_live = hk_stat_read(&hk_stat.threads_live);
   hk_threads_sum_counters(&out->thread_refills, &out->remote_frees);
   out->reclaim_running = hk_reclaim_running();

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <pthread.h>
 
+#include "alloc/core/clock.h"
 #include "alloc/core/counters.h"
 #include "alloc/core/os.h"
 #include "alloc/core/prof.h"
@@ -13,6 +14,20 @@ static pthread_key_t hk_heap_key;
 /* Guards the pool and the live list. */
 static hk_lock_t hk_heaps_lock = HK_LOCK_INIT(HK_LOCK_HEAPS);
 static hk_heap* hk_heap_pool;       /* free heap structs (next_heap links) */
+/* Heaps of exited threads kept whole (hk_heap_park) for the threads that
+ * start next, newest first (next_heap / prev_heap links): a program whose
+ * threads come and go then runs each new thread on memory its predecessors
+ * left resident, where a fresh heap would fault fresh pages in while the
+ * old memory waits to be adopted or aged out. A heap parked longer than
+ * HK_PARK_GRACE_MS goes to the abandoned list as soon as a running thread
+ * needs memory it does not have (release_parked_heap), and more than
+ * HK_PARKED_MAX are never kept, so memory does not wait for threads that
+ * never come. */
+static hk_heap* hk_parked_newest;
+static hk_heap* hk_parked_oldest;
+static _Atomic uint64_t hk_parked_count; /* changed under hk_heaps_lock; read without it as a hint */
+#define HK_PARKED_MAX 64
+#define HK_PARK_GRACE_MS 10
 static hk_heap* hk_heaps_live;      /* every live heap (next_heap / prev_heap links) */
 static uint64_t hk_exited_refills;  /* counters of retired heaps, under hk_heaps_lock */
 static uint64_t hk_exited_remote_frees;
@@ -42,7 +57,73 @@ static void heap_retire(hk_heap* heap);
 static HK_TLS unsigned hk_tls_exit_rounds;  /* heap_thread_done calls in this thread */
 static HK_TLS hk_heap* hk_tls_transient;    /* the heap an allocation of the last round is using */
 
-void hk_threads_init(void) { pthread_key_create(&hk_heap_key, heap_thread_done); }
+/* ---- parked heaps (hk_heaps_lock held) ---------------------------------- */
+static void parked_push(hk_heap* heap) {
+  heap->prev_heap = NULL;
+  heap->next_heap = hk_parked_newest;
+  if (hk_parked_newest) hk_parked_newest->prev_heap = heap; else hk_parked_oldest = heap;
+  hk_parked_newest = heap;
+  atomic_fetch_add_explicit(&hk_parked_count, 1, memory_order_relaxed);
+}
+
+static void parked_unlink(hk_heap* heap) {
+  if (heap->prev_heap) heap->prev_heap->next_heap = heap->next_heap; else hk_parked_newest = heap->next_heap;
+  if (heap->next_heap) heap->next_heap->prev_heap = heap->prev_heap; else hk_parked_oldest = heap->prev_heap;
+  heap->next_heap = heap->prev_heap = NULL;
+  atomic_fetch_sub_explicit(&hk_parked_count, 1, memory_order_relaxed);
+}
+
+/* A parked heap the caller took off the list: its segments go to the
+ * abandoned list, its struct to the pool. */
+static void heap_dissolve(hk_heap* heap) {
+  hk_heap_abandon(heap);
+  hk_lock(&hk_heaps_lock);
+  heap->next_heap = hk_heap_pool;
+  hk_heap_pool = heap;
+  hk_unlock(&hk_heaps_lock);
+}
+
+/* hk_heap_release_parked: the oldest parked heap, once parked for
+ * HK_PARK_GRACE_MS (a thread that replaces an exited one starts well within
+ * that), is abandoned for the calling heap to adopt. */
+static bool release_parked_heap(void) {
+  if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) == 0) return false;
+  uint64_t now = hk_now_ms();
+  hk_lock(&hk_heaps_lock);
+  hk_heap* heap = hk_parked_oldest;
+  if (heap != NULL && now - heap->parked_ms >= HK_PARK_GRACE_MS) parked_unlink(heap);
+  else heap = NULL;
+  hk_unlock(&hk_heaps_lock);
+  if (heap == NULL) return false;
+  heap_dissolve(heap);
+  return true;
+}
+
+void hk_threads_release_parked(void) {
+  for (;;) {
+    hk_lock(&hk_heaps_lock);
+    hk_heap* heap = hk_parked_oldest;
+    if (heap != NULL) parked_unlink(heap);
+    hk_unlock(&hk_heaps_lock);
+    if (heap == NULL) return;
+    heap_dissolve(heap);
+  }
+}
+
+uint64_t hk_threads_parked(void) { return atomic_load_explicit(&hk_parked_count, memory_order_relaxed); }
+
+uint64_t hk_threads_parked_segments(void) {
+  uint64_t n = 0;
+  hk_lock(&hk_heaps_lock);
+  for (hk_heap* h = hk_parked_newest; h; h = h->next_heap) n += h->segments.count;
+  hk_unlock(&hk_heaps_lock);
+  return n;
+}
+
+void hk_threads_init(void) {
+  hk_heap_release_parked = release_parked_heap;
+  pthread_key_create(&hk_heap_key, heap_thread_done);
+}
 
 static hk_heap* heap_struct_alloc(void) {
   hk_lock(&hk_heaps_lock);
@@ -71,9 +152,19 @@ hk_heap* hk_thread_heap(void) {
   hk_heap* heap = hk_tls_heap;
   if (heap->is_live) return heap;
   if (hk_unlikely(hk_tls_transient != NULL)) return hk_tls_transient;  /* re-entered while one is in use */
-  heap = heap_struct_alloc();
-  if (heap == NULL) return NULL;
-  hk_heap_init(heap, hk_thread_id());
+  /* The newest parked heap first: the warmest memory. */
+  hk_lock(&hk_heaps_lock);
+  heap = hk_parked_newest;
+  if (heap != NULL) parked_unlink(heap);
+  hk_unlock(&hk_heaps_lock);
+  bool fresh = heap == NULL;
+  if (fresh) {
+    heap = heap_struct_alloc();
+    if (heap == NULL) return NULL;
+    hk_heap_init(heap, hk_thread_id());
+  } else {
+    hk_heap_unpark(heap, hk_thread_id());
+  }
   hk_lock(&hk_heaps_lock);
   heap->prev_heap = NULL;
   heap->next_heap = hk_heaps_live;
@@ -91,7 +182,7 @@ hk_heap* hk_thread_heap(void) {
    * must find this heap rather than create another. */
   hk_tls_heap = heap;
   pthread_setspecific(hk_heap_key, heap);
-  if (hk_tls_exit_rounds == 0) hk_heap_prewarm(heap);  /* not for a thread that is exiting */
+  if (fresh && hk_tls_exit_rounds == 0) hk_heap_prewarm(heap);  /* not for a thread that is exiting, nor a warm heap */
   return heap;
 }
 
@@ -109,19 +200,26 @@ static void heap_unlink_live(hk_heap* heap) {
 }
 
 static void heap_retire(hk_heap* heap) {
-  hk_heap_release_all(heap);
-  hk_prof_thread_done();  /* its proxies were taken down with the spans */
-  heap->is_live = false;
+  hk_heap_park(heap);
+  hk_prof_thread_done();  /* its proxies were taken down with the current spans */
   hk_stat_add(&hk_stat.threads_live, -1);
+  uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
   /* Under the lock that guards the live list: hk_threads_sum_counters sees
    * these counts either in the heap or in the totals, never in both. */
   hk_exited_refills += heap->refills;
   hk_exited_remote_frees += heap->remote_frees;
+  heap->refills = heap->remote_frees = 0;
   heap_unlink_live(heap);
-  heap->next_heap = hk_heap_pool;
-  hk_heap_pool = heap;
+  heap->parked_ms = now;
+  parked_push(heap);
+  hk_heap* evicted = NULL;
+  if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) > HK_PARKED_MAX) {
+    evicted = hk_parked_oldest;
+    parked_unlink(evicted);
+  }
   hk_unlock(&hk_heaps_lock);
+  if (evicted != NULL) heap_dissolve(evicted);
 }
 
 /* Statistics. The owner bumps its counters with plain stores (no atomic on

@@ -1,6 +1,7 @@
 /* Threads and their heaps: one heap per thread that allocates, reached
  * through one initial-exec TLS pointer. A heap is created on its thread's
- * first slow-path allocation, given up at thread exit (a pthread key
+ * first slow-path allocation, or taken over whole from a thread that
+ * exited (parked, thread.c), given up at thread exit (a pthread key
  * destructor) and handled across fork. Heap structs come from a small pool
  * mapped through the OS floor, never from malloc. The pool and the list of
  * live heaps take a lock: once per thread start or exit. */
@@ -22,8 +23,15 @@ hk_heap* hk_thread_heap(void);
  * once if it was made after the thread's last destructor round (thread.c,
  * "Thread exit"); nothing otherwise. */
 void hk_thread_exit_release(hk_heap* heap);
-/* Registers the thread-exit destructor; once, at process init. */
+/* Registers the thread-exit destructor and the parked-heap release; once,
+ * at process init. */
 void hk_threads_init(void);
+/* Every parked heap (an exited thread's, kept whole for the next thread)
+ * gives its segments up to the abandoned list: trim adopts them after. */
+void hk_threads_release_parked(void);
+/* Heaps parked now, and the segments they hold. */
+uint64_t hk_threads_parked(void);
+uint64_t hk_threads_parked_segments(void);
 /* Per-heap counters summed over live heaps plus those of exited threads. */
 void hk_threads_sum_counters(uint64_t* refills, uint64_t* remote_frees);
 /* Fork handlers for the heap pool and live list. In the child only the

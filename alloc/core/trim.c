@@ -37,6 +37,9 @@ int hk_trim(size_t pad) {
   uint64_t reserved_before = hk_os_read(reserved_bytes);
   hk_heaps_request_trim();
 
+  /* Exited threads' parked heaps join the abandoned segments, which this
+   * thread adopts below. */
+  hk_threads_release_parked();
   hk_heap* heap = hk_tls_heap;
   if (!heap->is_live && hk_abandoned_segments() != 0) heap = hk_thread_heap();
   if (heap != NULL && heap->is_live) {

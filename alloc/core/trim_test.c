@@ -42,7 +42,7 @@ static void SegmentsOfExitedThreadsAreAdoptedAndReleased(void) {
   pthread_t t;
   pthread_create(&t, NULL, exit_with_freed_blocks, blocks);
   pthread_join(t, NULL);
-  for (int i = 0; i < 32; i++) hk_free(blocks[i]);  /* remote frees into an abandoned segment */
+  for (int i = 0; i < 32; i++) hk_free(blocks[i]);  /* remote frees into an exited thread's segment */
   HK_EXPECT(stats().segments_abandoned == 1, "the exited thread's segment waits with only free blocks");
   hk_trim(0);
   hk_stats_t s = stats();

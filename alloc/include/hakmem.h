@@ -112,7 +112,7 @@ typedef struct hk_stats {
   /* Structures. */
   uint64_t segments_live;       /* small-object segments in use (owned or abandoned) */
   uint64_t segments_cached;     /* empty segments kept for reuse */
-  uint64_t segments_abandoned;  /* segments whose thread exited, awaiting adoption */
+  uint64_t segments_abandoned;  /* segments whose thread exited, awaiting adoption (or a new thread, whole with their heap) */
   uint64_t large_live;          /* live blocks above 256 KiB (arena runs and own mappings) */
   uint64_t large_bytes;         /* bytes they occupy: whole 64 KiB arena pages, or the mapping */
   uint64_t threads_live;        /* threads with a heap */

@@ -196,6 +196,16 @@ def _plan(profile):
             Case("idle 512M", "idle", [512, 4096, 1, 3000, 50], strace=None, timeout=120),
             Case("service 2C/4H", "service", ["--seconds", "3"], threads=7),
         ]
+        # Memory that follows the work across threads, at 2, 8 and 16
+        # threads: larson with hand-offs in 8 B - 4 KiB, producers whose
+        # blocks (8 B - 32 KiB) consumers free, and rounds of threads that
+        # come and go (bench/churn.c; its minflt is the figure to watch).
+        for t in (2, 8, 16):
+            cases += [
+                Case(f"larson 8-4096 {t}T", "larson", [t, 3, 8, 4096, 1024, 100, 1], threads=t, timeout=63),
+                Case(f"xfree 8-32K {t}T", "prodcons", [t // 2, 4_000_000 // t, 8, 32768], threads=t),
+                Case(f"churn {t}T", "churn", [t, 400 // t, 20000], threads=t, timeout=120),
+            ]
         cases += [random_mixed(ws, 10_000_000, group="sweep", name=f"sweep ws={ws}", strace=None)
                   for ws in (64 << i for i in range(11))]
         cases += [Case("latency ws=8192", "latency", [5000000, 8192], group="latency", strace=None)]
