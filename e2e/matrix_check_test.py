@@ -28,7 +28,8 @@ def run(status=0, stdout="same\n", stderr="", peak_kb=10000, timed_out=False):
 class CheckVariantTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
-        self.report(variant="balanced", syscalls_mmap=3, thread_refills=40)
+        for _ in range(matrix.MIN_SERVED):
+            self.report(variant="balanced", syscalls_mmap=3, thread_refills=40)
 
     def report(self, **fields):
         path = os.path.join(self.dir, "%d.json" % len(os.listdir(self.dir)))
@@ -71,8 +72,12 @@ class CheckVariantTest(unittest.TestCase):
         problems = self.problems(run(status=-9, timed_out=True))
         self.assertIn("timed out after %d s (a hang?)" % matrix.TIME_LIMIT_S, problems)
 
+    def clear_reports(self):
+        for name in os.listdir(self.dir):
+            os.remove(os.path.join(self.dir, name))
+
     def test_no_report_fails(self):
-        os.remove(os.path.join(self.dir, "0.json"))
+        self.clear_reports()
         (p,) = self.problems(run())
         self.assertEqual(p, "no hakmem statistics report: no process of the run had hakmem loaded")
 
@@ -82,10 +87,19 @@ class CheckVariantTest(unittest.TestCase):
         self.assertEqual(p, "reports from variant(s) speed, not balanced: the wrong library was loaded")
 
     def test_reports_that_served_nothing_fail(self):
-        os.remove(os.path.join(self.dir, "0.json"))
-        self.report(variant="balanced", syscalls_mmap=0, thread_refills=0)
+        self.clear_reports()
+        for _ in range(matrix.MIN_SERVED):
+            self.report(variant="balanced", syscalls_mmap=0, thread_refills=0)
         (p,) = self.problems(run())
-        self.assertIn("none with memory mapped and blocks handed out", p)
+        self.assertEqual(p, "3 statistics reports, 0 with memory mapped and blocks handed out (want 3:"
+                         " /usr/bin/time's, the workload shell's and the program's)")
+
+    def test_only_time_and_the_shell_reporting_fails(self):
+        self.clear_reports()
+        for _ in range(matrix.MIN_SERVED - 1):
+            self.report(variant="balanced", syscalls_mmap=3, thread_refills=40)
+        (p,) = self.problems(run())
+        self.assertIn("2 statistics reports, 2 with memory mapped", p)
 
 
 class EndToEndTest(unittest.TestCase):
