@@ -15,6 +15,7 @@ TOOLS = {
     "ruby": ["/usr/bin/ruby"],
     "git": ["/usr/bin/git"],
     "gcc": ["/usr/bin/gcc", "/usr/bin/md5sum"],
+    "gxx": ["/usr/bin/g++", "/usr/bin/md5sum"],
     "sqlite3": ["/usr/bin/sqlite3"],
     "sort": ["/usr/bin/sort", "/usr/bin/md5sum"],
     "tar_xz": ["/usr/bin/tar", "/usr/bin/xz", "/usr/bin/ls", "/usr/bin/diff"],
@@ -80,7 +81,7 @@ def gen_sort(out):
             f.write("%08x %d %s\n" % (rng.getrandbits(32), rng.randint(-10**6, 10**6), rng.choice(WORDS)))
 
 
-def gen_gcc(out):
+def gen_c_program(out):
     """A C program of 16 modules, each with list, tree, hash and string
     routines of its own parameters, and a main that runs them all and
     prints checksums. gcc -O2 gets real work (inlining, loops, switch
@@ -90,7 +91,7 @@ def gen_gcc(out):
     header = ["#include <stddef.h>", "#include <stdint.h>"]
     for m in range(modules):
         header.append("uint64_t mod%02d_run(uint64_t seed);" % m)
-    _write(os.path.join(out, "prog", "prog.h"), "\n".join(header) + "\n")
+    _write(os.path.join(out, "prog.h"), "\n".join(header) + "\n")
     for m in range(modules):
         k = [rng.randint(3, 97) for _ in range(8)]
         cases = "\n".join("      case %d: h = h * %d + %d; break;" % (c, rng.randint(3, 999), rng.randint(0, 9999))
@@ -161,10 +162,10 @@ uint64_t mod{m:02d}_run(uint64_t seed) {{
 }}
 """.format(m=m, cases=cases, k0=k[0] % 31 + 1, k1=k[1], k2=k[2], k3=k[3], k4=k[4], k5=k[5], k6=k[6],
            k7=k[7])
-        _write(os.path.join(out, "prog", "mod%02d.c" % m), src)
+        _write(os.path.join(out, "mod%02d.c" % m), src)
     calls = "\n".join('  h = mod%02d_run(h);\n  printf("mod%02d %%016llx\\n", (unsigned long long)h);' % (m, m)
                       for m in range(modules))
-    _write(os.path.join(out, "prog", "main.c"), """#include <stdio.h>
+    _write(os.path.join(out, "main.c"), """#include <stdio.h>
 #include "prog.h"
 
 int main(void) {
@@ -175,7 +176,61 @@ int main(void) {
 """ % calls)
 
 
-GENERATORS = {"git": gen_git, "tar_xz": gen_tar_xz, "sort": gen_sort, "gcc": gen_gcc}
+CXX_PROGRAM = r"""#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+// Containers of strings and shared pointers built on four threads, handed
+// back to the main thread and freed there (operator new/delete, remote
+// frees), then checksummed.
+static uint64_t digest(const std::map<std::string, std::vector<uint32_t>>& m) {
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& kv : m) {
+    for (unsigned char c : kv.first) h = (h ^ c) * 1099511628211ull;
+    for (uint32_t v : kv.second) h = (h ^ v) * 1099511628211ull;
+  }
+  return h;
+}
+
+int main() {
+  std::vector<std::map<std::string, std::vector<uint32_t>>> results(4);
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < 4; t++) {
+    threads.emplace_back([t, &results] {
+      uint32_t x = 7 + t;
+      std::unordered_map<uint32_t, std::shared_ptr<std::string>> live;
+      for (uint32_t i = 0; i < 60000; i++) {
+        x = x * 1664525u + 1013904223u;
+        std::string key = "k" + std::to_string(x % 5000);
+        results[t][key].push_back(i);
+        live[x % 2048] = std::make_shared<std::string>(key + std::string(x % 300, 'x'));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (unsigned t = 0; t < 4; t++)
+    std::printf("thread %u: %zu keys, digest %016llx\n", t, results[t].size(),
+                (unsigned long long)digest(results[t]));
+  results.clear();
+  return 0;
+}
+"""
+
+
+def gen_gcc(out):
+    gen_c_program(os.path.join(out, "prog"))
+
+
+def gen_gxx(out):
+    _write(os.path.join(out, "threads.cc"), CXX_PROGRAM)
+
+
+GENERATORS = {"git": gen_git, "tar_xz": gen_tar_xz, "sort": gen_sort, "gcc": gen_gcc, "gxx": gen_gxx}
 
 
 def generate(program, out):

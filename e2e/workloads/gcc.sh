@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# gcc compiles a generated 17-file C program at -O2 (cc1, as and ld all run
-# under the preload), links it, and runs it (the program allocates too).
+# gcc compiles a generated 17-file C program at -O2 (the driver, cc1, as and
+# ld all run under the preload), links it and runs it (it allocates too).
 # Prints the program's output and the checksums of every object and the
 # executable: the compiler must produce the same bytes.
 #
