@@ -12,6 +12,7 @@ packages=(
   valgrind             # memcheck tests, callgrind instruction budgets
   strace               # syscall counts measured the same way for every allocator
   sqlite3 python3 coreutils   # real programs run under LD_PRELOAD in the tests
+  python3.11 libpython3.11-testsuite perl ruby git tar xz-utils time  # the e2e/ matrix (time: peak RSS)
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4  # peers for the benchmarks
   pkg-config           # out-of-Bazel link test
   gnuplot-nox          # charts for the benchmark report (no network needed)

@@ -99,6 +99,11 @@ static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
 
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
   if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false);
+  /* The class table is filled by initialization, and a malloc may come
+   * before it: a constructor of a library initialized ahead of hakmem's
+   * own (libselinux's, in every program linking it, when hakmem is
+   * preloaded). Read before, the table gives class 0 for any size. */
+  hk_ensure_init();
   return class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
 }
 
