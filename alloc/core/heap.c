@@ -292,7 +292,7 @@ void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
   }
-  hk_block_make_free(b, s->free);
+  hk_block_make_free(s, b, s->free);
   s->free = b;
   s->used--;
   if (hk_span_is_full(s)) span_unmark_full(heap, s);

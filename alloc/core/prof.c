@@ -159,8 +159,8 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
     hk_block* first = p->free;
     if (s->free != NULL) {
       hk_block* last = first;
-      for (hk_block* n; (n = hk_block_link(last)) != NULL;) last = n;
-      hk_block_make_free(last, s->free);
+      for (hk_block* n; (n = hk_block_link(s, last)) != NULL;) last = n;
+      hk_block_make_free(s, last, s->free);
     }
     s->free = first;
     s->used -= left;
@@ -207,6 +207,7 @@ void* hk_prof_rebatch(hk_span** slot) {
    * path, which took the span out of the slot. */
   if (hk_unlikely(*slot != p || s->corrupt)) return b;
   p->free = s->free;
+  p->carved_bytes = s->carved_bytes;  /* the links' range, carved since the last batch too */
   p->used = 0;
   s->free = NULL;
   s->used += (uint32_t)take;
@@ -238,21 +239,21 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   p->class_idx = (uint8_t)cls;
   p->in_use = HK_PROF_PROXY;
   p->block_size = size;
-  p->carved_bytes = s->carved_bytes;  /* what checked builds test links against */
+  p->carved_bytes = s->carved_bytes;  /* what malloc's link check tests the batch's links against */
   p->div_magic = s->div_magic;
   p->start = s->start;
   p->multi_head = s;
   if (take != 0) {
     hk_block* head = s->free;
-    hk_block* first = keep ? hk_block_link(head) : head;
+    hk_block* first = keep ? hk_block_link(s, head) : head;
     hk_block* rest = NULL;
     if (take != nfree - keep) {
       hk_block* last = first;
-      for (uint64_t i = 1; i < take; i++) last = hk_block_link(last);
-      rest = hk_block_link(last);
-      hk_block_make_free(last, NULL);
+      for (uint64_t i = 1; i < take; i++) last = hk_block_link(s, last);
+      rest = hk_block_link(s, last);
+      hk_block_make_free(s, last, NULL);
     }
-    if (keep) hk_block_make_free(head, rest);
+    if (keep) hk_block_make_free(s, head, rest);
     else s->free = rest;
     p->free = first;
     s->used += (uint32_t)take;
@@ -493,10 +494,10 @@ static void prof_drain(void) {
   /* acquire: pairs with the release CAS in hk_prof_free_small. */
   hk_block* b = atomic_exchange_explicit(&prof_pending, NULL, memory_order_acquire);
   while (b != NULL) {
-    hk_block* next = hk_block_link(b);
-    sample_forget((uintptr_t)b);
     hk_span* s = hk_span_at(b);
-    hk_block_make_free(b, s->free);
+    hk_block* next = hk_block_link(s, b);
+    sample_forget((uintptr_t)b);
+    hk_block_make_free(s, b, s->free);
     s->free = b;
     s->used--;
     b = next;
@@ -532,10 +533,10 @@ void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame) {
 }
 
 void hk_prof_free_small(hk_span* s, hk_block* b) {
-  (void)s;
   hk_block* head = atomic_load_explicit(&prof_pending, memory_order_relaxed);
   do {
-    hk_block_make_free(b, head);  /* tagged free at once: a second free is a double free */
+    /* Encoded with b's own span, which prof_drain finds from b again. */
+    hk_block_make_free(s, b, head);  /* tagged free at once: a second free is a double free */
   } while (!atomic_compare_exchange_weak_explicit(&prof_pending, &head, b, memory_order_release,
                                                   memory_order_relaxed));
   if (prof_try_enter()) prof_leave();

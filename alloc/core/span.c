@@ -16,8 +16,8 @@ _Static_assert((uint64_t)(0x16e79966628c17f5ull * HK_LINK_MUL) == 1, "hk_link_in
 
 /* ---- free-list integrity ------------------------------------------------ */
 /* The cold half of the link checks whose hot half is hk_span_pop (span.h):
- * whatever a pop or a list walk decodes that does not stay in the block's
- * own slot is checked exactly here. */
+ * whatever a pop decodes that does not stay inside its span's carved
+ * blocks, and every link a list walk follows, is checked exactly here. */
 bool hk_link_ok(const hk_span* s, const hk_block* next) {
   if (next == NULL) return true;
   if (!hk_span_holds_block(s, next)) return false;
@@ -30,8 +30,9 @@ bool hk_link_ok(const hk_span* s, const hk_block* next) {
 
 void* (*hk_span_refill)(unsigned cls);
 
-void* hk_span_pop_far(hk_span* s, hk_block* b, uintptr_t rel) {
-  hk_block* next = (hk_block*)(rel ^ (uintptr_t)b);
+void* hk_span_pop_far(hk_span* s, uintptr_t off) {
+  hk_block* b = s->free;
+  hk_block* next = (hk_block*)(s->start + off);
   if (hk_unlikely(!hk_link_ok(s, next))) {
     HK_VG_LINK_CLOSE(b);
     hk_freelist_corrupt(s, b);  /* returns only in warn mode, s cut */
@@ -57,9 +58,9 @@ void hk_freelist_corrupt(hk_span* s, const void* at) {
   if (s->corrupt == 0) s->corrupt = HK_CORRUPT_CUT;
 }
 
-hk_block* hk_block_link(hk_block* b) {
+hk_block* hk_block_link(const hk_span* s, hk_block* b) {
   HK_VG_LINK_OPEN(b);
-  hk_block* next = hk_block_next(b);
+  hk_block* next = hk_block_next(s, b);
   HK_VG_LINK_CLOSE(b);
   return next;
 }
@@ -112,7 +113,7 @@ uint32_t hk_span_collect_remote(hk_span* s) {
   uint32_t n = 1;
   hk_block* tail = list;
   for (;;) {
-    hk_block* next = hk_block_link(tail);
+    hk_block* next = hk_block_link(s, tail);
     if (next == NULL) break;
     /* Checked before it is followed; more links than the span has blocks
      * is a cycle. */
@@ -123,7 +124,7 @@ uint32_t hk_span_collect_remote(hk_span* s) {
     tail = next;
     n++;
   }
-  hk_block_make_free(tail, s->free);
+  hk_block_make_free(s, tail, s->free);
   s->free = list;
   s->used -= n;
   return n;
@@ -142,10 +143,10 @@ bool hk_span_carve(hk_span* s) {
   HK_VG_CARVE(first, (size_t)n * s->block_size);
   uint8_t* p = first;
   for (uint32_t i = 1; i < n; i++, p += s->block_size) {
-    hk_block_make_free((hk_block*)p, (hk_block*)(p + s->block_size));
+    hk_block_make_free(s, (hk_block*)p, (hk_block*)(p + s->block_size));
     if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
   }
-  hk_block_make_free((hk_block*)p, s->free);
+  hk_block_make_free(s, (hk_block*)p, s->free);
   if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
   s->free = (hk_block*)first;
   /* Atomic store: free() on other threads reads it to validate pointers. */
@@ -168,7 +169,7 @@ void hk_span_release_tail(hk_span* s) {
   for (hk_block* b = s->free; b != NULL;) {
     uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
-    hk_block* next = hk_block_link(b);
+    hk_block* next = hk_block_link(s, b);
     /* Checked before it is followed; more links than blocks is a cycle. */
     if (next != NULL && hk_unlikely(!hk_link_ok(s, next) || ++n >= carved)) {
       hk_freelist_corrupt(s, b);
@@ -185,9 +186,9 @@ void hk_span_release_tail(hk_span* s) {
   uint32_t keep = (uint32_t)(from / size);  /* blocks wholly below that page */
   hk_block* prev = NULL;
   for (hk_block* b = s->free; b != NULL;) {
-    hk_block* next = hk_block_link(b);
+    hk_block* next = hk_block_link(s, b);
     if ((uintptr_t)b - s->start >= (size_t)keep * size) {
-      if (prev) hk_block_make_free(prev, next); else s->free = next;
+      if (prev) hk_block_make_free(s, prev, next); else s->free = next;
     } else {
       prev = b;
     }
