@@ -57,9 +57,9 @@ static void IntactLinksPassTheFastCheckAcrossSlots(void) {
     hk_span* s = span_with_shuffled_free_list(sizes[k], kept, &n);
     HK_EXPECT(n >= kBlocks / 2, "most blocks came from one span");
     unsigned links = 0, across = 0, failed = 0;
-    for (hk_block* b = s->free; b != NULL;) {
+    for (hk_block* b = s->free; b != HK_LIST_END;) {
       hk_block* next = hk_block_next(s, b);
-      if (next == NULL) break;
+      if (next == HK_LIST_END) break;
       links++;
       if (((uintptr_t)next ^ (uintptr_t)b) >= HK_SLOT_SIZE) across++;
       if (!passes_fast_check(s, b->link) || hk_span_at(next) != s) failed++;
@@ -68,9 +68,9 @@ static void IntactLinksPassTheFastCheckAcrossSlots(void) {
     HK_EXPECT(links + 1 >= n, "the freed blocks are on the span's list");
     HK_EXPECT(failed == 0, "every intact link between blocks of the span passes the fast check");
     if (sizes[k] == 4096) HK_EXPECT(across > links / 2, "a shuffled four-slot span links across slots");
-    /* The end of the list goes to the far path, which takes NULL. */
+    /* The end of the list goes to the far path, which takes HK_LIST_END. */
     hk_block* last = s->free;
-    while (hk_block_next(s, last) != NULL) last = hk_block_next(s, last);
+    while (hk_block_next(s, last) != HK_LIST_END) last = hk_block_next(s, last);
     HK_EXPECT(!passes_fast_check(s, last->link), "the list's end is not followed as a block");
     for (unsigned i = 0; i < n; i++) HK_EXPECT(hk_malloc(sizes[k]) != NULL, "the span hands its blocks out again");
   }
@@ -85,7 +85,7 @@ static unsigned sample_links(uintptr_t* links, const hk_span** spans, unsigned m
     void* kept[kBlocks];
     unsigned m;
     hk_span* s = span_with_shuffled_free_list(sizes[k], kept, &m);
-    for (hk_block* b = s->free; hk_block_next(s, b) != NULL && n < max / 2 * (k + 1); b = hk_block_next(s, b)) {
+    for (hk_block* b = s->free; hk_block_next(s, b) != HK_LIST_END && n < max / 2 * (k + 1); b = hk_block_next(s, b)) {
       links[n] = b->link;
       spans[n++] = s;
     }

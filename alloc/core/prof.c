@@ -157,9 +157,9 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
   if (left != 0) {
     /* Give the rest of the batch back to its span, and to the countdown. */
     hk_block* first = p->free;
-    if (s->free != NULL) {
+    if (hk_span_has_free(s)) {
       hk_block* last = first;
-      for (hk_block* n; (n = hk_block_link(s, last)) != NULL;) last = n;
+      for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
       hk_block_make_free(s, last, s->free);
     }
     s->free = first;
@@ -167,7 +167,7 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
     t->countdown[cls] += (int64_t)left * p->block_size;
   }
   t->batch[cls] = 0;
-  p->free = NULL;
+  p->free = HK_LIST_END;
   p->used = 0;
   *slot = s;
   return s;
@@ -189,12 +189,12 @@ bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size) {
 void* hk_prof_rebatch(hk_span** slot) {
   hk_span* p = *slot;
   prof_thread* t = hk_prof_tls;
-  if (p->free != NULL || t == NULL) return NULL;
+  if (hk_span_has_free(p) || t == NULL) return NULL;
   if (hk_unlikely(t->rate_seen != atomic_load_explicit(&hk_prof_rate, memory_order_relaxed))) return NULL;
   hk_span* s = p->multi_head;
   unsigned cls = p->class_idx;
   uint32_t size = p->block_size;
-  if (s->free == NULL || s->corrupt || hk_span_is_full(s)) return NULL;
+  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return NULL;
   /* This allocation's charge; the batch must leave the countdown above 0
    * so the allocation that crosses it comes back here. */
   int64_t cd = t->countdown[cls] - (int64_t)size;
@@ -202,14 +202,14 @@ void* hk_prof_rebatch(hk_span** slot) {
   uint64_t take = nfree - 1u;
   if (cd <= (int64_t)(take * size) || nfree == 0) return NULL;
   if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return NULL;
-  void* b = hk_span_pop_nonempty(s);
+  void* b = hk_span_pop(s);
   /* A corrupted list (warn mode) was cut and the block came from the slow
    * path, which took the span out of the slot. */
   if (hk_unlikely(*slot != p || s->corrupt)) return b;
   p->free = s->free;
   p->carved_bytes = s->carved_bytes;  /* the links' range, carved since the last batch too */
   p->used = 0;
-  s->free = NULL;
+  s->free = HK_LIST_END;
   s->used += (uint32_t)take;
   t->batch[cls] = (uint32_t)take;
   t->countdown[cls] = cd - (int64_t)(take * size);
@@ -233,7 +233,7 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
   if (take > limit) take = limit;
   hk_span* p = &t->proxy[cls];
-  p->free = NULL;
+  p->free = HK_LIST_END;
   p->used = 0;
   p->pinned = 0;
   p->class_idx = (uint8_t)cls;
@@ -246,12 +246,12 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   if (take != 0) {
     hk_block* head = s->free;
     hk_block* first = keep ? hk_block_link(s, head) : head;
-    hk_block* rest = NULL;
+    hk_block* rest = HK_LIST_END;
     if (take != nfree - keep) {
       hk_block* last = first;
       for (uint64_t i = 1; i < take; i++) last = hk_block_link(s, last);
       rest = hk_block_link(s, last);
-      hk_block_make_free(s, last, NULL);
+      hk_block_make_free(s, last, HK_LIST_END);
     }
     if (keep) hk_block_make_free(s, head, rest);
     else s->free = rest;
@@ -507,8 +507,8 @@ static void prof_drain(void) {
 static void* prof_span_pop(unsigned cls) {
   hk_span* s;
   for (s = prof_spans[cls]; s != NULL; s = s->next) {
-    if (s->free == NULL) hk_span_carve(s);
-    if (s->free != NULL) return hk_span_pop(s);
+    if (!hk_span_has_free(s)) hk_span_carve(s);
+    if (hk_span_has_free(s)) return hk_span_pop(s);
   }
   bool failed = false;
   s = hk_span_new(&prof_set, cls, false, &failed);

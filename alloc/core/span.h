@@ -49,6 +49,16 @@ HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_poin
 HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_FULL) - s->pinned; }
 HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
 
+/* The end of every owner's free list (never NULL): two zero words that
+ * are no block of any span. Its link decodes to the secret, 2^63 or more,
+ * so it never passes malloc's fast check: the pop of an empty list goes to
+ * the far path like the pop of a list's last block, and malloc's fast path
+ * needs no empty-list test. Remote-free lists end with NULL. */
+extern hk_block hk_list_end;
+#define HK_LIST_END (&hk_list_end)
+
+/* A span whose list is HK_LIST_END and carved range empty: a pop always
+ * misses (heaps point a class without a span at it). */
 extern hk_span hk_span_empty;
 
 /* ---- free-list links -------------------------------------------------- */
@@ -84,6 +94,9 @@ HK_INLINE uintptr_t hk_block_link_off(const hk_block* b) { return (b->link * HK_
  * blocks. Whatever fails it goes to hk_span_pop_far. */
 HK_INLINE bool hk_link_off_in_span(const hk_span* s, uintptr_t off) { return off < s->carved_bytes; }
 
+/* True when span s's owner list holds a block. */
+HK_INLINE bool hk_span_has_free(const hk_span* s) { return s->free != HK_LIST_END; }
+
 /* Free block b's successor, decoded but not checked (hk_link_ok checks). */
 HK_INLINE hk_block* hk_block_next(const hk_span* s, const hk_block* b) {
   return (hk_block*)(s->start + hk_block_link_off(b));
@@ -110,7 +123,7 @@ HK_INLINE void hk_block_make_free(const hk_span* s, hk_block* b, hk_block* next)
 #define HK_CORRUPT_OFF_LISTS 2
 
 /* True when next, decoded from a free block of span s, may be followed:
- * NULL, or a block start s has carved whose tag says it is free. */
+ * HK_LIST_END, or a block start s has carved whose tag says it is free. */
 bool hk_link_ok(const hk_span* s, const hk_block* next);
 /* Reports the corrupted link of free block `at` in span s ("hakmem:
  * corrupted free list at 0x... in malloc()") and aborts; under
@@ -118,9 +131,10 @@ bool hk_link_ok(const hk_span* s, const hk_block* next);
  * (its heap then takes it off its lists). */
 void hk_freelist_corrupt(hk_span* s, const void* at);
 /* The pop of the head of s's free list when its link decodes to an offset
- * (off = next - s->start) outside s's carved blocks: checks next exactly,
- * then pops the head. After a corrupted link was reported (warn mode) the
- * block comes from hk_span_refill instead. */
+ * (off = next - s->start) outside s's carved blocks: NULL when the list is
+ * empty; else checks next exactly, then pops the head. After a corrupted
+ * link was reported (warn mode) the block comes from hk_span_refill
+ * instead. */
 void* hk_span_pop_far(hk_span* s, uintptr_t off);
 /* A block of class cls from the allocation slow path, for a pop that found
  * its span's list corrupted (warn mode): registered by the entry floor
@@ -132,9 +146,12 @@ extern void* (*hk_span_refill)(unsigned cls);
 void hk_checked_pop(hk_span* s, hk_block* b, hk_block* next);
 void hk_checked_free(hk_span* s, hk_block* b);
 
-/* Pops a free block of span s, whose list is not empty. Owner thread only.
- * The far case is a tail call, so malloc's fast path needs no frame. */
-HK_INLINE void* hk_span_pop_nonempty(hk_span* s) {
+/* A pop in two halves, so that malloc's fast path can send a miss to its
+ * own far path (hk_malloc_far) with what it needs for the slow path.
+ * hk_span_pop_head reads the head of s's list (HK_LIST_END when empty) and
+ * its link's offset, and says whether the fast check lets the pop follow
+ * it; hk_span_pop_take then completes the pop. Owner thread only. */
+HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, uintptr_t* off) {
   hk_block* b = s->free;
 #if defined(__x86_64__)
   /* b is malloc's return value: in the return register from the start, the
@@ -142,9 +159,16 @@ HK_INLINE void* hk_span_pop_nonempty(hk_span* s) {
   __asm__("" : "+a"(b));
 #endif
   HK_VG_LINK_OPEN(b);
-  uintptr_t off = hk_block_link_off(b);
-  if (HK_CHECKED) hk_checked_pop(s, b, (hk_block*)(s->start + off));
-  if (hk_unlikely(!hk_link_off_in_span(s, off))) return hk_span_pop_far(s, off);
+  *head = b;
+  *off = hk_block_link_off(b);
+  if (HK_CHECKED && b != HK_LIST_END) {
+    hk_block* next = (hk_block*)(s->start + *off);
+    hk_checked_pop(s, b, next == HK_LIST_END ? NULL : next);
+  }
+  return hk_likely(hk_link_off_in_span(s, *off));
+}
+
+HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, uintptr_t off) {
   s->free = (hk_block*)(s->start + off);
   b->tag = 0;  /* live: a later free() of it is legitimate */
   s->used++;
@@ -152,9 +176,13 @@ HK_INLINE void* hk_span_pop_nonempty(hk_span* s) {
   return b;
 }
 
-/* Pops a free block of span s, or NULL. Owner thread only. */
+/* Pops a free block of span s, or NULL when its list is empty. Owner
+ * thread only. */
 HK_INLINE void* hk_span_pop(hk_span* s) {
-  return hk_likely(s->free != NULL) ? hk_span_pop_nonempty(s) : NULL;
+  hk_block* b;
+  uintptr_t off;
+  if (hk_span_pop_head(s, &b, &off)) return hk_span_pop_take(s, b, off);
+  return hk_span_pop_far(s, off);
 }
 
 #if defined(__SANITIZE_THREAD__)
