@@ -6,8 +6,9 @@
 #include "alloc/core/options.h"
 #include "alloc/core/print.h"
 
-hk_block hk_list_end;  /* zero words: its link decodes to hk_secret */
-hk_span hk_span_empty = {.free = &hk_list_end};
+/* Zero words in read-only memory: its link decodes to hk_secret. */
+const hk_block hk_list_end;
+hk_span hk_span_empty = {.free = HK_LIST_END};
 
 /* Not `static const`: other objects must load it, so that the multiply by
  * it takes it as a memory operand (one instruction) instead of

@@ -54,8 +54,8 @@ HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FUL
  * so it never passes malloc's fast check: the pop of an empty list goes to
  * the far path like the pop of a list's last block, and malloc's fast path
  * needs no empty-list test. Remote-free lists end with NULL. */
-extern hk_block hk_list_end;
-#define HK_LIST_END (&hk_list_end)
+extern const hk_block hk_list_end;
+#define HK_LIST_END ((hk_block*)&hk_list_end)  /* read only: never written */
 
 /* A span whose list is HK_LIST_END and carved range empty: a pop always
  * misses (heaps point a class without a span at it). */
@@ -69,9 +69,9 @@ extern hk_span hk_span_empty;
  * A pop follows the link only when off < s->carved_bytes: next then lies
  * inside the span's carved blocks, whatever was written, and the test is
  * one compare with a field of the line the pop reads anyway, for a span of
- * one slot or of eight. Anything else (the end of the list, NULL, decodes
- * to -start; a corrupted link) goes to hk_span_pop_far, which checks next
- * exactly. The secret makes a written value decode to an offset the writer
+ * one slot or of eight. Anything else (the end of the list, HK_LIST_END,
+ * which lies outside every span; a corrupted link) goes to hk_span_pop_far,
+ * which checks next exactly. The secret makes a written value decode to an offset the writer
  * cannot choose; the multiply (folded into the load on the pop side, one
  * instruction on the push side) carries any change of the word's low bytes
  * into the high bits of off, so a partial write cannot move a link to a
@@ -82,7 +82,8 @@ extern hk_span hk_span_empty;
  * from memory in one instruction. */
 extern const uint64_t hk_link_inv;
 
-/* The link word of a free block of s whose successor is next (NULL: none). */
+/* The link word of a free block of s whose successor is next
+ * (HK_LIST_END at the end of an owner's list, NULL on a remote list). */
 HK_INLINE uintptr_t hk_link_encode(const hk_span* s, const hk_block* next) {
   return (((uintptr_t)next - s->start) ^ hk_secret) * hk_link_inv;
 }
