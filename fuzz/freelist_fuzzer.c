@@ -12,7 +12,8 @@
  * was steered into one, fails here).
  *
  * Input: a stream of records, op byte then its operands:
- *   op % 8 = 0,1,2  malloc: slot byte, size byte (16 * (1 + b % 64) - b / 64)
+ *   op % 8 = 0,1,2  malloc: slot byte, size byte (block_size: 1 B - 1 KiB in
+ *                   one-slot spans, 2-8 KiB mostly in spans of 3-8 slots)
  *            3,4    free slot (local)
  *            5      free slot from another thread (remote list)
  *            6      corrupt a freed block: which byte, kind byte, value u64
@@ -56,6 +57,11 @@ static void freed_add(char* p) {
   if (freed_n == FREED) memmove(freed, freed + 1, --freed_n * sizeof(freed[0]));
   freed[freed_n++] = p;
 }
+
+/* Size byte b: 16 * (1 + b % 64) - b / 64 (up to 1 KiB) below 192; above,
+ * 2 KiB + 256 * (b % 24), whose spans (but 2 KiB's) have several slots and
+ * links that cross them. */
+static size_t block_size(uint8_t b) { return b < 192 ? 16u * (1 + b % 64) - b / 64 : 2048u + 256u * (b % 24); }
 
 static void check_new(char* q, size_t size) {
   FUZZ_CHECK(((uintptr_t)q & 15) == 0, "misaligned block %p", (void*)q);
@@ -163,7 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 0: case 1: case 2: {
         int slot = fi_u8(&in) % SLOTS;
         uint8_t b = fi_u8(&in);
-        take(slot, 16u * (1 + b % 64) - b / 64);
+        take(slot, block_size(b));
         break;
       }
       case 3: case 4:
@@ -179,7 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         int slot = fi_u8(&in) % SLOTS;
         unsigned n = fi_u8(&in) % 64;
         uint8_t b = fi_u8(&in);
-        for (unsigned i = 0; i < n; i++) take((slot + (int)i) % SLOTS, 16u * (1 + b % 64) - b / 64);
+        for (unsigned i = 0; i < n; i++) take((slot + (int)i) % SLOTS, block_size(b));
         break;
       }
     }

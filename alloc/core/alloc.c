@@ -107,6 +107,11 @@ HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
   return class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
 }
 
+HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s, uintptr_t off) {
+  void* p = hk_span_pop_far(s, off);
+  return hk_likely(p != NULL) ? p : hk_malloc_slow(size, heap);
+}
+
 /* For a pop that found its span's free list corrupted (warn mode): the
  * slow path quarantines the span and serves the class elsewhere. */
 static void* refill_after_corruption(unsigned cls) { return class_slow(hk_tls_heap, cls); }

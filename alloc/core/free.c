@@ -70,7 +70,7 @@ HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
   hk_block* head = atomic_load_explicit(&span->remote, memory_order_relaxed);
   do {
-    hk_block_make_free(b, head);
+    hk_block_make_free(span, b, head);
     /* release: publishes b's link to the owner's acquire exchange
      * (hk_span_collect_remote). */
   } while (!atomic_compare_exchange_weak_explicit(&span->remote, &head, b, memory_order_release,

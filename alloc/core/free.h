@@ -55,7 +55,7 @@ HK_INLINE void hk_free_block(hk_span* s, hk_block* b, uintptr_t tag, const char*
       hk_heap_free_local_slow(hk_tls_heap, s, b, func);
       return;
     }
-    hk_block_make_free_tagged(b, s->free, tag);
+    hk_block_make_free_tagged(s, b, s->free, tag);
     s->free = b;
     /* A compiler barrier, so `used` is decremented in memory (one
      * instruction) instead of in a register and stored back (two). */

@@ -20,7 +20,11 @@
 
 namespace {
 
-constexpr size_t kSize = 64;          // the class under test (one-slot spans)
+// The classes under test: 64 B (one-slot spans) and 4 KiB (spans of four
+// slots, whose links cross slot boundaries: malloc's fast check covers the
+// whole span, so those must be caught the same way).
+constexpr size_t kSize = 64;
+constexpr size_t kMultiSlotSize = 4096;
 constexpr uintptr_t kSlot = 256 << 10;  // HK_SLOT_SIZE: a one-slot span is one slot
 
 enum Corruption { kWild, kLiveBlock, kMidBlock, kOtherSpan, kByteFill };
@@ -33,17 +37,18 @@ struct Targets {
   void* other_span;  // a live block of another class: another span
 };
 
-Targets MakeTargets() { return Targets{hk_malloc(kSize), hk_malloc(1000)}; }
+Targets MakeTargets(size_t size) { return Targets{hk_malloc(size), hk_malloc(size == kSize ? 1000 : 64)}; }
 
-// Writes into freed block p what a use-after-free or an overflow would.
-void Corrupt(void* p, Corruption c, const Targets& t) {
+// Writes into freed block p (of `size` bytes) what a use-after-free or an
+// overflow would.
+void Corrupt(void* p, size_t size, Corruption c, const Targets& t) {
   void** word = static_cast<void**>(p);
   switch (c) {
     case kWild: *word = reinterpret_cast<void*>(uintptr_t{0x00007f1234567890}); break;
     case kLiveBlock: *word = t.live; break;
     case kMidBlock: *word = static_cast<char*>(t.live) + 24; break;
     case kOtherSpan: *word = t.other_span; break;
-    case kByteFill: memset(p, 0x41, kSize); break;  // the tag word too
+    case kByteFill: memset(p, 0x41, size); break;  // the tag word too
   }
 }
 
@@ -65,9 +70,9 @@ void FreeOnto(void* p, List list) {
 
 // Allocates until the corrupted link is read: the next malloc pops p (local,
 // LIFO), or the span's local list runs dry and its remote list is collected.
-std::vector<void*> AllocateThrough(size_t n) {
+std::vector<void*> AllocateThrough(size_t size, size_t n) {
   std::vector<void*> got;
-  for (size_t i = 0; i < n; i++) got.push_back(hk_malloc(kSize));
+  for (size_t i = 0; i < n; i++) got.push_back(hk_malloc(size));
   return got;
 }
 
@@ -75,14 +80,30 @@ struct Case {
   const char* name;
   Corruption corruption;
   List list;
+  size_t size;
 };
 
 const Case kCases[] = {
-    {"LocalWild", kWild, kLocal},          {"LocalLiveBlock", kLiveBlock, kLocal},
-    {"LocalMidBlock", kMidBlock, kLocal},  {"LocalOtherSpan", kOtherSpan, kLocal},
-    {"LocalByteFill", kByteFill, kLocal},  {"RemoteWild", kWild, kRemote},
-    {"RemoteLiveBlock", kLiveBlock, kRemote}, {"RemoteMidBlock", kMidBlock, kRemote},
-    {"RemoteOtherSpan", kOtherSpan, kRemote}, {"RemoteByteFill", kByteFill, kRemote},
+    {"LocalWild", kWild, kLocal, kSize},
+    {"LocalLiveBlock", kLiveBlock, kLocal, kSize},
+    {"LocalMidBlock", kMidBlock, kLocal, kSize},
+    {"LocalOtherSpan", kOtherSpan, kLocal, kSize},
+    {"LocalByteFill", kByteFill, kLocal, kSize},
+    {"RemoteWild", kWild, kRemote, kSize},
+    {"RemoteLiveBlock", kLiveBlock, kRemote, kSize},
+    {"RemoteMidBlock", kMidBlock, kRemote, kSize},
+    {"RemoteOtherSpan", kOtherSpan, kRemote, kSize},
+    {"RemoteByteFill", kByteFill, kRemote, kSize},
+    {"MultiSlotLocalWild", kWild, kLocal, kMultiSlotSize},
+    {"MultiSlotLocalLiveBlock", kLiveBlock, kLocal, kMultiSlotSize},
+    {"MultiSlotLocalMidBlock", kMidBlock, kLocal, kMultiSlotSize},
+    {"MultiSlotLocalOtherSpan", kOtherSpan, kLocal, kMultiSlotSize},
+    {"MultiSlotLocalByteFill", kByteFill, kLocal, kMultiSlotSize},
+    {"MultiSlotRemoteWild", kWild, kRemote, kMultiSlotSize},
+    {"MultiSlotRemoteLiveBlock", kLiveBlock, kRemote, kMultiSlotSize},
+    {"MultiSlotRemoteMidBlock", kMidBlock, kRemote, kMultiSlotSize},
+    {"MultiSlotRemoteOtherSpan", kOtherSpan, kRemote, kMultiSlotSize},
+    {"MultiSlotRemoteByteFill", kByteFill, kRemote, kMultiSlotSize},
 };
 
 class FreeListDeathTest : public testing::TestWithParam<Case> {};
@@ -95,15 +116,15 @@ class FreeListDeathTest : public testing::TestWithParam<Case> {};
 // path).
 TEST_P(FreeListDeathTest, ReportedAndAborts) {
   const Case& c = GetParam();
-  Targets t = MakeTargets();
-  void* p = hk_malloc(kSize);
+  Targets t = MakeTargets(c.size);
+  void* p = hk_malloc(c.size);
   if (c.list == kRemote) FreeOnto(p, kRemote);
   EXPECT_DEATH(
       {
         if (c.list == kLocal) hk_free(p);
-        Corrupt(p, c.corruption, t);
+        Corrupt(p, c.size, c.corruption, t);
         if (c.list == kLocal) {
-          hk_malloc(kSize);
+          hk_malloc(c.size);
         } else {
           hk_collect();
         }
@@ -130,25 +151,25 @@ TEST_P(FreeListWarnTest, ReportedAndSpanQuarantined) {
   std::string err, expected;
   std::vector<void*> got, after;
   std::set<void*> live;
-  uintptr_t span = 0;
+  uintptr_t slot = 0;  // p's slot, which belongs to p's span alone
   // The thread below must start on a fresh heap, not on the parked heap of
-  // the previous case's thread (whose spans of kSize would serve first).
+  // the previous case's thread (whose spans of this size would serve first).
   hk_trim(0);
   std::thread([&] {
-    Targets t = MakeTargets();
+    Targets t = MakeTargets(c.size);
     std::vector<void*> keep;  // live blocks of the span under test
-    for (int i = 0; i < 20; i++) keep.push_back(hk_malloc(kSize));
-    void* p = hk_malloc(kSize);
-    span = reinterpret_cast<uintptr_t>(p) & ~(kSlot - 1);
+    for (int i = 0; i < 20; i++) keep.push_back(hk_malloc(c.size));
+    void* p = hk_malloc(c.size);
+    slot = reinterpret_cast<uintptr_t>(p) & ~(kSlot - 1);
     expected = Expected(p);
     live = {t.live, t.other_span};
     live.insert(keep.begin(), keep.end());
     FreeOnto(p, c.list);
-    Corrupt(p, c.corruption, t);
+    Corrupt(p, c.size, c.corruption, t);
     testing::internal::CaptureStderr();
-    got = AllocateThrough(c.list == kLocal ? 1 : 300);
+    got = AllocateThrough(c.size, c.list == kLocal ? 1 : 300);
     err = testing::internal::GetCapturedStderr();
-    after = AllocateThrough(2000);  // more than p's span holds
+    after = AllocateThrough(c.size, c.size == kSize ? 2000 : 300);  // more than p's span holds
     // Freeing blocks of the quarantined span leaks them; nothing breaks.
     for (void* q : keep) hk_free(q);
     for (void* q : got) hk_free(q);
@@ -170,12 +191,13 @@ TEST_P(FreeListWarnTest, ReportedAndSpanQuarantined) {
   }
   // Nothing comes from p's span once the report is out: the local pop that
   // found it was p's first reuse; the remote walk ran once the span's local
-  // blocks were gone (those came from it before the report).
-  auto in_span = [span](void* q) { return (reinterpret_cast<uintptr_t>(q) & ~(kSlot - 1)) == span; };
+  // blocks were gone (those came from it before the report). Seen through
+  // p's slot: the whole span for 64 B, one of its four slots for 4 KiB.
+  auto in_p_slot = [slot](void* q) { return (reinterpret_cast<uintptr_t>(q) & ~(kSlot - 1)) == slot; };
   if (c.list == kLocal) {
-    for (void* q : got) EXPECT_FALSE(in_span(q)) << q;
+    for (void* q : got) EXPECT_FALSE(in_p_slot(q)) << q;
   }
-  for (void* q : after) EXPECT_FALSE(in_span(q)) << q;
+  for (void* q : after) EXPECT_FALSE(in_p_slot(q)) << q;
 }
 
 INSTANTIATE_TEST_SUITE_P(All, FreeListWarnTest, testing::ValuesIn(kCases),

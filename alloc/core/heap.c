@@ -166,7 +166,7 @@ static bool span_keep_empty(hk_heap* heap, hk_span* s) {
 static bool span_refile(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
   if (hk_span_live(s) == 0 && hk_prof_real(heap->current[cls]) != s) return span_retire(heap, s);
-  if (hk_span_is_full(s) && s->free != NULL) {
+  if (hk_span_is_full(s) && hk_span_has_free(s)) {
     span_unmark_full(heap, s);
     sync_current(heap, cls);
   }
@@ -261,12 +261,12 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
   for (int round = 0; round < 4; round++) {
     hk_span* s;
     while ((s = heap->avail[cls].head) != NULL) {
-      if (s->free == NULL) hk_span_collect_remote(s);
+      if (!hk_span_has_free(s)) hk_span_collect_remote(s);
       if (hk_unlikely(s->corrupt)) {
         span_quarantine(heap, s);
         continue;
       }
-      if (s->free == NULL && hk_span_uncarved_bytes(s) != 0 && s->next != NULL && s->next->free != NULL) {
+      if (!hk_span_has_free(s) && hk_span_uncarved_bytes(s) != 0 && s->next != NULL && hk_span_has_free(s->next)) {
         /* Blocks freed into another span first, fresh memory once the next
          * span has none: the carved (resident) part of a class then follows
          * its highest live count, not the span malloc happened to be on, so
@@ -275,8 +275,8 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
         hk_span_list_push_back(&heap->avail[cls], s);
         continue;
       }
-      if (s->free == NULL) span_carve(s);
-      if (s->free != NULL) {
+      if (!hk_span_has_free(s)) span_carve(s);
+      if (hk_span_has_free(s)) {
         set_current(heap, cls, s);
         /* A corrupted list (warn mode) is cut and the block comes from this
          * function again (hk_span_refill), which quarantines the span. */
@@ -304,7 +304,7 @@ void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
   }
-  hk_block_make_free(b, s->free);
+  hk_block_make_free(s, b, s->free);
   s->free = b;
   s->used--;
   if (hk_span_is_full(s)) span_unmark_full(heap, s);
@@ -325,7 +325,7 @@ static bool heap_adopt_span(hk_heap* heap, hk_span* s) {
   s->used &= ~HK_USED_FULL;
   s->next = s->prev = NULL;
   if (s->used == 0) return hk_span_free(&heap->segments, s);
-  bool has_blocks = s->free != NULL || s->carved_bytes < s->capacity * s->block_size;
+  bool has_blocks = hk_span_has_free(s) || s->carved_bytes < s->capacity * s->block_size;
   if (has_blocks) {
     hk_span_list_push_back(&heap->avail[s->class_idx], s);
   } else {

@@ -157,17 +157,17 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
   if (left != 0) {
     /* Give the rest of the batch back to its span, and to the countdown. */
     hk_block* first = p->free;
-    if (s->free != NULL) {
+    if (hk_span_has_free(s)) {
       hk_block* last = first;
-      for (hk_block* n; (n = hk_block_link(last)) != NULL;) last = n;
-      hk_block_make_free(last, s->free);
+      for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
+      hk_block_make_free(s, last, s->free);
     }
     s->free = first;
     s->used -= left;
     t->countdown[cls] += (int64_t)left * p->block_size;
   }
   t->batch[cls] = 0;
-  p->free = NULL;
+  p->free = HK_LIST_END;
   p->used = 0;
   *slot = s;
   return s;
@@ -189,12 +189,12 @@ bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size) {
 void* hk_prof_rebatch(hk_span** slot) {
   hk_span* p = *slot;
   prof_thread* t = hk_prof_tls;
-  if (p->free != NULL || t == NULL) return NULL;
+  if (hk_span_has_free(p) || t == NULL) return NULL;
   if (hk_unlikely(t->rate_seen != atomic_load_explicit(&hk_prof_rate, memory_order_relaxed))) return NULL;
   hk_span* s = p->multi_head;
   unsigned cls = p->class_idx;
   uint32_t size = p->block_size;
-  if (s->free == NULL || s->corrupt || hk_span_is_full(s)) return NULL;
+  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return NULL;
   /* This allocation's charge; the batch must leave the countdown above 0
    * so the allocation that crosses it comes back here. */
   int64_t cd = t->countdown[cls] - (int64_t)size;
@@ -202,13 +202,14 @@ void* hk_prof_rebatch(hk_span** slot) {
   uint64_t take = nfree - 1u;
   if (cd <= (int64_t)(take * size) || nfree == 0) return NULL;
   if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return NULL;
-  void* b = hk_span_pop_nonempty(s);
+  void* b = hk_span_pop(s);
   /* A corrupted list (warn mode) was cut and the block came from the slow
    * path, which took the span out of the slot. */
   if (hk_unlikely(*slot != p || s->corrupt)) return b;
   p->free = s->free;
+  p->carved_bytes = s->carved_bytes;  /* the links' range, carved since the last batch too */
   p->used = 0;
-  s->free = NULL;
+  s->free = HK_LIST_END;
   s->used += (uint32_t)take;
   t->batch[cls] = (uint32_t)take;
   t->countdown[cls] = cd - (int64_t)(take * size);
@@ -232,27 +233,27 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
   if (take > limit) take = limit;
   hk_span* p = &t->proxy[cls];
-  p->free = NULL;
+  p->free = HK_LIST_END;
   p->used = 0;
   p->pinned = 0;
   p->class_idx = (uint8_t)cls;
   p->in_use = HK_PROF_PROXY;
   p->block_size = size;
-  p->carved_bytes = s->carved_bytes;  /* what checked builds test links against */
+  p->carved_bytes = s->carved_bytes;  /* what malloc's link check tests the batch's links against */
   p->div_magic = s->div_magic;
   p->start = s->start;
   p->multi_head = s;
   if (take != 0) {
     hk_block* head = s->free;
-    hk_block* first = keep ? hk_block_link(head) : head;
-    hk_block* rest = NULL;
+    hk_block* first = keep ? hk_block_link(s, head) : head;
+    hk_block* rest = HK_LIST_END;
     if (take != nfree - keep) {
       hk_block* last = first;
-      for (uint64_t i = 1; i < take; i++) last = hk_block_link(last);
-      rest = hk_block_link(last);
-      hk_block_make_free(last, NULL);
+      for (uint64_t i = 1; i < take; i++) last = hk_block_link(s, last);
+      rest = hk_block_link(s, last);
+      hk_block_make_free(s, last, HK_LIST_END);
     }
-    if (keep) hk_block_make_free(head, rest);
+    if (keep) hk_block_make_free(s, head, rest);
     else s->free = rest;
     p->free = first;
     s->used += (uint32_t)take;
@@ -493,10 +494,10 @@ static void prof_drain(void) {
   /* acquire: pairs with the release CAS in hk_prof_free_small. */
   hk_block* b = atomic_exchange_explicit(&prof_pending, NULL, memory_order_acquire);
   while (b != NULL) {
-    hk_block* next = hk_block_link(b);
-    sample_forget((uintptr_t)b);
     hk_span* s = hk_span_at(b);
-    hk_block_make_free(b, s->free);
+    hk_block* next = hk_block_link(s, b);
+    sample_forget((uintptr_t)b);
+    hk_block_make_free(s, b, s->free);
     s->free = b;
     s->used--;
     b = next;
@@ -506,8 +507,8 @@ static void prof_drain(void) {
 static void* prof_span_pop(unsigned cls) {
   hk_span* s;
   for (s = prof_spans[cls]; s != NULL; s = s->next) {
-    if (s->free == NULL) hk_span_carve(s);
-    if (s->free != NULL) return hk_span_pop(s);
+    if (!hk_span_has_free(s)) hk_span_carve(s);
+    if (hk_span_has_free(s)) return hk_span_pop(s);
   }
   bool failed = false;
   s = hk_span_new(&prof_set, cls, false, &failed);
@@ -532,10 +533,10 @@ void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame) {
 }
 
 void hk_prof_free_small(hk_span* s, hk_block* b) {
-  (void)s;
   hk_block* head = atomic_load_explicit(&prof_pending, memory_order_relaxed);
   do {
-    hk_block_make_free(b, head);  /* tagged free at once: a second free is a double free */
+    /* Encoded with b's own span, which prof_drain finds from b again. */
+    hk_block_make_free(s, b, head);  /* tagged free at once: a second free is a double free */
   } while (!atomic_compare_exchange_weak_explicit(&prof_pending, &head, b, memory_order_release,
                                                   memory_order_relaxed));
   if (prof_try_enter()) prof_leave();

@@ -1,5 +1,5 @@
 /* The per-process secret free-block tags are made with (span.h): random,
- * set once at process init, never 0 after it. Ground floor. */
+ * set once at process init, its top bit set (never 0) after it. Ground floor. */
 #ifndef HAKMEM_CORE_SECRET_H
 #define HAKMEM_CORE_SECRET_H
 

@@ -43,8 +43,7 @@ typedef struct hk_span {
   uint8_t class_idx;            /* size class */
   uint8_t slot_offset;          /* for tail slots of a multi-slot span: distance to the head slot; 0 on the head */
   uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
-  uint32_t block_size;          /* bytes per block; 0 while the slot is free */
-  uint32_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it */
+  uint64_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it. 64 bits so that free's block-start test and malloc's link check compare a 64-bit offset with it in one instruction */
   uint64_t div_magic;           /* ceil(2^40 / block_size) << 24: the block-start test without a divide (hk_span_holds_block) */
   uintptr_t start;              /* address of block 0 */
   _Atomic uintptr_t owner;      /* thread id (span.h) of the owner, which may push locally; 0 when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
@@ -54,6 +53,7 @@ typedef struct hk_span {
   struct hk_span* next;         /* heap list (available or full) of its class */
   struct hk_span* prev;
   uint32_t capacity;            /* blocks the span can hold */
+  uint32_t block_size;          /* bytes per block; 0 while the slot is free. Not read by the default build's fast paths */
   uint8_t slot_count;           /* slots the span covers */
   uint8_t slot_index;           /* index of its head slot in the segment */
   uint8_t corrupt;              /* HK_CORRUPT_* (span.h) once HAKMEM_ON_ERROR=warn found a corrupted free-list link in it: it never allocates again, leaks what it holds; 0 normally. Owner-only */

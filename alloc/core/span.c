@@ -6,7 +6,9 @@
 #include "alloc/core/options.h"
 #include "alloc/core/print.h"
 
-hk_span hk_span_empty;  /* zero: free == NULL, so a pop always misses */
+/* Zero words in read-only memory: its link decodes to hk_secret. */
+const hk_block hk_list_end;
+hk_span hk_span_empty = {.free = HK_LIST_END};
 
 /* Not `static const`: other objects must load it, so that the multiply by
  * it takes it as a memory operand (one instruction) instead of
@@ -16,10 +18,10 @@ _Static_assert((uint64_t)(0x16e79966628c17f5ull * HK_LINK_MUL) == 1, "hk_link_in
 
 /* ---- free-list integrity ------------------------------------------------ */
 /* The cold half of the link checks whose hot half is hk_span_pop (span.h):
- * whatever a pop or a list walk decodes that does not stay in the block's
- * own slot is checked exactly here. */
+ * whatever a pop decodes that does not stay inside its span's carved
+ * blocks, and every link a list walk follows, is checked exactly here. */
 bool hk_link_ok(const hk_span* s, const hk_block* next) {
-  if (next == NULL) return true;
+  if (next == HK_LIST_END) return true;
   if (!hk_span_holds_block(s, next)) return false;
   /* Inside the span's carved blocks, so safe to read. */
   HK_VG_LINK_OPEN(next);
@@ -30,8 +32,10 @@ bool hk_link_ok(const hk_span* s, const hk_block* next) {
 
 void* (*hk_span_refill)(unsigned cls);
 
-void* hk_span_pop_far(hk_span* s, hk_block* b, uintptr_t rel) {
-  hk_block* next = (hk_block*)(rel ^ (uintptr_t)b);
+void* hk_span_pop_far(hk_span* s, uintptr_t off) {
+  hk_block* b = s->free;
+  if (b == HK_LIST_END) return NULL;
+  hk_block* next = (hk_block*)(s->start + off);
   if (hk_unlikely(!hk_link_ok(s, next))) {
     HK_VG_LINK_CLOSE(b);
     hk_freelist_corrupt(s, b);  /* returns only in warn mode, s cut */
@@ -53,13 +57,13 @@ void hk_freelist_corrupt(hk_span* s, const void* at) {
   if (!hk_options.on_error_warn) abort();
   /* Cut: nothing past this link is followed again, nor anything other
    * threads free into the span (its remote list is never collected again). */
-  s->free = NULL;
+  s->free = HK_LIST_END;
   if (s->corrupt == 0) s->corrupt = HK_CORRUPT_CUT;
 }
 
-hk_block* hk_block_link(hk_block* b) {
+hk_block* hk_block_link(const hk_span* s, hk_block* b) {
   HK_VG_LINK_OPEN(b);
-  hk_block* next = hk_block_next(b);
+  hk_block* next = hk_block_next(s, b);
   HK_VG_LINK_CLOSE(b);
   return next;
 }
@@ -69,7 +73,7 @@ static void span_init(hk_span* s, unsigned cls, uintptr_t owner_id) {
   unsigned idx = (unsigned)(s - seg->spans);
   unsigned slots = hk_class_slots[cls];
   uint32_t size = hk_class_size[cls];
-  s->free = NULL;
+  s->free = HK_LIST_END;
   s->used = 0;
   s->pinned = 0;
   s->class_idx = (uint8_t)cls;
@@ -112,7 +116,7 @@ uint32_t hk_span_collect_remote(hk_span* s) {
   uint32_t n = 1;
   hk_block* tail = list;
   for (;;) {
-    hk_block* next = hk_block_link(tail);
+    hk_block* next = hk_block_link(s, tail);
     if (next == NULL) break;
     /* Checked before it is followed; more links than the span has blocks
      * is a cycle. */
@@ -123,7 +127,7 @@ uint32_t hk_span_collect_remote(hk_span* s) {
     tail = next;
     n++;
   }
-  hk_block_make_free(tail, s->free);
+  hk_block_make_free(s, tail, s->free);
   s->free = list;
   s->used -= n;
   return n;
@@ -142,10 +146,10 @@ bool hk_span_carve(hk_span* s) {
   HK_VG_CARVE(first, (size_t)n * s->block_size);
   uint8_t* p = first;
   for (uint32_t i = 1; i < n; i++, p += s->block_size) {
-    hk_block_make_free((hk_block*)p, (hk_block*)(p + s->block_size));
+    hk_block_make_free(s, (hk_block*)p, (hk_block*)(p + s->block_size));
     if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
   }
-  hk_block_make_free((hk_block*)p, s->free);
+  hk_block_make_free(s, (hk_block*)p, s->free);
   if (HK_CHECKED) hk_checked_free(s, (hk_block*)p);
   s->free = (hk_block*)first;
   /* Atomic store: free() on other threads reads it to validate pointers. */
@@ -165,12 +169,12 @@ void hk_span_release_tail(hk_span* s) {
   uint64_t is_free[HK_SLOT_SIZE / 16 / 64] = {0};
   if (carved > 64 * (sizeof(is_free) / sizeof(is_free[0]))) return;
   uint32_t n = 0;
-  for (hk_block* b = s->free; b != NULL;) {
+  for (hk_block* b = s->free; b != HK_LIST_END;) {
     uint32_t i = (uint32_t)(((uintptr_t)b - s->start) / size);
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
-    hk_block* next = hk_block_link(b);
+    hk_block* next = hk_block_link(s, b);
     /* Checked before it is followed; more links than blocks is a cycle. */
-    if (next != NULL && hk_unlikely(!hk_link_ok(s, next) || ++n >= carved)) {
+    if (next != HK_LIST_END && hk_unlikely(!hk_link_ok(s, next) || ++n >= carved)) {
       hk_freelist_corrupt(s, b);
       return;
     }
@@ -184,10 +188,10 @@ void hk_span_release_tail(hk_span* s) {
   if (s->carved_bytes <= from) return;
   uint32_t keep = (uint32_t)(from / size);  /* blocks wholly below that page */
   hk_block* prev = NULL;
-  for (hk_block* b = s->free; b != NULL;) {
-    hk_block* next = hk_block_link(b);
+  for (hk_block* b = s->free; b != HK_LIST_END;) {
+    hk_block* next = hk_block_link(s, b);
     if ((uintptr_t)b - s->start >= (size_t)keep * size) {
-      if (prev) hk_block_make_free(prev, next); else s->free = next;
+      if (prev) hk_block_make_free(s, prev, next); else s->free = next;
     } else {
       prev = b;
     }

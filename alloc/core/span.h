@@ -25,10 +25,10 @@
 
 HK_HIDDEN_BEGIN
 /* A free block. Blocks are at least 16 bytes, so both words always fit.
- *   link  the free-list link, encoded with hk_secret and the block's own
- *         address (hk_block_make_free_tagged), so a write into a freed
- *         block cannot steer malloc: every pop checks what it decodes
- *         before following it.
+ *   link  the free-list link: its successor's offset in the span, encoded
+ *         with hk_secret (hk_link_encode), so a write into a freed block
+ *         cannot steer malloc: every pop checks what it decodes before
+ *         following it.
  *   tag   address ^ hk_secret while the block is free, 0 once handed out:
  *         free() of a block whose tag is already set is a double free. */
 typedef struct hk_block {
@@ -49,46 +49,72 @@ HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_poin
 HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_FULL) - s->pinned; }
 HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
 
+/* The end of every owner's free list (never NULL): two zero words that
+ * are no block of any span. Its link decodes to the secret, 2^63 or more,
+ * so it never passes malloc's fast check: the pop of an empty list goes to
+ * the far path like the pop of a list's last block, and malloc's fast path
+ * needs no empty-list test. Remote-free lists end with NULL. */
+extern const hk_block hk_list_end;
+#define HK_LIST_END ((hk_block*)&hk_list_end)  /* read only: never written */
+
+/* A span whose list is HK_LIST_END and carved range empty: a pop always
+ * misses (heaps point a class without a span at it). */
 extern hk_span hk_span_empty;
 
 /* ---- free-list links -------------------------------------------------- */
-/* A free block b whose successor is `next` stores
- *     link = (next ^ b ^ hk_secret) * HK_LINK_INV     (mod 2^64)
+/* A free block of span s whose successor is `next` stores
+ *     link = ((next - s->start) ^ hk_secret) * hk_link_inv     (mod 2^64)
  * and a pop reads it back as
- *     rel  = (link * HK_LINK_MUL) ^ hk_secret  = next ^ b.
- * The multiply is folded into the load on the pop side and costs one
- * instruction on the push side; the secret makes a written value decode to
- * an address the writer cannot choose, the multiply makes a partial write
- * (one byte, a short field) change the high bits of rel, not just the low
- * ones. A pop follows rel only when it is below HK_LINK_NEAR (next in b's
- * own slot, which belongs to b's span); anything else (the end of the list,
- * a link across the slots of a multi-slot span, a corrupted link) goes to
- * hk_span_pop_far, which checks next exactly. README "What hakmem detects"
- * argues why that is enough. */
+ *     off  = (link * HK_LINK_MUL) ^ hk_secret  = next - s->start.
+ * A pop follows the link only when off < s->carved_bytes: next then lies
+ * inside the span's carved blocks, whatever was written, and the test is
+ * one compare with a field of the line the pop reads anyway, for a span of
+ * one slot or of eight. Anything else (the end of the list, HK_LIST_END,
+ * which lies outside every span; a corrupted link) goes to hk_span_pop_far,
+ * which checks next exactly. The secret makes a written value decode to an offset the writer
+ * cannot choose; the multiply (folded into the load on the pop side, one
+ * instruction on the push side) carries any change of the word's low bytes
+ * into the high bits of off, so a partial write cannot move a link to a
+ * neighbouring block the way it could under a plain XOR. README "What
+ * hakmem detects" argues why that is enough. */
 #define HK_LINK_MUL 0x6b3a9c5dull  /* odd, in [2^30, 2^31): an imul immediate */
-#define HK_LINK_NEAR ((uintptr_t)HK_SLOT_SIZE)
 /* HK_LINK_MUL^-1 mod 2^64 (span.c): a variable, so the multiply takes it
  * from memory in one instruction. */
 extern const uint64_t hk_link_inv;
 
-/* next ^ b, decoded from free block b's link. */
-HK_INLINE uintptr_t hk_block_link_rel(const hk_block* b) { return (b->link * HK_LINK_MUL) ^ hk_secret; }
+/* The link word of a free block of s whose successor is next
+ * (HK_LIST_END at the end of an owner's list, NULL on a remote list). */
+HK_INLINE uintptr_t hk_link_encode(const hk_span* s, const hk_block* next) {
+  return (((uintptr_t)next - s->start) ^ hk_secret) * hk_link_inv;
+}
+
+/* next - s->start, decoded from the link of b, a free block of span s. */
+HK_INLINE uintptr_t hk_block_link_off(const hk_block* b) { return (b->link * HK_LINK_MUL) ^ hk_secret; }
+
+/* malloc's fast check of a decoded offset: next lies inside s's carved
+ * blocks. Whatever fails it goes to hk_span_pop_far. */
+HK_INLINE bool hk_link_off_in_span(const hk_span* s, uintptr_t off) { return off < s->carved_bytes; }
+
+/* True when span s's owner list holds a block. */
+HK_INLINE bool hk_span_has_free(const hk_span* s) { return s->free != HK_LIST_END; }
 
 /* Free block b's successor, decoded but not checked (hk_link_ok checks). */
-HK_INLINE hk_block* hk_block_next(const hk_block* b) { return (hk_block*)(hk_block_link_rel(b) ^ (uintptr_t)b); }
+HK_INLINE hk_block* hk_block_next(const hk_span* s, const hk_block* b) {
+  return (hk_block*)(s->start + hk_block_link_off(b));
+}
 
-/* Marks b free with its tag (hk_free_tag(b), passed in when the caller has
- * it already) and links it before next. b may be no-access to memcheck, so
- * the two words are opened around the write. */
-HK_INLINE void hk_block_make_free_tagged(hk_block* b, hk_block* next, uintptr_t tag) {
+/* Marks b, a block of span s, free with its tag (hk_free_tag(b), passed in
+ * when the caller has it already) and links it before next. b may be
+ * no-access to memcheck, so the two words are opened around the write. */
+HK_INLINE void hk_block_make_free_tagged(const hk_span* s, hk_block* b, hk_block* next, uintptr_t tag) {
   HK_VG_LINK_OPEN(b);
-  b->link = ((uintptr_t)next ^ tag) * hk_link_inv;
+  b->link = hk_link_encode(s, next);
   b->tag = tag;
   HK_VG_LINK_CLOSE(b);
 }
 
-HK_INLINE void hk_block_make_free(hk_block* b, hk_block* next) {
-  hk_block_make_free_tagged(b, next, hk_free_tag(b));
+HK_INLINE void hk_block_make_free(const hk_span* s, hk_block* b, hk_block* next) {
+  hk_block_make_free_tagged(s, b, next, hk_free_tag(b));
 }
 
 /* hk_span.corrupt: a corrupted link was found under HAKMEM_ON_ERROR=warn
@@ -98,17 +124,19 @@ HK_INLINE void hk_block_make_free(hk_block* b, hk_block* next) {
 #define HK_CORRUPT_OFF_LISTS 2
 
 /* True when next, decoded from a free block of span s, may be followed:
- * NULL, or a block start s has carved whose tag says it is free. */
+ * HK_LIST_END, or a block start s has carved whose tag says it is free. */
 bool hk_link_ok(const hk_span* s, const hk_block* next);
 /* Reports the corrupted link of free block `at` in span s ("hakmem:
  * corrupted free list at 0x... in malloc()") and aborts; under
  * HAKMEM_ON_ERROR=warn cuts s's lists and marks it HK_CORRUPT_CUT instead
  * (its heap then takes it off its lists). */
 void hk_freelist_corrupt(hk_span* s, const void* at);
-/* The pop of b whose link does not stay in b's slot (rel = next ^ b):
- * checks next exactly, then pops b. After a corrupted link was reported
- * (warn mode) the block comes from hk_span_refill instead. */
-void* hk_span_pop_far(hk_span* s, hk_block* b, uintptr_t rel);
+/* The pop of the head of s's free list when its link decodes to an offset
+ * (off = next - s->start) outside s's carved blocks: NULL when the list is
+ * empty; else checks next exactly, then pops the head. After a corrupted
+ * link was reported (warn mode) the block comes from hk_span_refill
+ * instead. */
+void* hk_span_pop_far(hk_span* s, uintptr_t off);
 /* A block of class cls from the allocation slow path, for a pop that found
  * its span's list corrupted (warn mode): registered by the entry floor
  * (alloc.c) at load, since spans cannot call up into heaps. NULL: none. */
@@ -119,30 +147,72 @@ extern void* (*hk_span_refill)(unsigned cls);
 void hk_checked_pop(hk_span* s, hk_block* b, hk_block* next);
 void hk_checked_free(hk_span* s, hk_block* b);
 
-/* Pops a free block of span s, whose list is not empty. Owner thread only.
- * The far case is a tail call, so malloc's fast path needs no frame. */
-HK_INLINE void* hk_span_pop_nonempty(hk_span* s) {
+/* A pop in two halves, so that malloc's fast path can send a miss to its
+ * own far path (hk_malloc_far) with what it needs for the slow path.
+ * hk_span_pop_head reads the head of s's list (HK_LIST_END when empty) and
+ * its link's offset, and says whether the fast check lets the pop follow
+ * it; hk_span_pop_take then completes the pop. Owner thread only. */
+HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, uintptr_t* off) {
   hk_block* b = s->free;
+#if defined(__x86_64__)
+  /* b is malloc's return value: in the return register from the start, the
+   * fast path ends without a move (GCC otherwise leaves the span there). */
+  __asm__("" : "+a"(b));
+#endif
   HK_VG_LINK_OPEN(b);
-  uintptr_t rel = hk_block_link_rel(b);
-  if (HK_CHECKED) hk_checked_pop(s, b, (hk_block*)(rel ^ (uintptr_t)b));
-  if (hk_unlikely(rel >= HK_LINK_NEAR)) return hk_span_pop_far(s, b, rel);
-  s->free = (hk_block*)(rel ^ (uintptr_t)b);
+  *head = b;
+  *off = hk_block_link_off(b);
+  if (HK_CHECKED && b != HK_LIST_END) {
+    hk_block* next = (hk_block*)(s->start + *off);
+    hk_checked_pop(s, b, next == HK_LIST_END ? NULL : next);
+  }
+  return hk_likely(hk_link_off_in_span(s, *off));
+}
+
+HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, uintptr_t off) {
+  s->free = (hk_block*)(s->start + off);
   b->tag = 0;  /* live: a later free() of it is legitimate */
   s->used++;
   HK_VG_ALLOC(b, s->block_size);
   return b;
 }
 
-/* Pops a free block of span s, or NULL. Owner thread only. */
+/* Pops a free block of span s, or NULL when its list is empty. Owner
+ * thread only. */
 HK_INLINE void* hk_span_pop(hk_span* s) {
-  return hk_likely(s->free != NULL) ? hk_span_pop_nonempty(s) : NULL;
+  hk_block* b;
+  uintptr_t off;
+  if (hk_span_pop_head(s, &b, &off)) return hk_span_pop_take(s, b, off);
+  return hk_span_pop_far(s, off);
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define HK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HK_TSAN 1
+#endif
+#endif
+
+/* off < s->carved_bytes, read by any thread while the owner stores it with
+ * relaxed atomic stores. The compare's memory operand is one aligned 8-byte
+ * load, as atomic on x86-64 as a relaxed load; GCC never folds an atomic
+ * load into a compare, so this saves free() an instruction.
+ * ThreadSanitizer builds keep the atomic load, which it sees. */
+HK_INLINE bool hk_span_below_carved(const hk_span* s, uintptr_t off) {
+#if defined(__x86_64__) && !defined(HK_TSAN)
+  bool below;
+  __asm__("cmpq %2, %1" : "=@ccb"(below) : "r"(off), "m"(s->carved_bytes));
+  return below;
+#else
+  return off < __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED);
+#endif
 }
 
 /* True when p is exactly a block start span s has handed out at some point. */
 HK_INLINE bool hk_span_holds_block(const hk_span* s, const void* p) {
   uintptr_t off = (uintptr_t)p - s->start;
-  if (hk_unlikely(off >= __atomic_load_n(&s->carved_bytes, __ATOMIC_RELAXED))) return false;
+  if (hk_unlikely(!hk_span_below_carved(s, off))) return false;
   /* Block-start test without a divide. With magic = ceil(2^40 / size), the
    * low 40 bits of off * magic are below off < 2^21 when size divides off
    * and at least 2^40 / size >= 2^22 otherwise (spans are at most
@@ -181,8 +251,9 @@ bool hk_span_carve(hk_span* s);
 /* Gives back the pages of s past its last live block (trim). Walking the
  * free list checks each link (warn mode: s is left HK_CORRUPT_CUT). */
 void hk_span_release_tail(hk_span* s);
-/* The link of free block b, for slow paths that walk a list. */
-hk_block* hk_block_link(hk_block* b);
+/* The successor of free block b of span s, for slow paths that walk a
+ * list. */
+hk_block* hk_block_link(const hk_span* s, hk_block* b);
 
 /* ---- span lists ----------------------------------------------------------- */
 typedef struct hk_span_list { hk_span* head; hk_span* tail; } hk_span_list;
