@@ -136,8 +136,13 @@ bool hk_prof_charge(unsigned cls, size_t size) {
   prof_thread* t = thread_state();
   if (t == NULL) return false;
   sync_rate(t, rate);
-  t->countdown[cls] -= (int64_t)size;
-  if (t->countdown[cls] > 0) return false;
+  /* The countdown is always positive; compared unsigned, a request of any
+   * size (even one no allocator can serve, 2^63 bytes and more) crosses it
+   * without a signed overflow. */
+  if ((uint64_t)t->countdown[cls] > size) {
+    t->countdown[cls] -= (int64_t)size;
+    return false;
+  }
   t->countdown[cls] = draw(t, rate);
   return true;
 }
