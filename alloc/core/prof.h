@@ -26,6 +26,12 @@
  * size under one lock, taken only for a sample, a sampled block's free
  * and a dump.
  *
+ * Per-thread counters (HAKMEM_THREAD_STATS, hk_thread_stats) use the same
+ * proxies: a counting thread's current spans are proxies (with sampling
+ * off, batches bounded by the span's free blocks alone), so its
+ * allocations are counted per batch; its frees are sent off the fast path
+ * by an owner tag on its spans (HK_COUNT_OWNER_BIT below).
+ *
  * Floor: between spans and heaps. It calls spans, segments, the OS floor and
  * the ground; heap.c calls it (hk_prof_real, hk_prof_unwrap, hk_prof_wrap)
  * where it changes a class's current span, free.c on the remote path,

@@ -185,8 +185,8 @@ void hk_stats_print_json(int fd);
  * parsed and, when accepted, stores it; the slow paths that read the
  * setting see it from their next call on (the release delay and cache size
  * when caches are next checked, the decommit mode and resident target when
- * memory next becomes empty, HAKMEM_PROF_SAMPLE on each thread's next
- * allocation slow path, HAKMEM_STATS at exit). Returns 0, or:
+ * memory next becomes empty, HAKMEM_PROF_SAMPLE and HAKMEM_THREAD_STATS on
+ * each thread's next allocation slow path, HAKMEM_STATS at exit). Returns 0, or:
  *   ENOENT  no such variable
  *   EINVAL  value not accepted: reported on stderr with what is accepted,
  *           as at start-up; the current value stays
