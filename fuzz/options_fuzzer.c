@@ -138,6 +138,7 @@ static void field(unsigned k, char* out) {
       if (hk_options.params.memory_limit_mb == HK_MEMORY_LIMIT_CGROUP) str = "cgroup";
       else n = hk_options.params.memory_limit_mb;
       break;
+    case 14: n = hk_options.thread_stats; break;
     default: {
       static const char* const thp[] = {"default", "never", "madvise"};
       unsigned m = (unsigned)hk_options.params.thp;

@@ -49,9 +49,9 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero) {
 }
 
 /* Sampling on: the countdown for blocks above the classes is charged with
- * the request, and a sampled block is recorded once it exists. */
-/* The thread counts its bytes, or HAKMEM_THREAD_STATS changed for it: a
- * big block is counted once it exists. */
+ * the request, and a sampled block is recorded once it exists. The thread
+ * counts its bytes (or HAKMEM_THREAD_STATS changed for it): the block is
+ * counted once it exists. */
 static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_sampled(size_t size, size_t align, bool zero) {
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(hk_tls_heap);
   bool sample = hk_prof_charge(HK_CLASSES, size);
