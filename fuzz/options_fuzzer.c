@@ -20,6 +20,7 @@
  *   HAKMEM_RECLAIM_THREAD      0 | 1
  *   HAKMEM_MEMORY_LIMIT_MB     decimal integer 0..1048576 | cgroup
  *   HAKMEM_THP                 default | never | madvise
+ *   HAKMEM_THREAD_STATS        0 | 1
  * "Decimal integer" is one or more ASCII digits and nothing else (no sign,
  * space, or suffix); leading zeros are allowed, as the environment gives
  * them and the value is unambiguous. When README's table (generated from
@@ -61,6 +62,7 @@ static const struct {
     {"HAKMEM_RECLAIM_THREAD", K_U64, 1},
     {"HAKMEM_MEMORY_LIMIT_MB", K_LIMIT, 1048576},
     {"HAKMEM_THP", K_THP, 0},
+    {"HAKMEM_THREAD_STATS", K_U64, 1},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -136,6 +138,7 @@ static void field(unsigned k, char* out) {
       if (hk_options.params.memory_limit_mb == HK_MEMORY_LIMIT_CGROUP) str = "cgroup";
       else n = hk_options.params.memory_limit_mb;
       break;
+    case 14: n = hk_options.thread_stats; break;
     default: {
       static const char* const thp[] = {"default", "never", "madvise"};
       unsigned m = (unsigned)hk_options.params.thp;

@@ -49,16 +49,20 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero) {
 }
 
 /* Sampling on: the countdown for blocks above the classes is charged with
- * the request, and a sampled block is recorded once it exists. */
+ * the request, and a sampled block is recorded once it exists. The thread
+ * counts its bytes (or HAKMEM_THREAD_STATS changed for it): the block is
+ * counted once it exists. */
 static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_sampled(size_t size, size_t align, bool zero) {
+  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(hk_tls_heap);
   bool sample = hk_prof_charge(HK_CLASSES, size);
   void* p = big_alloc_plain(size, align, zero);
   if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
+  if (p != NULL && hk_tcounts.on) hk_tcounts.allocated += hk_big_usable(p);
   return p;
 }
 
 static inline HK_ALLOC_TEXT void* big_alloc(size_t size, size_t align, bool zero) {
-  if (hk_unlikely(hk_prof_active())) return big_alloc_sampled(size, align, zero);
+  if (hk_unlikely(hk_prof_active() || hk_count_changed())) return big_alloc_sampled(size, align, zero);
   return big_alloc_plain(size, align, zero);
 }
 
@@ -73,12 +77,15 @@ static HK_NOINLINE HK_ALLOC_TEXT void* class_slow_sampled(hk_heap* heap, unsigne
   if (hk_prof_charge(cls, hk_class_size[cls]))
     p = hk_prof_alloc_small(cls, hk_class_size[cls], __builtin_frame_address(0));
   if (p == NULL) p = hk_heap_alloc_slow(heap, cls);
+  if (p != NULL) hk_tcounts.allocated += hk_class_size[cls];  /* served outside a batch */
   hk_heap_sampling_wrap(heap, cls);
   return p;
 }
 
 /* A block of class cls for a thread whose current span had none. */
 static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
+  /* HAKMEM_THREAD_STATS changed: this thread starts or stops counting. */
+  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
   /* Sampling on: most misses are a proxy's batch running out, refilled
    * from its span's free list in one step. */
   if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) {
@@ -194,6 +201,17 @@ static void* realloc_foreign(void* p, hk_foreign_kind kind, size_t size) {
   return q;
 }
 
+/* A big block resized without malloc or free (p, of `old` usable bytes,
+ * is now q): for the per-thread counters the old size is freed and the new
+ * one allocated, as when it moves. */
+static void* realloc_counted(size_t old, void* q) {
+  if (hk_unlikely(hk_tcounts.on)) {
+    hk_tcounts.freed += old;
+    hk_tcounts.allocated += hk_big_usable(q);
+  }
+  return q;
+}
+
 /* Everything but a live small block: NULL, arena and mapped blocks, foreign
  * blocks, and pointers to report. */
 static HK_NOINLINE HK_ALLOC_TEXT void* realloc_other(void* p, size_t size, const char* func) {
@@ -215,12 +233,12 @@ static HK_NOINLINE HK_ALLOC_TEXT void* realloc_other(void* p, size_t size, const
     unsigned kind = hk_segmap_kind((uintptr_t)p);
     /* An arena block that stays in the arena's range changes size where it
      * is when it can (its tail back, or the free pages after it taken). */
-    if (kind == HK_MAP_ARENA && size <= HK_ARENA_MAX_BLOCK && hk_arena_resize(p, size)) return p;
+    if (kind == HK_MAP_ARENA && size <= HK_ARENA_MAX_BLOCK && hk_arena_resize(p, size)) return realloc_counted(old, p);
     /* A mapped block that stays beyond the arena's range is resized without
      * a copy: its tail unmapped, or its pages moved to a larger mapping. */
     if (kind == HK_MAP_MAPPING && size > HK_ARENA_MAX_BLOCK) {
       void* q = hk_mapping_resize(p, realloc_want(old, size));
-      if (q != NULL) return q;
+      if (q != NULL) return realloc_counted(old, q);
     }
   }
   void* q = realloc_move(p, old, size);

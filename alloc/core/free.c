@@ -19,16 +19,24 @@ static const char* segment_misuse(const void* p) {
   return "invalid free (not an allocated block)";
 }
 
+size_t hk_big_usable(const void* p) {
+  if (hk_segmap_kind((uintptr_t)p) == HK_MAP_MAPPING) return hk_mapping_usable(p);
+  bool freed = false;
+  return hk_arena_usable(p, &freed);
+}
+
 HK_NOINLINE void hk_free_slow(void* p, const char* func) {
   if (p == NULL) return;
   switch (hk_segmap_kind((uintptr_t)p)) {
     case HK_MAP_MAPPING:
       hk_prof_forget_big(p);
+      if (hk_unlikely(hk_tcounts.on)) hk_tcounts.freed += hk_big_usable(p);
       hk_mapping_free(p, func);
       hk_reclaim_poke();
       return;
     case HK_MAP_ARENA:
       hk_prof_forget_big(p);
+      if (hk_unlikely(hk_tcounts.on)) hk_tcounts.freed += hk_big_usable(p);
       hk_arena_free(p, func);
       hk_reclaim_poke();
       return;
@@ -53,9 +61,19 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
 }
 
 /* Lock-free push; the owner collects on its slow path (heap.c). */
-HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b) {
+HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b, const char* func) {
+  uintptr_t owner = atomic_load_explicit(&span->owner, memory_order_relaxed);
+  /* Per-thread counters: the freeing thread counts every block it frees. */
+  if (hk_unlikely(hk_tcounts.on)) {
+    hk_tcounts.freed += span->block_size;
+    /* Its own span, tagged so that the fast path sent the free here. */
+    if (owner == (hk_thread_id() | HK_COUNT_OWNER_BIT)) {
+      hk_free_owned(span, b, hk_free_tag(b), func);
+      return;
+    }
+  }
   /* A block the heap profiler sampled: its spans have no thread as owner. */
-  if (hk_unlikely(atomic_load_explicit(&span->owner, memory_order_relaxed) == HK_PROF_OWNER)) {
+  if (hk_unlikely(owner == HK_PROF_OWNER)) {
     hk_prof_free_small(span, b);
     return;
   }

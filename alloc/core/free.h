@@ -23,8 +23,14 @@ HK_HIDDEN_BEGIN
 /* Everything free() does not do inline: NULL, arena and mapped blocks, and
  * every misuse report (double free, interior, misaligned, foreign). */
 void hk_free_slow(void* p, const char* func);
-/* The block belongs to a span another thread owns (or nobody: abandoned). */
-void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b);
+/* The block belongs to a span another thread owns (or nobody: abandoned,
+ * or the heap profiler), or to one of this thread's while it counts its
+ * bytes (prof.h: the owner tag): that one is freed locally, counted. */
+void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b, const char* func);
+/* Usable bytes of p, a block of the arena or a mapping, without a misuse
+ * report (0 when it is not a live one: its free reports that). For the
+ * per-thread counters (prof.h). */
+size_t hk_big_usable(const void* p);
 /* Usable bytes of the live block p (any kind), or 0 after reporting misuse
  * (NULL: 0, no report). */
 size_t hk_usable_size_checked(const void* p, const char* func);
@@ -42,28 +48,34 @@ HK_INLINE hk_span* hk_small_live_block(const void* p) {
   return hk_span_live_block(s, p, hk_free_tag(p)) ? s : NULL;
 }
 
+/* Pushes b, a live block start of s (a span this thread owns), on s's
+ * free list (tag = hk_free_tag(b)). */
+HK_INLINE void hk_free_owned(hk_span* s, hk_block* b, uintptr_t tag, const char* func) {
+  uint32_t used = s->used;
+  /* Slow when the span empties (maybe retire it), was full (relink it)
+   * or has nothing handed out (a double free, checked before the push
+   * so the free list is never corrupted). */
+  if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
+    hk_heap_free_local_slow(hk_tls_heap, s, b, func);
+    return;
+  }
+  hk_block_make_free_tagged(s, b, s->free, tag);
+  s->free = b;
+  /* A compiler barrier, so `used` is decremented in memory (one
+   * instruction) instead of in a register and stored back (two). */
+  __asm__ volatile("" ::: "memory");
+  s->used--;
+}
+
 /* Gives back b, a live block start of span s (tag = hk_free_tag(b)). */
 HK_INLINE void hk_free_block(hk_span* s, hk_block* b, uintptr_t tag, const char* func) {
   if (HK_CHECKED) hk_checked_free(s, b);
   HK_VG_FREE(b);
   if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk_thread_id())) {
-    uint32_t used = s->used;
-    /* Slow when the span empties (maybe retire it), was full (relink it)
-     * or has nothing handed out (a double free, checked before the push
-     * so the free list is never corrupted). */
-    if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
-      hk_heap_free_local_slow(hk_tls_heap, s, b, func);
-      return;
-    }
-    hk_block_make_free_tagged(s, b, s->free, tag);
-    s->free = b;
-    /* A compiler barrier, so `used` is decremented in memory (one
-     * instruction) instead of in a register and stored back (two). */
-    __asm__ volatile("" ::: "memory");
-    s->used--;
+    hk_free_owned(s, b, tag, func);
     return;
   }
-  hk_free_remote(hk_segment_of(b), s, b);
+  hk_free_remote(hk_segment_of(b), s, b, func);
 }
 
 /* free() of p, a pointer into a segment whose span descriptor is s. */

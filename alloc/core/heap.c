@@ -75,7 +75,7 @@ static void set_current(hk_heap* heap, unsigned cls, hk_span* s) {
   heap->current[cls] = s;
   span_pin(s);
   /* One block stays with s for the slow path that pops it next. */
-  if (hk_unlikely(atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0)) sampling_wrap(heap, cls, 1);
+  if (hk_unlikely(hk_prof_wanted())) sampling_wrap(heap, cls, 1);
 }
 
 /* current[cls] always mirrors the head of avail[cls] (or the empty span), so
@@ -104,6 +104,29 @@ static void sampling_wrap(hk_heap* heap, unsigned cls, unsigned keep) {
 }
 
 void hk_heap_sampling_wrap(hk_heap* heap, unsigned cls) { sampling_wrap(heap, cls, 0); }
+
+/* ---- per-thread counters ------------------------------------------------------
+ * Switching on: every span of the heap gets the owner tag (prof.h), so
+ * free()'s fast path leaves each free into them to the counted path, and
+ * each class's current span its proxy, so malloc's fast path pops from a
+ * counted batch; the counters start at 0 (what the proxies already hold
+ * is taken off in advance). Switching off: the spans get the plain owner
+ * back; proxies come down at their class's next slow path, as when
+ * sampling stops. */
+void hk_heap_count_sync(hk_heap* heap) {
+  bool on = !hk_tcounts.on;
+  if (on && !hk_prof_thread_ready()) return;  /* no memory for proxies: try again next time */
+  hk_tcounts.on = on;
+  if (heap->is_live) {
+    hk_segment_set_owner(&heap->segments, hk_count_owner_id());
+    for (unsigned cls = 0; on && cls < HK_CLASSES; cls++) {
+      hk_span* s = heap->current[cls];
+      if (s != &hk_span_empty && !hk_prof_is_proxy(s)) sampling_wrap(heap, cls, 0);
+    }
+  }
+  hk_tcounts.freed = 0;
+  hk_tcounts.allocated = hk_prof_batch_left_bytes();
+}
 
 /* A span with no free block goes to the full list; it comes back when its
  * owner frees into it (flag seen by free) or when a scan of remote frees finds
@@ -365,7 +388,7 @@ void hk_heap_unpark(hk_heap* heap, uintptr_t owner_id) {
   hk_segment_set_owner(&heap->segments, owner_id);
   heap->is_live = true;
   heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
-  if (hk_unlikely(atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0)) {
+  if (hk_unlikely(hk_prof_wanted())) {
     for (unsigned cls = 0; cls < HK_CLASSES; cls++) hk_prof_wrap(&heap->current[cls], 1);
   }
 }

@@ -44,6 +44,10 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls);
 /* While the heap profiler samples: puts the proxy of the class's current
  * span in its slot (prof.h), after carving it blocks enough for a batch. */
 void hk_heap_sampling_wrap(hk_heap* heap, unsigned cls);
+/* HAKMEM_THREAD_STATS changed for this thread (hk_count_changed): starts or
+ * stops counting its bytes (prof.h, hk_thread_counts). heap may be the
+ * empty heap (its spans, when it has some, then carry the tag from birth). */
+void hk_heap_count_sync(hk_heap* heap);
 /* A local free found the span flagged full, emptying, or with nothing
  * handed out (double free). b is a block start of s, not free. */
 void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func);

@@ -73,6 +73,9 @@ static opt_desc hk_opts[] = {
     {.name = "HAKMEM_PROF_FILE", .runtime = true, .kind = OPT_PATH, .field = hk_options.prof_file,
      .max = sizeof(hk_options.prof_file) - 1, .accepted = "a file path (%p: the process id)",
      .meaning = "write the heap profile (gperftools format, for pprof) to this file at exit"},
+    {.name = "HAKMEM_THREAD_STATS", .runtime = true, .kind = OPT_U64, .field = &hk_options.thread_stats, .max = 1,
+     .accepted = "0 or 1",
+     .meaning = "1: each thread counts the bytes it allocates and frees, read by hk_thread_stats (from its next allocation slow path)"},
 };
 #define HK_OPT_COUNT (sizeof(hk_opts) / sizeof(hk_opts[0]))
 
@@ -262,6 +265,8 @@ int hk_option_reset(const char* name) {
       switch (o->kind) {
         case OPT_PATH: ((char*)o->field)[0] = 0; break;
         case OPT_STATS: hk_options.stats_at_exit = hk_options.stats_json = false; break;
+        /* A whole word: clearing one byte would leave 524288 as it was. */
+        case OPT_U64: __atomic_store_n((uint64_t*)o->field, 0, __ATOMIC_RELAXED); break;
         default: *(bool*)o->field = false; break;
       }
       o->source = FROM_DEFAULT;

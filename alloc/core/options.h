@@ -25,6 +25,7 @@ typedef struct hk_options_t {
   bool show_config;     /* HAKMEM_SHOW_CONFIG=1: print the effective configuration at start */
   uint64_t prof_sample; /* HAKMEM_PROF_SAMPLE: mean bytes between heap profile samples; 0: off (prof.h) */
   char prof_file[512];  /* HAKMEM_PROF_FILE: write the heap profile here at exit ("": do not) */
+  uint64_t thread_stats; /* HAKMEM_THREAD_STATS: 1: threads count their bytes (hk_thread_stats, prof.h); read relaxed */
 } hk_options_t;
 
 extern hk_options_t hk_options;

@@ -17,6 +17,7 @@
 _Atomic uint64_t hk_prof_rate;
 _Atomic uint64_t hk_prof_big_live;
 HK_TLS void* hk_prof_tls;
+HK_TLS hk_thread_counts hk_tcounts;
 
 /* ---- per thread: countdowns and proxies --------------------------------- */
 typedef struct prof_thread {
@@ -82,6 +83,7 @@ static prof_thread* thread_state(void) {
   prof_leave();
   if (t == NULL) return NULL;
   memset(t, 0, sizeof(*t));
+  t->rate_seen = UINT64_MAX;  /* no rate yet: the first sync_rate sets the countdowns */
   uint32_t lo, hi;
   __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
   t->rng = ((((uint64_t)hi << 32) | lo) ^ (uintptr_t)&t) * 0x9E3779B97F4A7C15ull | 1;
@@ -89,7 +91,19 @@ static prof_thread* thread_state(void) {
   return t;
 }
 
+bool hk_prof_thread_ready(void) { return thread_state() != NULL; }
+
+uint64_t hk_prof_batch_left_bytes(void) {
+  prof_thread* t = hk_prof_tls;
+  if (t == NULL) return 0;
+  uint64_t bytes = 0;
+  for (unsigned cls = 0; cls < HK_CLASSES; cls++)
+    if (t->batch[cls] != 0) bytes += (uint64_t)(t->batch[cls] - t->proxy[cls].used) * t->proxy[cls].block_size;
+  return bytes;
+}
+
 void hk_prof_thread_done(void) {
+  hk_tcounts.on = false;
   prof_thread* t = hk_prof_tls;
   if (t == NULL || !prof_enter()) return;
   hk_prof_tls = NULL;
@@ -124,9 +138,13 @@ static int64_t draw(prof_thread* t, uint64_t rate) {
   return (int64_t)v + 1;
 }
 
+/* Bytes to a sample while sampling is off (the thread counts): none is
+ * ever due, and batches are bounded by the span's free blocks alone. */
+#define PROF_NO_SAMPLE (INT64_MAX / 4)
+
 static void sync_rate(prof_thread* t, uint64_t rate) {
   if (hk_likely(t->rate_seen == rate)) return;
-  for (unsigned i = 0; i <= HK_CLASSES; i++) t->countdown[i] = draw(t, rate);
+  for (unsigned i = 0; i <= HK_CLASSES; i++) t->countdown[i] = rate ? draw(t, rate) : PROF_NO_SAMPLE;
   t->rate_seen = rate;
 }
 
@@ -170,6 +188,7 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
     s->free = first;
     s->used -= left;
     t->countdown[cls] += (int64_t)left * p->block_size;
+    hk_tcounts.allocated -= (uint64_t)left * p->block_size;
   }
   t->batch[cls] = 0;
   p->free = HK_LIST_END;
@@ -195,7 +214,10 @@ void* hk_prof_rebatch(hk_span** slot) {
   hk_span* p = *slot;
   prof_thread* t = hk_prof_tls;
   if (hk_span_has_free(p) || t == NULL) return NULL;
-  if (hk_unlikely(t->rate_seen != atomic_load_explicit(&hk_prof_rate, memory_order_relaxed))) return NULL;
+  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
+  /* A new rate, or neither sampling nor counting any more: the general
+   * path redraws the countdowns or takes the proxy down. */
+  if (hk_unlikely(t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return NULL;
   hk_span* s = p->multi_head;
   unsigned cls = p->class_idx;
   uint32_t size = p->block_size;
@@ -218,13 +240,14 @@ void* hk_prof_rebatch(hk_span** slot) {
   s->used += (uint32_t)take;
   t->batch[cls] = (uint32_t)take;
   t->countdown[cls] = cd - (int64_t)(take * size);
+  hk_tcounts.allocated += (take + 1) * size;  /* the batch and this allocation's block */
   return b;
 }
 
 void hk_prof_wrap(hk_span** slot, unsigned keep) {
   uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
   hk_span* s = *slot;
-  if (rate == 0 || hk_prof_is_proxy(s) || s->block_size == 0) return;
+  if ((rate == 0 && !hk_tcounts.on) || hk_prof_is_proxy(s) || s->block_size == 0) return;
   prof_thread* t = thread_state();
   if (t == NULL) return;
   sync_rate(t, rate);
@@ -263,6 +286,7 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
     p->free = first;
     s->used += (uint32_t)take;
     t->countdown[cls] -= (int64_t)(take * size);
+    hk_tcounts.allocated += take * size;
   }
   t->batch[cls] = (uint32_t)take;
   *slot = p;

@@ -26,6 +26,12 @@
  * size under one lock, taken only for a sample, a sampled block's free
  * and a dump.
  *
+ * Per-thread counters (HAKMEM_THREAD_STATS, hk_thread_stats) use the same
+ * proxies: a counting thread's current spans are proxies (with sampling
+ * off, batches bounded by the span's free blocks alone), so its
+ * allocations are counted per batch; its frees are sent off the fast path
+ * by an owner tag on its spans (HK_COUNT_OWNER_BIT below).
+ *
  * Floor: between spans and heaps. It calls spans, segments, the OS floor and
  * the ground; heap.c calls it (hk_prof_real, hk_prof_unwrap, hk_prof_wrap)
  * where it changes a class's current span, free.c on the remote path,
@@ -36,6 +42,7 @@
 
 #include "alloc/core/base.h"
 #include "alloc/core/lock.h"
+#include "alloc/core/options.h"
 #include "alloc/core/span.h"
 
 HK_HIDDEN_BEGIN
@@ -45,6 +52,45 @@ HK_HIDDEN_BEGIN
 #define HK_PROF_OWNER ((uintptr_t)1)
 /* Deepest stack recorded. */
 #define HK_PROF_DEPTH 48
+
+/* hk_span.owner of the spans of a thread that counts its bytes
+ * (HAKMEM_THREAD_STATS): its thread id with this bit set, never equal to
+ * any hk_thread_id() (thread pointers are 16-byte aligned), so free()'s
+ * fast path sends every free into them to hk_free_remote, which knows
+ * them for the thread's own, counts the block and frees it locally. */
+#define HK_COUNT_OWNER_BIT ((uintptr_t)2)
+
+/* Per-thread counters (HAKMEM_THREAD_STATS, hk_thread_stats). Allocations
+ * are counted by batch: a proxy's batch is added to `allocated` when it is
+ * handed over and what it did not hand out taken off when it comes back,
+ * so at any moment the thread's allocated bytes are `allocated` less what
+ * its proxies still hold (hk_prof_batch_left_bytes); blocks served outside
+ * a batch (the slow paths, big blocks) are added where they are served.
+ * Frees are counted on the paths the owner tag above sends them to.
+ * Usable bytes (malloc_usable_size), not requested ones. Owner-written;
+ * `allocated` wraps while the thread is not counting (only differences are
+ * read). */
+typedef struct hk_thread_counts {
+  uint64_t allocated;
+  uint64_t freed;
+  bool on;  /* this thread counts: its spans carry the owner tag */
+} hk_thread_counts;
+extern HK_TLS hk_thread_counts hk_tcounts;
+
+/* HAKMEM_THREAD_STATS differs from what this thread does: the next slow
+ * path switches it (hk_heap_count_sync). */
+HK_INLINE bool hk_count_changed(void) {
+  return (__atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) != 0) != hk_tcounts.on;
+}
+/* What the spans of the calling thread's new heap hold as owner. */
+HK_INLINE uintptr_t hk_count_owner_id(void) {
+  return hk_thread_id() | (hk_tcounts.on ? HK_COUNT_OWNER_BIT : 0);
+}
+/* Bytes the calling thread's proxies hold, not yet handed out. */
+uint64_t hk_prof_batch_left_bytes(void);
+/* Makes this thread's profiler state (proxies), if it has none: false when
+ * it cannot be mapped. */
+bool hk_prof_thread_ready(void);
 
 /* Mean bytes between samples; 0: off. Written by hk_prof_configure. */
 extern _Atomic uint64_t hk_prof_rate;
@@ -57,9 +103,14 @@ extern HK_TLS void* hk_prof_tls;
 HK_INLINE bool hk_prof_is_proxy(const hk_span* s) { return s->in_use == HK_PROF_PROXY; }
 /* The span a current-span slot stands for: the proxy's real span, or itself. */
 HK_INLINE hk_span* hk_prof_real(hk_span* s) { return hk_prof_is_proxy(s) ? s->multi_head : s; }
-/* Sampling is on, or this thread still has proxies to take down. */
+/* Sampling is on, or this thread still has proxies to take down (a thread
+ * that counts has proxies). */
 HK_INLINE bool hk_prof_active(void) {
   return atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0 || hk_prof_tls != NULL;
+}
+/* Current spans are to be proxies: sampling is on or this thread counts. */
+HK_INLINE bool hk_prof_wanted(void) {
+  return atomic_load_explicit(&hk_prof_rate, memory_order_relaxed) != 0 || hk_tcounts.on;
 }
 
 /* Blocks on s's free list: carved, less those handed out (`used` holds
@@ -89,7 +140,7 @@ void* hk_prof_rebatch(hk_span** slot);
  * did not hand out go back to the real span (and to the countdown). Returns
  * the real span, which the slot holds again. Owner thread, slow paths. */
 hk_span* hk_prof_unwrap(hk_span** slot);
-/* While sampling is on: puts a proxy in the slot with a batch from the real
+/* While sampling is on or the thread counts: puts a proxy in the slot with a batch from the real
  * span's free list, leaving `keep` blocks there for the caller to pop.
  * Nothing for the empty span or a slot that holds a proxy already. */
 void hk_prof_wrap(hk_span** slot, unsigned keep);
@@ -119,7 +170,8 @@ void hk_prof_free_small(hk_span* s, hk_block* b);
  * at init and when the option changes. */
 void hk_prof_configure(void);
 /* Thread exit, after the heap's spans were released: this thread's proxies
- * go back to the pool. */
+ * go back to the pool, and it stops counting (a heap a later destructor
+ * makes starts again from 0 at its next slow path). */
 void hk_prof_thread_done(void);
 /* Fork handlers: the profiler's lock. */
 void hk_prof_fork(hk_fork_step step);

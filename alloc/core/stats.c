@@ -30,6 +30,7 @@
 #include "alloc/core/options.h"
 #include "alloc/core/os.h"
 #include "alloc/core/print.h"
+#include "alloc/core/prof.h"
 #include "alloc/core/reclaim.h"
 #include "alloc/core/segment.h"
 #include "alloc/core/size_class.h"
@@ -444,4 +445,17 @@ void hk_stats_arm_at_exit(void) {
 __attribute__((constructor)) static void stats_at_exit_init(void) {
   hk_ensure_init();
   hk_stats_arm_at_exit();
+}
+
+/* Per-thread counters (prof.h, hk_thread_counts): this thread's own, so
+ * plain reads. The call is a switching point like a slow path. */
+int hk_thread_stats(hk_thread_stats_t* out) {
+  if (out == NULL) return EINVAL;
+  memset(out, 0, sizeof(*out));
+  hk_ensure_init();
+  if (hk_count_changed()) hk_heap_count_sync(hk_tls_heap);
+  if (!hk_tcounts.on) return __atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) ? ENOMEM : ENOTSUP;
+  out->allocated = hk_tcounts.allocated - hk_prof_batch_left_bytes();
+  out->freed = hk_tcounts.freed;
+  return 0;
 }

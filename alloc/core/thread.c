@@ -158,12 +158,13 @@ hk_heap* hk_thread_heap(void) {
   if (heap != NULL) parked_unlink(heap);
   hk_unlock(&hk_heaps_lock);
   bool fresh = heap == NULL;
+  /* A thread that counts its bytes (prof.h) tags its spans from the start. */
   if (fresh) {
     heap = heap_struct_alloc();
     if (heap == NULL) return NULL;
-    hk_heap_init(heap, hk_thread_id());
+    hk_heap_init(heap, hk_count_owner_id());
   } else {
-    hk_heap_unpark(heap, hk_thread_id());
+    hk_heap_unpark(heap, hk_count_owner_id());
   }
   hk_lock(&hk_heaps_lock);
   heap->prev_heap = NULL;

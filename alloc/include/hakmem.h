@@ -185,8 +185,8 @@ void hk_stats_print_json(int fd);
  * parsed and, when accepted, stores it; the slow paths that read the
  * setting see it from their next call on (the release delay and cache size
  * when caches are next checked, the decommit mode and resident target when
- * memory next becomes empty, HAKMEM_PROF_SAMPLE on each thread's next
- * allocation slow path, HAKMEM_STATS at exit). Returns 0, or:
+ * memory next becomes empty, HAKMEM_PROF_SAMPLE and HAKMEM_THREAD_STATS on
+ * each thread's next allocation slow path, HAKMEM_STATS at exit). Returns 0, or:
  *   ENOENT  no such variable
  *   EINVAL  value not accepted: reported on stderr with what is accepted,
  *           as at start-up; the current value stays
@@ -212,6 +212,41 @@ int hk_option_get(const char* name, char* buf, size_t len);
  * fails with EDEADLK rather than wait for itself). Returns 0, or -1 with
  * errno set. HAKMEM_PROF_FILE=<path> writes one at exit. */
 int hk_prof_dump(const char* path);
+
+/* ---- per-thread counters -----------------------------------------------------
+ *
+ * With HAKMEM_THREAD_STATS=1 (README "Profiling a service"; off by
+ * default, switchable with hk_option_set) each thread counts the bytes it
+ * allocates and frees, like jemalloc's thread.allocated and
+ * thread.deallocated: read them before and after a request and subtract.
+ * Bytes are usable bytes (what malloc_usable_size says of the block, not
+ * what was asked), so a thread that frees everything it allocated reads
+ * allocated == freed. A free counts for the thread that calls free,
+ * whichever thread allocated the block; realloc counts as a free of the old
+ * block and an allocation of the new one (nothing when the block stays as
+ * it is); every allocation function and size counts (calloc, the aligned
+ * family, blocks of the arena and mappings).
+ *
+ * A thread starts counting, from 0, at its first allocation slow path or
+ * hk_thread_stats call after the option became 1, and stops at the first
+ * one after it became 0 (or when the thread exits); counting again starts
+ * from 0 again. The counters are the calling thread's own: no other thread
+ * can read them. Cost: none while off; while on, a malloc is counted by
+ * batch on the slow path (no instruction added to the fast path) but every
+ * free of a counting thread leaves free()'s fast path for a counted one
+ * (README gives the measured cost).
+ *
+ * Returns 0 and fills *out, or (with *out zeroed):
+ *   EINVAL   out is NULL (nothing written)
+ *   ENOTSUP  HAKMEM_THREAD_STATS is 0
+ *   ENOMEM   the thread could not start counting (no memory for its
+ *            per-thread state); a later call tries again */
+typedef struct hk_thread_stats {
+  uint64_t allocated;  /* usable bytes of the blocks this thread allocated since it started counting */
+  uint64_t freed;      /* usable bytes of the blocks it freed since then (whoever allocated them) */
+} hk_thread_stats_t;
+
+int hk_thread_stats(hk_thread_stats_t* out);
 
 /* The library's version string, e.g. "hakmem 0.1.0". Also a marker tests use to
  * prove hakmem is the allocator in a process. */

@@ -64,6 +64,7 @@ VARIABLES = {
                            "an integer 0..1099511627776 (bytes; 0: off)"),
     "HAKMEM_PROF_FILE": ("", [os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "heap-%p.prof")],
                          ["", "/" + "x" * 600], "a file path (%p: the process id)"),
+    "HAKMEM_THREAD_STATS": ("0", ["0", "1"], U64_BAD + ["2"], "0 or 1"),
 }
 
 LINE = re.compile(r"^hakmem:   (HAKMEM_\w+)=(\S*) \((default|variant|environment)(; unused by this variant's modules)?\)$")
