@@ -335,11 +335,73 @@ static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now)
   hk_aged_sweep(&hk_arena_cache, now, false);
 }
 
+/* ---- which pages of a freed block were touched ------------------------------ */
+/* A block's pages count as committed from the moment it is handed out, but
+ * programs often touch only part of a big block (its header, its end): the
+ * rest was never faulted in. Counted as committed, those pages would draw
+ * the next block that wants warm pages (find_run) onto memory that faults
+ * at every touch while pages really resident wait unused, and would inflate
+ * the committed and cached bytes. So freeing a block asks the backend which
+ * of its pages are resident (one mincore per 4 MiB, without the lock), and
+ * the arena pages none of whose OS pages is stop counting as committed. */
+#define HK_ARENA_MAX_PAGES (HK_ARENA_MAX_BLOCK >> HK_ARENA_PAGE_SHIFT)
+#define HK_OS_PER_ARENA_PAGE (HK_ARENA_PAGE / HK_OS_PAGE)
+
+typedef struct untouched {
+  unsigned pages;                          /* the block's length in pages; 0: nothing known */
+  uint64_t bits[HK_ARENA_MAX_PAGES / 64];  /* bit k: page k of the block holds no resident OS page */
+} untouched_t;
+
+/* Fills u for the block of n pages at a's page `page`, still the caller's.
+ * The block's first page is never reported: nearly every program touches
+ * it, and a chunk whose blocks were all freed untouched then waits out its
+ * release delay like any other instead of being unmapped at once and mapped
+ * again by the next big malloc. */
+static void find_untouched(hk_arena* a, unsigned page, unsigned n, untouched_t* u) {
+  unsigned char vec[1024];  /* 4 MiB of OS pages per call */
+  const unsigned per_call = (unsigned)(sizeof vec / HK_OS_PER_ARENA_PAGE);
+  memset(u, 0, sizeof *u);
+  for (unsigned k0 = 0; k0 < n; k0 += per_call) {
+    unsigned m = n - k0 < per_call ? n - k0 : per_call;
+    if (!hk_os_resident(page_addr(a, page + k0), (size_t)m << HK_ARENA_PAGE_SHIFT, vec)) return;
+    for (unsigned k = 0; k < m; k++) {
+      unsigned char any = 0;
+      for (unsigned j = 0; j < HK_OS_PER_ARENA_PAGE; j++) any |= vec[k * HK_OS_PER_ARENA_PAGE + j];
+      if ((any & 1) == 0 && k0 + k != 0) u->bits[(k0 + k) / 64] |= (uint64_t)1 << ((k0 + k) % 64);
+    }
+  }
+  u->pages = n;
+}
+
+/* The pages u found untouched stop counting as committed (lock held, the
+ * block still live at the same length). */
+static void forget_untouched(hk_arena* a, unsigned page, const untouched_t* u) {
+  for (unsigned w = 0; w < HK_ARENA_MAX_PAGES / 64; w++) {
+    for (uint64_t m = u->bits[w]; m; m &= m - 1) {
+      unsigned k = page + w * 64 + (unsigned)__builtin_ctzll(m);
+      if (bits_count(a->committed, k, 1) == 0) continue;
+      bits_set(a->committed, k, 1, false);
+      hk_stat_add(&hk_stat.committed_bytes, -(int64_t)HK_ARENA_PAGE);
+    }
+  }
+}
+
 void hk_arena_free(void* p, const char* func) {
   hk_arena* a;
   unsigned page;
+  untouched_t untouched;
+  untouched.pages = 0;
   hk_aged_lock(&hk_arena_cache);
   const char* misuse = live_block(p, &a, &page);
+  if (misuse == NULL) {
+    /* Asked without the lock (a system call), then checked again under it:
+     * the block is the caller's, so it can only have changed by misuse. */
+    unsigned n = run_len(a->head[page]);
+    hk_aged_unlock(&hk_arena_cache);
+    find_untouched(a, page, n, &untouched);
+    hk_aged_lock(&hk_arena_cache);
+    misuse = live_block(p, &a, &page);
+  }
   if (misuse != NULL) {
     hk_aged_unlock(&hk_arena_cache);
     hk_misuse(misuse, p, func);
@@ -347,6 +409,7 @@ void hk_arena_free(void* p, const char* func) {
   }
   HK_VG_FREE(p);
   unsigned n = run_len(a->head[page]);
+  if (untouched.pages == n) forget_untouched(a, page, &untouched);
   run_unmark(a, page, n);
   hk_stat_add(&hk_stat.large_live, -1);
   uint64_t now = hk_now_ms();

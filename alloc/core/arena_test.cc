@@ -105,6 +105,7 @@ TEST_F(Arena, CallocOfRecycledPagesIsZero) {
 TEST_F(Arena, FreedPagesAreCachedUntilTrimThenTheChunkIsUnmapped) {
   hk_stats_t before = Stats();
   char* p = Alloc(4 * kMiB);
+  memset(p, 1, 4 * kMiB);  // every page resident
   hk_stats_t live = Stats();
   EXPECT_EQ(live.large_live, before.large_live + 1);
   EXPECT_EQ(live.large_bytes, before.large_bytes + 4 * kMiB);
@@ -120,6 +121,39 @@ TEST_F(Arena, FreedPagesAreCachedUntilTrimThenTheChunkIsUnmapped) {
   EXPECT_EQ(trimmed.bytes_cached, 0u);
   EXPECT_LE(trimmed.bytes_committed + 4 * kMiB, freed.bytes_committed);
   EXPECT_LE(trimmed.bytes_reserved + 32 * kMiB, freed.bytes_reserved) << "the empty chunk should be unmapped";
+}
+
+TEST_F(Arena, AFreedBlocksUntouchedPagesStopCountingAsCommitted) {
+  hk_stats_t before = Stats();
+  char* p = Alloc(4 * kMiB);
+  p[0] = 1;
+  p[4 * kMiB - 1] = 1;  // its first and last pages only
+  EXPECT_GE(Stats().bytes_committed, before.bytes_committed + 4 * kMiB) << "handed out, all of it may be touched";
+  hk_free(p);
+  hk_stats_t freed = Stats();
+  EXPECT_EQ(freed.bytes_cached, before.bytes_cached + 2 * kPage)
+      << "only the two pages the program touched wait as warm memory";
+  EXPECT_EQ(freed.syscalls_mincore, before.syscalls_mincore + 1) << "one query for a block of 4 MiB";
+  // Never touched at all: its first page still counts, so the chunk waits
+  // for reuse instead of being unmapped at once.
+  p = Alloc(kMiB);
+  hk_free(p);
+  EXPECT_GE(Stats().bytes_reserved, freed.bytes_reserved) << "the chunk stays mapped";
+}
+
+TEST_F(Arena, ANewBlockGoesWhereFreedPagesAreResident) {
+  char* a = Alloc(kMiB);
+  a[0] = 1;  // only its first page touched
+  char* wall1 = Alloc(kMiB);
+  char* b = Alloc(kMiB);
+  memset(b, 1, kMiB);
+  char* wall2 = Alloc(kMiB);
+  ASSERT_LT(a, b);
+  hk_free(a);
+  hk_free(b);
+  char* c = Alloc(kMiB);
+  EXPECT_EQ(c, b) << "b's pages are all resident, a's are not: the lower run would fault 15 pages";
+  FreeAll({c, wall1, wall2});
 }
 
 TEST_F(Arena, ReallocWithinTheArenaKeepsContents) {
