@@ -32,6 +32,7 @@ typedef struct hk_arena {
   uint64_t free_heads[HK_ARENA_WORDS];     /* bit i: a free run starts at page i */
   uint64_t committed[HK_ARENA_WORDS];      /* bit i: page i may be resident (handed out, or freed and not purged) */
   uint64_t dirty[HK_ARENA_WORDS];          /* bit i: page i may hold old bytes, so calloc must clear it */
+  uint64_t fresh[HK_ARENA_WORDS];          /* bit i: page i, in a live block, was not committed when handed out: whether the program touched it is not known */
   uint16_t head[HK_ARENA_PAGES];           /* at a run's first page: length | RUN_LIVE or RUN_FREE; else 0 */
   uint16_t tail[HK_ARENA_PAGES];           /* at a run's last page: the same; else 0 */
   hk_aged_entry age[HK_ARENA_PAGES];       /* at a free run's first page: its entry in the arena cache while it holds committed pages */
@@ -225,6 +226,7 @@ static bool take_pages(hk_arena* a, unsigned first, unsigned k, bool* was_dirty)
   unsigned len = run_len(a->head[first]);
   run_unmark(a, first, len);
   a->free_pages -= k;
+  for (unsigned w = first / 64; w <= (first + k - 1) / 64; w++) a->fresh[w] |= word_mask(first, k, w) & ~a->committed[w];
   bits_set(a->committed, first, k, true);
   *was_dirty = bits_count(a->dirty, first, k) != 0;
   bits_set(a->dirty, first, k, true);
@@ -343,7 +345,9 @@ static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now)
  * at every touch while pages really resident wait unused, and would inflate
  * the committed and cached bytes. So freeing a block asks the backend which
  * of its pages are resident (one mincore per 4 MiB, without the lock), and
- * the arena pages none of whose OS pages is stop counting as committed. */
+ * the arena pages none of whose OS pages is stop counting as committed.
+ * Only blocks that were handed pages not committed before are asked about
+ * (a->fresh): a block reusing resident pages costs no system call. */
 #define HK_ARENA_MAX_PAGES (HK_ARENA_MAX_BLOCK >> HK_ARENA_PAGE_SHIFT)
 #define HK_OS_PER_ARENA_PAGE (HK_ARENA_PAGE / HK_OS_PAGE)
 
@@ -352,7 +356,9 @@ typedef struct untouched {
   uint64_t bits[HK_ARENA_MAX_PAGES / 64];  /* bit k: page k of the block holds no resident OS page */
 } untouched_t;
 
-/* Fills u for the block of n pages at a's page `page`, still the caller's.
+/* Fills u for the block of n pages at a's page `page`, still the caller's
+ * (only for a block that got pages not committed before, a->fresh: pages
+ * that were resident when handed out stay so).
  * The block's first page is never reported: nearly every program touches
  * it, and a chunk whose blocks were all freed untouched then waits out its
  * release delay like any other instead of being unmapped at once and mapped
@@ -393,7 +399,7 @@ void hk_arena_free(void* p, const char* func) {
   untouched.pages = 0;
   hk_aged_lock(&hk_arena_cache);
   const char* misuse = live_block(p, &a, &page);
-  if (misuse == NULL) {
+  if (misuse == NULL && bits_count(a->fresh, page, run_len(a->head[page])) != 0) {
     /* Asked without the lock (a system call), then checked again under it:
      * the block is the caller's, so it can only have changed by misuse. */
     unsigned n = run_len(a->head[page]);
@@ -410,6 +416,7 @@ void hk_arena_free(void* p, const char* func) {
   HK_VG_FREE(p);
   unsigned n = run_len(a->head[page]);
   if (untouched.pages == n) forget_untouched(a, page, &untouched);
+  bits_set(a->fresh, page, n, false);
   run_unmark(a, page, n);
   hk_stat_add(&hk_stat.large_live, -1);
   uint64_t now = hk_now_ms();
@@ -435,6 +442,7 @@ bool hk_arena_resize(void* p, size_t size) {
       /* Shrink: the tail goes back as free pages, no copy. */
       run_unmark(a, page, n);
       run_mark(a, page, want, RUN_LIVE);
+      bits_set(a->fresh, page + want, n - want, false);
       now = hk_now_ms();
       release_pages(a, page + want, n - want, now);
       done = true;

@@ -141,6 +141,18 @@ TEST_F(Arena, AFreedBlocksUntouchedPagesStopCountingAsCommitted) {
   EXPECT_GE(Stats().bytes_reserved, freed.bytes_reserved) << "the chunk stays mapped";
 }
 
+TEST_F(Arena, ABlockHandedOutOnResidentPagesIsNotAskedAbout) {
+  char* p = Alloc(4 * kMiB);
+  memset(p, 1, 4 * kMiB);
+  hk_free(p);
+  hk_stats_t before = Stats();
+  char* q = Alloc(4 * kMiB);
+  ASSERT_EQ(q, p) << "the warm pages are reused";
+  hk_free(q);
+  EXPECT_EQ(Stats().syscalls_mincore, before.syscalls_mincore) << "its pages were resident when handed out, and stay so";
+  EXPECT_EQ(Stats().bytes_cached, before.bytes_cached) << "and count as committed";
+}
+
 TEST_F(Arena, ANewBlockGoesWhereFreedPagesAreResident) {
   char* a = Alloc(kMiB);
   a[0] = 1;  // only its first page touched
