@@ -171,9 +171,10 @@ static bool run_purge(hk_aged_entry* e) {
 
 /* ---- allocation ------------------------------------------------------------------ */
 /* The free run to cut n pages from: the one whose first n pages need the
- * fewest page faults (committed pages are reused as they are), then the
+ * fewest page faults (committed pages are reused as they are), then, when
+ * `room` pages are wanted after the block, one that has them, then the
  * tightest fit. false when no chunk has room. */
-static bool find_run(unsigned n, hk_arena** out_a, unsigned* out_page) {
+static bool find_run(unsigned n, unsigned room, hk_arena** out_a, unsigned* out_page) {
   uint64_t best = UINT64_MAX;
   for (hk_arena* a = hk_arena_chunks; a && best != 0; a = a->next) {
     if (a->free_pages < n) continue;
@@ -183,7 +184,8 @@ static bool find_run(unsigned n, hk_arena** out_a, unsigned* out_page) {
         unsigned len = run_len(a->head[page]);
         if (len < n) continue;
         uint64_t cold = n - bits_count(a->committed, page, n);
-        uint64_t score = cold * HK_ARENA_PAGES + (len - n);
+        uint64_t cramped = len - n < room;
+        uint64_t score = (cold * 2 + cramped) * HK_ARENA_PAGES + (len - n);
         if (score < best) {
           best = score;
           *out_a = a;
@@ -238,13 +240,13 @@ static bool take_pages(hk_arena* a, unsigned first, unsigned k, bool* was_dirty)
   return true;
 }
 
-void* hk_arena_alloc(size_t size, bool zero) {
+void* hk_arena_alloc(size_t size, bool zero, bool growing) {
   unsigned n = pages_for(size);
   hk_arena* a = NULL;
   unsigned page = 0;
   bool was_dirty = false;
   hk_aged_lock(&hk_arena_cache);
-  if (!find_run(n, &a, &page)) {
+  if (!find_run(n, growing ? n : 0, &a, &page)) {
     if (!chunk_add()) {
       hk_aged_unlock(&hk_arena_cache);
       return NULL;

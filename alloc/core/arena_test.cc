@@ -208,6 +208,29 @@ TEST_F(Arena, ReallocMovesWhenTheNextPagesAreTaken) {
   hk_free(wall);
 }
 
+TEST_F(Arena, ABlockReallocMovesToGrowLandsWhereItCanGrowAgainInPlace) {
+  char* p = Alloc(kMiB);
+  char* wall = Alloc(kMiB);  // p cannot grow where it is
+  char* tight = Alloc(kMiB + kMiB / 2);
+  char* wall2 = Alloc(kMiB);
+  char* roomy = Alloc(4 * kMiB);
+  char* wall3 = Alloc(kMiB);
+  ASSERT_EQ(wall, p + kMiB);
+  ASSERT_EQ(roomy, wall2 + kMiB);
+  for (char* b : {p, tight, roomy}) memset(b, 5, hk_malloc_usable_size(b));
+  FreeAll({tight, roomy});
+  // Both holes are warm; the 1.5 MiB one fits exactly, the 4 MiB one leaves
+  // room to grow.
+  char* q = static_cast<char*>(hk_realloc(p, kMiB + kMiB / 2));
+  EXPECT_EQ(q, roomy) << "the growing block goes where free pages follow it";
+  char* r = static_cast<char*>(hk_realloc(q, 3 * kMiB));
+  EXPECT_EQ(r, q) << "so its next growth needs no copy";
+  for (size_t i = 0; i < kMiB; i += 4096) ASSERT_EQ(r[i], 5);
+  char* other = Alloc(kMiB + kMiB / 2);
+  EXPECT_EQ(other, tight) << "a plain malloc still takes the tightest warm fit";
+  FreeAll({r, wall, wall2, wall3, other});
+}
+
 TEST_F(Arena, ReallocShrinkingBelowHalfGivesTheTailBackInPlace) {
   char* p = Alloc(8 * kMiB);
   memset(p, 9, 8 * kMiB);
