@@ -60,6 +60,12 @@ typedef struct hk_backend {
    * kernel without THP says EINVAL) leaves the range as it was and only
    * costs the advice. NULL: the backend takes no advice. */
   int (*advise)(void* p, size_t size, hk_advice advice);
+  /* Which OS pages of [p, p+size) (page-aligned, inside a range reserve()
+   * returned) are resident: vec gets one byte per page, bit 0 set where it
+   * is, as mincore(2) reports. A page the program never touched, or whose
+   * contents were given back, is not. NULL: the backend cannot tell, and the
+   * core takes every page it handed out as resident. */
+  int (*resident)(void* p, size_t size, unsigned char* vec);
 } hk_backend;
 
 /* Syscall counters, incremented by backends with relaxed __atomic builtins
@@ -74,6 +80,7 @@ typedef struct hk_os_counters {
   uint64_t madvise_nohugepage; /* ... of which MADV_NOHUGEPAGE */
   uint64_t mprotect;         /* mprotect calls (none on Linux today; kept so reports stay comparable) */
   uint64_t mremap;           /* mremap calls (moving a large block's pages when realloc grows it) */
+  uint64_t mincore;          /* mincore calls (which pages of a freed arena block the program touched) */
   uint64_t reserved_bytes;   /* currently mapped by hakmem */
 } hk_os_counters;
 
@@ -82,7 +89,7 @@ typedef struct hk_os_counters {
 
 extern hk_os_counters hk_os;
 
-/* The Linux implementation (mmap / munmap / madvise). */
+/* The Linux implementation (mmap / munmap / madvise / mremap / mincore). */
 extern const hk_backend hk_backend_linux;
 
 #ifdef __cplusplus

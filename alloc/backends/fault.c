@@ -95,6 +95,12 @@ static int fault_advise(void* p, size_t size, hk_advice advice) {
   return hk_backend_linux.advise(p, size, advice);
 }
 
+/* Never fails on purpose: a failed query only makes the core take every
+ * page as resident, which is what a backend without the call gets. */
+static int fault_resident(void* p, size_t size, unsigned char* vec) {
+  return hk_backend_linux.resident(p, size, vec);
+}
+
 const hk_backend hk_backend_fault = {
     .name = "fault(linux)",
     .reserve = fault_reserve,
@@ -103,4 +109,5 @@ const hk_backend hk_backend_fault = {
     .release = fault_release,
     .move = fault_move,
     .advise = fault_advise,
+    .resident = fault_resident,
 };

@@ -109,6 +109,11 @@ static int linux_advise(void* p, size_t size, hk_advice advice) {
   return madvise(p, size, MADV_NOHUGEPAGE) == 0 ? 0 : errno;
 }
 
+static int linux_resident(void* p, size_t size, unsigned char* vec) {
+  hk_os_count(mincore, 1);
+  return mincore(p, size, vec) == 0 ? 0 : errno;
+}
+
 const hk_backend hk_backend_linux = {
     .name = "linux",
     .reserve = linux_reserve,
@@ -117,4 +122,5 @@ const hk_backend hk_backend_linux = {
     .release = linux_release,
     .move = linux_move,
     .advise = linux_advise,
+    .resident = linux_resident,
 };

@@ -25,7 +25,7 @@
 /* ---- slow paths ---------------------------------------------------------- */
 /* A block above the small classes: the arena when it fits there, else a
  * mapping of its own. */
-static void* big_alloc_plain(size_t size, size_t align, bool zero) {
+static void* big_alloc_plain(size_t size, size_t align, bool zero, bool growing) {
   hk_ensure_init();
   /* free() finds a mapping's header at the 4 MiB boundary below the
    * pointer, so the pointer must sit in the mapping's first 4 MiB:
@@ -40,7 +40,7 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero) {
    * a page-multiple offset it would otherwise end exactly at its mapping. */
   if (size == 0) size = 1;
   if (align <= HK_ARENA_PAGE && size <= HK_ARENA_MAX_BLOCK) {
-    void* p = hk_arena_alloc(size, zero);
+    void* p = hk_arena_alloc(size, zero, growing);
     if (p != NULL) return p;
     /* No chunk could be mapped or committed (an address-space limit, a
      * backend's byte budget): a mapping of just this block may still fit. */
@@ -52,18 +52,19 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero) {
  * the request, and a sampled block is recorded once it exists. The thread
  * counts its bytes (or HAKMEM_THREAD_STATS changed for it): the block is
  * counted once it exists. */
-static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_sampled(size_t size, size_t align, bool zero) {
+static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_sampled(size_t size, size_t align, bool zero, bool growing) {
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(hk_tls_heap);
   bool sample = hk_prof_charge(HK_CLASSES, size);
-  void* p = big_alloc_plain(size, align, zero);
+  void* p = big_alloc_plain(size, align, zero, growing);
   if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
   if (p != NULL && hk_tcounts.on) hk_tcounts.allocated += hk_big_usable(p);
   return p;
 }
 
-static inline HK_ALLOC_TEXT void* big_alloc(size_t size, size_t align, bool zero) {
-  if (hk_unlikely(hk_prof_active() || hk_count_changed())) return big_alloc_sampled(size, align, zero);
-  return big_alloc_plain(size, align, zero);
+/* growing: realloc moving a block that grows (hk_arena_alloc). */
+static inline HK_ALLOC_TEXT void* big_alloc(size_t size, size_t align, bool zero, bool growing) {
+  if (hk_unlikely(hk_prof_active() || hk_count_changed())) return big_alloc_sampled(size, align, zero, growing);
+  return big_alloc_plain(size, align, zero, growing);
 }
 
 /* Sampling on (prof.h): the slot holds a proxy whose batch ran out. Its
@@ -105,7 +106,7 @@ static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
 }
 
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
-  if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false);
+  if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false, false);
   /* The class table is filled by initialization, and a malloc may come
    * before it: a constructor of a library initialized ahead of hakmem's
    * own (libselinux's, in every program linking it, when hakmem is
@@ -140,7 +141,7 @@ HK_ALLOC_TEXT void* hk_alloc_aligned(size_t align, size_t size, bool zero) {
   }
   hk_ensure_init();
   int cls = hk_class_for_aligned(size, align);
-  if (cls < 0) return big_alloc(size, align, zero);
+  if (cls < 0) return big_alloc(size, align, zero, false);
   void* p = alloc_class((unsigned)cls);
   if (zero && p) memset(p, 0, size);
   return p;
@@ -154,7 +155,7 @@ HK_ALLOC_TEXT void* hk_calloc_impl(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (bytes > HK_SMALL_MAX) return big_alloc(bytes, HK_ALIGN, true);
+  if (bytes > HK_SMALL_MAX) return big_alloc(bytes, HK_ALIGN, true, false);
   void* p = hk_malloc_inline(bytes);
   if (hk_likely(p != NULL)) memset(p, 0, bytes);
   return p;
@@ -174,7 +175,8 @@ static size_t realloc_want(size_t old, size_t size) {
  * succeeded. NULL (errno set) leaves p alone, as POSIX says. */
 static void* realloc_move(void* p, size_t old, size_t size) {
   size_t want = realloc_want(old, size);
-  void* q = hk_malloc_inline(want);
+  /* A block growing past the classes goes where it can grow again in place. */
+  void* q = want > HK_SMALL_MAX && size > old ? big_alloc(want, HK_ALIGN, false, true) : hk_malloc_inline(want);
   if (q == NULL && want != size) q = hk_malloc_inline(size);
   if (q != NULL) memcpy(q, p, size < old ? size : old);
   return q;

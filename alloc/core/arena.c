@@ -32,6 +32,7 @@ typedef struct hk_arena {
   uint64_t free_heads[HK_ARENA_WORDS];     /* bit i: a free run starts at page i */
   uint64_t committed[HK_ARENA_WORDS];      /* bit i: page i may be resident (handed out, or freed and not purged) */
   uint64_t dirty[HK_ARENA_WORDS];          /* bit i: page i may hold old bytes, so calloc must clear it */
+  uint64_t fresh[HK_ARENA_WORDS];          /* bit i: page i, in a live block, was not committed when handed out: whether the program touched it is not known */
   uint16_t head[HK_ARENA_PAGES];           /* at a run's first page: length | RUN_LIVE or RUN_FREE; else 0 */
   uint16_t tail[HK_ARENA_PAGES];           /* at a run's last page: the same; else 0 */
   hk_aged_entry age[HK_ARENA_PAGES];       /* at a free run's first page: its entry in the arena cache while it holds committed pages */
@@ -170,9 +171,10 @@ static bool run_purge(hk_aged_entry* e) {
 
 /* ---- allocation ------------------------------------------------------------------ */
 /* The free run to cut n pages from: the one whose first n pages need the
- * fewest page faults (committed pages are reused as they are), then the
+ * fewest page faults (committed pages are reused as they are), then, when
+ * `room` pages are wanted after the block, one that has them, then the
  * tightest fit. false when no chunk has room. */
-static bool find_run(unsigned n, hk_arena** out_a, unsigned* out_page) {
+static bool find_run(unsigned n, unsigned room, hk_arena** out_a, unsigned* out_page) {
   uint64_t best = UINT64_MAX;
   for (hk_arena* a = hk_arena_chunks; a && best != 0; a = a->next) {
     if (a->free_pages < n) continue;
@@ -182,7 +184,8 @@ static bool find_run(unsigned n, hk_arena** out_a, unsigned* out_page) {
         unsigned len = run_len(a->head[page]);
         if (len < n) continue;
         uint64_t cold = n - bits_count(a->committed, page, n);
-        uint64_t score = cold * HK_ARENA_PAGES + (len - n);
+        uint64_t cramped = len - n < room;
+        uint64_t score = (cold * 2 + cramped) * HK_ARENA_PAGES + (len - n);
         if (score < best) {
           best = score;
           *out_a = a;
@@ -225,6 +228,7 @@ static bool take_pages(hk_arena* a, unsigned first, unsigned k, bool* was_dirty)
   unsigned len = run_len(a->head[first]);
   run_unmark(a, first, len);
   a->free_pages -= k;
+  for (unsigned w = first / 64; w <= (first + k - 1) / 64; w++) a->fresh[w] |= word_mask(first, k, w) & ~a->committed[w];
   bits_set(a->committed, first, k, true);
   *was_dirty = bits_count(a->dirty, first, k) != 0;
   bits_set(a->dirty, first, k, true);
@@ -236,13 +240,13 @@ static bool take_pages(hk_arena* a, unsigned first, unsigned k, bool* was_dirty)
   return true;
 }
 
-void* hk_arena_alloc(size_t size, bool zero) {
+void* hk_arena_alloc(size_t size, bool zero, bool growing) {
   unsigned n = pages_for(size);
   hk_arena* a = NULL;
   unsigned page = 0;
   bool was_dirty = false;
   hk_aged_lock(&hk_arena_cache);
-  if (!find_run(n, &a, &page)) {
+  if (!find_run(n, growing ? n : 0, &a, &page)) {
     if (!chunk_add()) {
       hk_aged_unlock(&hk_arena_cache);
       return NULL;
@@ -335,11 +339,77 @@ static void release_pages(hk_arena* a, unsigned first, unsigned n, uint64_t now)
   hk_aged_sweep(&hk_arena_cache, now, false);
 }
 
+/* ---- which pages of a freed block were touched ------------------------------ */
+/* A block's pages count as committed from the moment it is handed out, but
+ * programs often touch only part of a big block (its header, its end): the
+ * rest was never faulted in. Counted as committed, those pages would draw
+ * the next block that wants warm pages (find_run) onto memory that faults
+ * at every touch while pages really resident wait unused, and would inflate
+ * the committed and cached bytes. So freeing a block asks the backend which
+ * of its pages are resident (one mincore per 4 MiB, without the lock), and
+ * the arena pages none of whose OS pages is stop counting as committed.
+ * Only blocks that were handed pages not committed before are asked about
+ * (a->fresh): a block reusing resident pages costs no system call. */
+#define HK_ARENA_MAX_PAGES (HK_ARENA_MAX_BLOCK >> HK_ARENA_PAGE_SHIFT)
+#define HK_OS_PER_ARENA_PAGE (HK_ARENA_PAGE / HK_OS_PAGE)
+
+typedef struct untouched {
+  unsigned pages;                          /* the block's length in pages; 0: nothing known */
+  uint64_t bits[HK_ARENA_MAX_PAGES / 64];  /* bit k: page k of the block holds no resident OS page */
+} untouched_t;
+
+/* Fills u for the block of n pages at a's page `page`, still the caller's
+ * (only for a block that got pages not committed before, a->fresh: pages
+ * that were resident when handed out stay so).
+ * The block's first page is never reported: nearly every program touches
+ * it, and a chunk whose blocks were all freed untouched then waits out its
+ * release delay like any other instead of being unmapped at once and mapped
+ * again by the next big malloc. */
+static void find_untouched(hk_arena* a, unsigned page, unsigned n, untouched_t* u) {
+  unsigned char vec[1024];  /* 4 MiB of OS pages per call */
+  const unsigned per_call = (unsigned)(sizeof vec / HK_OS_PER_ARENA_PAGE);
+  memset(u, 0, sizeof *u);
+  for (unsigned k0 = 0; k0 < n; k0 += per_call) {
+    unsigned m = n - k0 < per_call ? n - k0 : per_call;
+    if (!hk_os_resident(page_addr(a, page + k0), (size_t)m << HK_ARENA_PAGE_SHIFT, vec)) return;
+    for (unsigned k = 0; k < m; k++) {
+      unsigned char any = 0;
+      for (unsigned j = 0; j < HK_OS_PER_ARENA_PAGE; j++) any |= vec[k * HK_OS_PER_ARENA_PAGE + j];
+      if ((any & 1) == 0 && k0 + k != 0) u->bits[(k0 + k) / 64] |= (uint64_t)1 << ((k0 + k) % 64);
+    }
+  }
+  u->pages = n;
+}
+
+/* The pages u found untouched stop counting as committed (lock held, the
+ * block still live at the same length). */
+static void forget_untouched(hk_arena* a, unsigned page, const untouched_t* u) {
+  for (unsigned w = 0; w < HK_ARENA_MAX_PAGES / 64; w++) {
+    for (uint64_t m = u->bits[w]; m; m &= m - 1) {
+      unsigned k = page + w * 64 + (unsigned)__builtin_ctzll(m);
+      if (bits_count(a->committed, k, 1) == 0) continue;
+      bits_set(a->committed, k, 1, false);
+      hk_stat_add(&hk_stat.committed_bytes, -(int64_t)HK_ARENA_PAGE);
+    }
+  }
+}
+
 void hk_arena_free(void* p, const char* func) {
   hk_arena* a;
   unsigned page;
+  untouched_t untouched;
+  untouched.pages = 0;
   hk_aged_lock(&hk_arena_cache);
   const char* misuse = live_block(p, &a, &page);
+  if (misuse == NULL && bits_count(a->fresh, page, run_len(a->head[page])) != 0) {
+    /* Asked without the lock (a system call), then checked again under it:
+     * the block is the caller's, so it can only have changed by misuse. */
+    unsigned n = run_len(a->head[page]);
+    hk_aged_unlock(&hk_arena_cache);
+    find_untouched(a, page, n, &untouched);
+    hk_aged_lock(&hk_arena_cache);
+    misuse = live_block(p, &a, &page);
+  }
   if (misuse != NULL) {
     hk_aged_unlock(&hk_arena_cache);
     hk_misuse(misuse, p, func);
@@ -347,6 +417,8 @@ void hk_arena_free(void* p, const char* func) {
   }
   HK_VG_FREE(p);
   unsigned n = run_len(a->head[page]);
+  if (untouched.pages == n) forget_untouched(a, page, &untouched);
+  bits_set(a->fresh, page, n, false);
   run_unmark(a, page, n);
   hk_stat_add(&hk_stat.large_live, -1);
   uint64_t now = hk_now_ms();
@@ -372,6 +444,7 @@ bool hk_arena_resize(void* p, size_t size) {
       /* Shrink: the tail goes back as free pages, no copy. */
       run_unmark(a, page, n);
       run_mark(a, page, want, RUN_LIVE);
+      bits_set(a->fresh, page + want, n - want, false);
       now = hk_now_ms();
       release_pages(a, page + want, n - want, now);
       done = true;

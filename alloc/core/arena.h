@@ -29,9 +29,11 @@ HK_HIDDEN_BEGIN
 #define HK_ARENA_MAX_BLOCK (HK_ARENA_SIZE / 2)
 
 /* A block of size bytes (in (0, HK_ARENA_MAX_BLOCK]), aligned to an arena
- * page; zeroed if `zero`. NULL (errno untouched) when the backend refused a
- * chunk or a commit. */
-void* hk_arena_alloc(size_t size, bool zero);
+ * page; zeroed if `zero`. `growing` (realloc moving a block that grows):
+ * placed, among runs as warm, where as many free pages follow it, so the
+ * next growth happens in place (hk_arena_resize) instead of another copy.
+ * NULL (errno untouched) when the backend refused a chunk or a commit. */
+void* hk_arena_alloc(size_t size, bool zero, bool growing);
 /* Frees the live arena block at p, or reports misuse (func names the entry
  * point the program called). */
 void hk_arena_free(void* p, const char* func);

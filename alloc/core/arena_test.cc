@@ -105,6 +105,7 @@ TEST_F(Arena, CallocOfRecycledPagesIsZero) {
 TEST_F(Arena, FreedPagesAreCachedUntilTrimThenTheChunkIsUnmapped) {
   hk_stats_t before = Stats();
   char* p = Alloc(4 * kMiB);
+  memset(p, 1, 4 * kMiB);  // every page resident
   hk_stats_t live = Stats();
   EXPECT_EQ(live.large_live, before.large_live + 1);
   EXPECT_EQ(live.large_bytes, before.large_bytes + 4 * kMiB);
@@ -120,6 +121,51 @@ TEST_F(Arena, FreedPagesAreCachedUntilTrimThenTheChunkIsUnmapped) {
   EXPECT_EQ(trimmed.bytes_cached, 0u);
   EXPECT_LE(trimmed.bytes_committed + 4 * kMiB, freed.bytes_committed);
   EXPECT_LE(trimmed.bytes_reserved + 32 * kMiB, freed.bytes_reserved) << "the empty chunk should be unmapped";
+}
+
+TEST_F(Arena, AFreedBlocksUntouchedPagesStopCountingAsCommitted) {
+  hk_stats_t before = Stats();
+  char* p = Alloc(4 * kMiB);
+  p[0] = 1;
+  p[4 * kMiB - 1] = 1;  // its first and last pages only
+  EXPECT_GE(Stats().bytes_committed, before.bytes_committed + 4 * kMiB) << "handed out, all of it may be touched";
+  hk_free(p);
+  hk_stats_t freed = Stats();
+  EXPECT_EQ(freed.bytes_cached, before.bytes_cached + 2 * kPage)
+      << "only the two pages the program touched wait as warm memory";
+  EXPECT_EQ(freed.syscalls_mincore, before.syscalls_mincore + 1) << "one query for a block of 4 MiB";
+  // Never touched at all: its first page still counts, so the chunk waits
+  // for reuse instead of being unmapped at once.
+  p = Alloc(kMiB);
+  hk_free(p);
+  EXPECT_GE(Stats().bytes_reserved, freed.bytes_reserved) << "the chunk stays mapped";
+}
+
+TEST_F(Arena, ABlockHandedOutOnResidentPagesIsNotAskedAbout) {
+  char* p = Alloc(4 * kMiB);
+  memset(p, 1, 4 * kMiB);
+  hk_free(p);
+  hk_stats_t before = Stats();
+  char* q = Alloc(4 * kMiB);
+  ASSERT_EQ(q, p) << "the warm pages are reused";
+  hk_free(q);
+  EXPECT_EQ(Stats().syscalls_mincore, before.syscalls_mincore) << "its pages were resident when handed out, and stay so";
+  EXPECT_EQ(Stats().bytes_cached, before.bytes_cached) << "and count as committed";
+}
+
+TEST_F(Arena, ANewBlockGoesWhereFreedPagesAreResident) {
+  char* a = Alloc(kMiB);
+  a[0] = 1;  // only its first page touched
+  char* wall1 = Alloc(kMiB);
+  char* b = Alloc(kMiB);
+  memset(b, 1, kMiB);
+  char* wall2 = Alloc(kMiB);
+  ASSERT_LT(a, b);
+  hk_free(a);
+  hk_free(b);
+  char* c = Alloc(kMiB);
+  EXPECT_EQ(c, b) << "b's pages are all resident, a's are not: the lower run would fault 15 pages";
+  FreeAll({c, wall1, wall2});
 }
 
 TEST_F(Arena, ReallocWithinTheArenaKeepsContents) {
@@ -160,6 +206,29 @@ TEST_F(Arena, ReallocMovesWhenTheNextPagesAreTaken) {
   for (size_t i = 0; i < kMiB; i += 4096) ASSERT_EQ(q[i], 3);
   hk_free(q);
   hk_free(wall);
+}
+
+TEST_F(Arena, ABlockReallocMovesToGrowLandsWhereItCanGrowAgainInPlace) {
+  char* p = Alloc(kMiB);
+  char* wall = Alloc(kMiB);  // p cannot grow where it is
+  char* tight = Alloc(kMiB + kMiB / 2);
+  char* wall2 = Alloc(kMiB);
+  char* roomy = Alloc(4 * kMiB);
+  char* wall3 = Alloc(kMiB);
+  ASSERT_EQ(wall, p + kMiB);
+  ASSERT_EQ(roomy, wall2 + kMiB);
+  for (char* b : {p, tight, roomy}) memset(b, 5, hk_malloc_usable_size(b));
+  FreeAll({tight, roomy});
+  // Both holes are warm; the 1.5 MiB one fits exactly, the 4 MiB one leaves
+  // room to grow.
+  char* q = static_cast<char*>(hk_realloc(p, kMiB + kMiB / 2));
+  EXPECT_EQ(q, roomy) << "the growing block goes where free pages follow it";
+  char* r = static_cast<char*>(hk_realloc(q, 3 * kMiB));
+  EXPECT_EQ(r, q) << "so its next growth needs no copy";
+  for (size_t i = 0; i < kMiB; i += 4096) ASSERT_EQ(r[i], 5);
+  char* other = Alloc(kMiB + kMiB / 2);
+  EXPECT_EQ(other, tight) << "a plain malloc still takes the tightest warm fit";
+  FreeAll({r, wall, wall2, wall3, other});
 }
 
 TEST_F(Arena, ReallocShrinkingBelowHalfGivesTheTailBackInPlace) {

@@ -100,6 +100,10 @@ int hk_os_advise(void* p, size_t size, hk_advice advice) {
   return backend()->advise(p, size, advice);
 }
 
+bool hk_os_resident(void* p, size_t size, unsigned char* vec) {
+  return backend()->resident != NULL && backend()->resident(p, size, vec) == 0;
+}
+
 size_t hk_os_decommit_wanted(size_t bytes) {
   uint64_t committed = hk_stat_read(&hk_stat.committed_bytes);
   size_t n = hk_active->decommit->decommit_bytes(&hk_options.params, bytes, committed);

@@ -54,6 +54,9 @@ int hk_os_move(void* old, size_t old_size, void* dst, size_t new_size);
 /* Advice about [p, p+size) (counted in the statistics like every madvise);
  * ENOSYS when the backend takes none. */
 int hk_os_advise(void* p, size_t size, hk_advice advice);
+/* vec[i], one byte per OS page of [p, p+size): bit 0 set where the page is
+ * resident. False (vec unset) when the backend cannot tell or failed. */
+bool hk_os_resident(void* p, size_t size, unsigned char* vec);
 
 /* Asked to give back at least `bytes` committed bytes; returns how many it
  * gave back (0: nothing was left, or nothing it could reach). */

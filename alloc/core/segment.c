@@ -42,6 +42,30 @@ static inline uint64_t segment_committed(const hk_segment* seg) {
 
 static inline void* slot_addr(hk_segment* seg, unsigned slot) { return (uint8_t*)seg + ((size_t)slot << HK_SLOT_SHIFT); }
 
+/* touched[]: relaxed atomics, as its writers differ (see segment.h). */
+static inline uint32_t touched_of(const hk_segment* seg, unsigned slot) {
+  return __atomic_load_n(&seg->touched[slot], __ATOMIC_RELAXED);
+}
+static inline void touched_set(hk_segment* seg, unsigned slot, uint32_t bytes) {
+  __atomic_store_n(&seg->touched[slot], bytes, __ATOMIC_RELAXED);
+}
+static void touched_clear(hk_segment* seg, uint64_t run) {
+  for (; run; run &= run - 1) touched_set(seg, (unsigned)__builtin_ctzll(run), 0);
+}
+
+/* Bytes from the start of slot `first` that may be resident and follow
+ * each other without a gap, over at most `count` slots: what a span placed
+ * there carves without a page fault. */
+static size_t resident_prefix(const hk_segment* seg, unsigned first, unsigned count) {
+  size_t bytes = 0;
+  for (unsigned k = 0; k < count; k++) {
+    uint32_t t = touched_of(seg, first + k);
+    bytes += t;
+    if (t < HK_SLOT_SIZE) break;
+  }
+  return bytes;
+}
+
 /* Decommits slots first..first+count-1 if any of them is still committed. */
 static bool slots_decommit(hk_segment* seg, unsigned first, unsigned count, hk_decommit_mode mode) {
   uint64_t run = slot_run(first, count);
@@ -50,6 +74,7 @@ static bool slots_decommit(hk_segment* seg, unsigned first, unsigned count, hk_d
   if (hk_os_decommit(slot_addr(seg, first), (size_t)count << HK_SLOT_SHIFT, mode, counted) != 0)
     return false;  /* still resident: counted as committed */
   mark_decommitted(seg, run);
+  touched_clear(seg, run);
   return true;
 }
 
@@ -136,8 +161,12 @@ void hk_segment_decommit_span_tail(hk_span* s, size_t from) {
   span_forget_trimmed(s);
   /* Pages inside a slot that stays committed (its first pages hold live
    * blocks): the slot bit cannot say it, the span remembers it. */
-  if (part != 0 && hk_os_decommit((uint8_t*)s->start + from, part, HK_DECOMMIT_DONTNEED, part) == 0)
+  if (part != 0 && hk_os_decommit((uint8_t*)s->start + from, part, HK_DECOMMIT_DONTNEED, part) == 0) {
     s->trimmed_from = (uint32_t)from;
+    unsigned slot = s->slot_index + (unsigned)(from >> HK_SLOT_SHIFT);
+    uint32_t kept = (uint32_t)(from & (HK_SLOT_SIZE - 1));
+    if (touched_of(seg, slot) > kept) touched_set(seg, slot, kept);
+  }
   unsigned first = (unsigned)((from + part) >> HK_SLOT_SHIFT);
   if (first < s->slot_count) slots_decommit(seg, s->slot_index + first, s->slot_count - first, HK_DECOMMIT_DONTNEED);
 }
@@ -169,6 +198,7 @@ bool hk_segment_decommit_free_slots(hk_segment* seg) {
     if (hk_os_decommit(slot_addr(seg, first), (size_t)count << HK_SLOT_SHIFT, HK_DECOMMIT_DONTNEED,
                        run_committed(seg, run)) == 0) {
       mark_decommitted(seg, run);
+      touched_clear(seg, run);
       any = true;
     }
     todo &= ~run;
@@ -232,6 +262,28 @@ static bool segment_unmap(hk_aged_entry* e) {
 static hk_aged_cache hk_segment_cache = HK_AGED_CACHE_KIND("segments", segment_unmap, NULL, HK_LOCK_SEGMENTS);
 
 /* ---- sets ----------------------------------------------------------------- */
+/* A segment taken from the segment cache: its committed slots go back to
+ * the free-slot cache with the age they had when it was cached. Without
+ * that they would be owned and committed but waiting in no cache, so a
+ * segment reused within the release delay (thread churn reuses them every
+ * few milliseconds) would keep every page any earlier span touched, for
+ * as long as it cycles, whatever the new spans need. Slots that no span
+ * takes now age out as they would in a segment that stayed owned. */
+static void recache_warm_slots(hk_segment* seg) {
+  uint64_t warm = HK_ALL_SPAN_SLOTS & ~decommitted(seg);
+  if (warm == 0) return;
+  hk_aged_lock(&hk_free_slot_cache);
+  while (warm) {
+    unsigned first = (unsigned)__builtin_ctzll(warm);
+    unsigned end = first + 1;
+    while (end < HK_SLOTS && ((warm >> end) & 1) && seg->slot_free_ms[end] == seg->slot_free_ms[first]) end++;
+    cache_run(seg, first, end - first, seg->slot_free_ms[first]);
+    warm &= ~slot_run(first, end - first);
+  }
+  hk_aged_sweep(&hk_free_slot_cache, hk_now_ms(), false);  /* some may be due already */
+  hk_aged_unlock(&hk_free_slot_cache);
+}
+
 static void set_link(hk_segment_set* set, hk_segment* seg) {
   seg->prev = NULL;
   seg->next = set->head;
@@ -259,6 +311,7 @@ static hk_segment* set_adopt_empty(hk_segment_set* set, hk_segment* seg) {
   atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
   set_link(set, seg);
   hk_stat_add(&hk_stat.segments_live, 1);
+  recache_warm_slots(seg);
   return seg;
 }
 
@@ -315,44 +368,65 @@ static inline uint64_t runs_of(uint64_t free, unsigned slots) {
   return m;
 }
 
-/* The first run of `slots` free slots in seg (committed ones only with
- * warm_only), or HK_SLOTS when there is none. Committed slots are preferred:
- * reusing them costs no page fault. Lock of the free-slot cache held. */
-static unsigned find_slots(hk_segment* seg, unsigned slots, bool warm_only) {
+/* Where in seg a span of `slots` slots would go: the run of free slots
+ * (all committed with warm_only) whose start holds the most resident bytes
+ * (resident_prefix), the lowest on a tie; committed runs before others when
+ * neither holds any. *score: those bytes, plus one if the run is committed
+ * (taking it needs no commit). HK_SLOTS when there is none. Reads the
+ * owner's bitmap and relaxed atomics: a hint, checked again under the
+ * free-slot cache's lock by the commit. */
+static unsigned find_slots(const hk_segment* seg, unsigned slots, bool warm_only, size_t* score) {
   uint64_t warm = runs_of(seg->free_slots & ~decommitted(seg), slots);
-  if (warm != 0) return (unsigned)__builtin_ctzll(warm);
-  uint64_t any = warm_only ? 0 : runs_of(seg->free_slots, slots);
-  return any != 0 ? (unsigned)__builtin_ctzll(any) : HK_SLOTS;
+  uint64_t any = warm_only ? warm : runs_of(seg->free_slots, slots);
+  unsigned best = HK_SLOTS;
+  size_t best_score = 0;
+  for (uint64_t m = any; m; m &= m - 1) {
+    unsigned idx = (unsigned)__builtin_ctzll(m);
+    size_t sc = (((warm >> idx) & 1) ? resident_prefix(seg, idx, slots) * 2 + 1 : 0);
+    if (best == HK_SLOTS || sc > best_score) {
+      best = idx;
+      best_score = sc;
+    }
+  }
+  *score = best_score;
+  return best;
 }
 
 hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool warm_only, bool* failed) {
-  for (hk_segment* seg = set->head; seg; seg = seg->next) {
-    if (runs_of(seg->free_slots, slots) == 0) continue;
-    hk_aged_lock(&hk_free_slot_cache);
-    unsigned idx = find_slots(seg, slots, warm_only);
-    if (idx == HK_SLOTS) {
-      hk_aged_unlock(&hk_free_slot_cache);
-      continue;
-    }
-    uncache_runs(seg, slot_run(idx, slots));
-    bool committed = slots_commit(seg, idx, slots);
-    hk_aged_unlock(&hk_free_slot_cache);
-    if (!committed) {
-      /* An owned segment without spans would never be released (that
-       * happens when its last span goes): give it back now. */
-      if (seg->used_spans == 0) segment_release(set, seg);
-      *failed = true;
-      return NULL;
-    }
-    seg->free_slots &= ~slot_run(idx, slots);
-    seg->used_spans++;
-    if (!seg->huge_advised && __builtin_popcountll(HK_ALL_SPAN_SLOTS & ~seg->free_slots) >= (int)HK_SLOTS / 2) {
-      seg->huge_advised = true;
-      hk_os_advise_dense(seg, HK_SEGMENT_SIZE);
-    }
-    return &seg->spans[idx];
+  /* The owned segment whose free slots hold the most resident bytes where
+   * the span would start: the first found if none holds any. */
+  hk_segment* seg = NULL;
+  unsigned idx = HK_SLOTS;
+  size_t best = 0;
+  for (hk_segment* s = set->head; s; s = s->next) {
+    if (runs_of(s->free_slots, slots) == 0) continue;
+    size_t score;
+    unsigned i = find_slots(s, slots, warm_only, &score);
+    if (i == HK_SLOTS || (seg != NULL && score <= best)) continue;
+    seg = s;
+    idx = i;
+    best = score;
+    if (score > (size_t)HK_SLOT_SIZE * 2 * slots) break;  /* every slot of the run resident: none does better */
   }
-  return NULL;
+  if (seg == NULL) return NULL;
+  hk_aged_lock(&hk_free_slot_cache);
+  uncache_runs(seg, slot_run(idx, slots));
+  bool committed = slots_commit(seg, idx, slots);
+  hk_aged_unlock(&hk_free_slot_cache);
+  if (!committed) {
+    /* An owned segment without spans would never be released (that
+     * happens when its last span goes): give it back now. */
+    if (seg->used_spans == 0) segment_release(set, seg);
+    *failed = true;
+    return NULL;
+  }
+  seg->free_slots &= ~slot_run(idx, slots);
+  seg->used_spans++;
+  if (!seg->huge_advised && __builtin_popcountll(HK_ALL_SPAN_SLOTS & ~seg->free_slots) >= (int)HK_SLOTS / 2) {
+    seg->huge_advised = true;
+    hk_os_advise_dense(seg, HK_SEGMENT_SIZE);
+  }
+  return &seg->spans[idx];
 }
 
 
@@ -360,6 +434,14 @@ bool hk_segment_free_slots(hk_segment_set* set, hk_span* span) {
   hk_segment* seg = hk_segment_of(span);
   unsigned idx = span->slot_index;
   unsigned slots = span->slot_count;
+  /* What its blocks touched stays resident with the slots: the next span
+   * placed here carves it without page faults. */
+  size_t carved = ((size_t)span->carved_bytes + HK_OS_PAGE - 1) & ~(size_t)(HK_OS_PAGE - 1);
+  for (unsigned k = 0; k < slots && ((size_t)k << HK_SLOT_SHIFT) < carved; k++) {
+    size_t in_slot = carved - ((size_t)k << HK_SLOT_SHIFT);
+    uint32_t t = in_slot < HK_SLOT_SIZE ? (uint32_t)in_slot : (uint32_t)HK_SLOT_SIZE;
+    if (t > touched_of(seg, idx + k)) touched_set(seg, idx + k, t);
+  }
   span_forget_trimmed(span);
   for (unsigned k = 0; k < slots; k++) {
     hk_span* t = &seg->spans[idx + k];
@@ -375,12 +457,13 @@ bool hk_segment_free_slots(hk_segment_set* set, hk_span* span) {
   }
   seg->free_slots |= slot_run(idx, slots);
   seg->used_spans--;
+  uint64_t now = hk_now_ms();
+  for (unsigned k = 0; k < slots; k++) seg->slot_free_ms[idx + k] = now;
   bool released = false;
   if (seg->used_spans == 0) {
     segment_release(set, seg);
     released = true;
   } else {
-    uint64_t now = hk_now_ms();
     hk_aged_lock(&hk_free_slot_cache);
     cache_run(seg, idx, slots, now);
     hk_aged_sweep(&hk_free_slot_cache, now, false);  /* over the cap, or an immediate policy */

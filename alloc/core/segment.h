@@ -76,6 +76,8 @@ typedef struct hk_segment {
   hk_span spans[HK_SLOTS];      /* spans[0] is never a span: slot 0 is this header */
   hk_slot_run runs[HK_SLOTS];   /* at a cached run's first slot; under the free-slot cache's lock */
   uint64_t cached_heads;        /* bit i: runs[i] is in the free-slot cache. Under its lock */
+  uint32_t touched[HK_SLOTS];   /* for a free slot: bytes from its start that earlier spans carved since it was last decommitted (page-rounded), so may be resident. Where a new span goes (hk_segment_take_slots). Relaxed atomics: the owner writes it when a span leaves, the free-slot cache when it decommits */
+  uint64_t slot_free_ms[HK_SLOTS]; /* for a free slot: when it became free (hk_now_ms). Its age in the free-slot cache, kept while the segment waits in the segment cache, so a slot that no span takes ages out however often its segment is reused */
   bool huge_advised;            /* dense once (half its slots taken): advised MADV_HUGEPAGE under HAKMEM_THP=madvise (hk_os_advise_dense); the advice stays with the mapping */
   struct hk_segment* next;      /* its set's list or the abandoned list */
   struct hk_segment* prev;
@@ -113,9 +115,11 @@ HK_INLINE hk_span* hk_span_at(const void* p) {
 
 /* `slots` consecutive free slots in one of set's segments, committed and
  * marked used; returns the descriptor of the first (the caller makes it a
- * span). Slots still committed are preferred; with warm_only, only those
- * are taken. NULL when no owned segment has room, or, with *failed set,
- * when the backend would not commit the slots. */
+ * span). Where earlier spans left the most resident bytes at the run's
+ * start: a span carves from its start, so those are reused without a page
+ * fault and no other page gets touched meanwhile. With warm_only, only
+ * slots still committed are taken. NULL when no owned segment has room, or,
+ * with *failed set, when the backend would not commit the slots. */
 hk_span* hk_segment_take_slots(hk_segment_set* set, unsigned slots, bool warm_only, bool* failed);
 /* The newest empty segment of the segment cache, now in set, or NULL. */
 hk_segment* hk_segment_acquire_cached(hk_segment_set* set);

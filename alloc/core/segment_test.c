@@ -1,13 +1,14 @@
 /* Segments (segment.c) on their own: slots taken and freed in a set of the
  * test's, commit accounting, the cache of empty segments, abandonment and
- * adoption. Linked with the balanced variant (1 s release delay, so nothing
- * cached goes back during the test unless trimmed). */
+ * adoption, where spans go. Linked with the balanced variant (1 s release
+ * delay, so nothing cached goes back during the test unless trimmed). */
 #include "alloc/core/segment.h"
 
 #include <pthread.h>
 
 #include "alloc/backends/backend.h"
 #include "alloc/core/check_testing.h"
+#include "alloc/core/clock.h"
 #include "alloc/core/counters.h"
 #include "alloc/core/init.h"
 
@@ -99,10 +100,71 @@ static void AbandonedSegmentsAreAdoptedWithTheirSpans(void) {
   hk_aged_trim_all();
 }
 
+static void ASpanGoesWhereEarlierSpansLeftTheMostResidentBytes(void) {
+  hk_segment_set set = {.owner_id = 1};
+  bool failed = false;
+  hk_segment* seg = hk_segment_acquire(&set);
+  hk_span* keep = hk_segment_take_slots(&set, 1, false, &failed);
+  hk_span* a = hk_segment_take_slots(&set, 1, false, &failed);
+  hk_span* b = hk_segment_take_slots(&set, 1, false, &failed);
+  HK_EXPECT(keep && a && b && a < b, "three single slots, a before b");
+  /* a carved one page, b 64 KiB: both slots are committed, b holds more. */
+  a->carved_bytes = 100;
+  b->carved_bytes = 64 << 10;
+  free_span_slots(&set, a, 1);
+  free_span_slots(&set, b, 1);
+  HK_EXPECT(seg->touched[a->slot_index] == HK_OS_PAGE && seg->touched[b->slot_index] == 64 << 10,
+            "a leaving span leaves its carved pages, page-rounded, with its slots");
+  hk_span* c = hk_segment_take_slots(&set, 1, false, &failed);
+  HK_EXPECT(c == b, "the next span goes where 64 KiB are resident, not to the lower slot with one page");
+  hk_span* d = hk_segment_take_slots(&set, 1, false, &failed);
+  HK_EXPECT(d == a, "then the slot with one page before untouched ones");
+  /* Decommitting forgets what was touched. */
+  c->carved_bytes = 0;
+  free_span_slots(&set, c, 1);
+  HK_EXPECT(hk_segment_decommit_free_slots(seg), "free slots are advised");
+  HK_EXPECT(seg->touched[c->slot_index] == 0, "a decommitted slot holds nothing resident");
+  d->carved_bytes = 0;
+  free_span_slots(&set, d, 1);
+  free_span_slots(&set, keep, 1);
+  hk_aged_trim_all();
+}
+
+static void AReusedSegmentsFreeSlotsWaitWithTheAgeTheyHad(void) {
+  hk_segment_set set = {.owner_id = 1};
+  bool failed = false;
+  hk_aged_trim_all();
+  hk_segment* seg = hk_segment_acquire(&set);
+  hk_span* a = hk_segment_take_slots(&set, 1, false, &failed);
+  hk_span* b = hk_segment_take_slots(&set, 1, false, &failed);
+  HK_EXPECT(a && b && hk_segment_of(a) == seg && hk_segment_of(b) == seg, "two slots of one segment");
+  unsigned ia = (unsigned)(a - seg->spans), ib = (unsigned)(b - seg->spans);
+  hk_clock_set_fake(1000);
+  free_span_slots(&set, b, 1);
+  HK_EXPECT(((seg->cached_heads >> ib) & 1) && seg->runs[ib].age.since_ms == 1000,
+            "b's slot waits in the free-slot cache since it was freed");
+  hk_clock_set_fake(1100);
+  free_span_slots(&set, a, 1);
+  HK_EXPECT(set.head == NULL && seg->cached_heads == 0, "the empty segment waits as a whole");
+  hk_clock_set_fake(1200);
+  hk_segment* again = hk_segment_acquire_cached(&set);
+  HK_EXPECT(again == seg, "and is reused");
+  HK_EXPECT(((seg->cached_heads >> ib) & 1) && seg->runs[ib].age.since_ms == 1000,
+            "b's committed slot is back in the free-slot cache with the age it had, not the reuse's");
+  HK_EXPECT(((seg->cached_heads >> ia) & 1) && seg->runs[ia].age.since_ms == 1100, "a's slot with its own");
+  hk_span* c = hk_segment_take_slots(&set, 1, false, &failed);
+  HK_EXPECT(c != NULL && ((seg->cached_heads >> (c - seg->spans)) & 1) == 0, "a slot taken leaves the cache");
+  free_span_slots(&set, c, 1);
+  hk_clock_set_fake(0);
+  hk_aged_trim_all();
+}
+
 int main(void) {
   hk_ensure_init();
   HK_RUN(TakingSlotsCommitsThemAndFreeingTheLastSpanCachesTheSegment);
   HK_RUN(AFreedSlotIsTakenAgainWhileStillCommitted);
   HK_RUN(AbandonedSegmentsAreAdoptedWithTheirSpans);
+  HK_RUN(ASpanGoesWhereEarlierSpansLeftTheMostResidentBytes);
+  HK_RUN(AReusedSegmentsFreeSlotsWaitWithTheAgeTheyHad);
   return HK_TEST_RESULT();
 }

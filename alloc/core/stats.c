@@ -134,6 +134,7 @@ void hk_stats_get(hk_stats_t* out) {
   out->syscalls_madvise_nohugepage = hk_os_read(madvise_nohugepage);
   out->syscalls_mprotect = hk_os_read(mprotect);
   out->syscalls_mremap = hk_os_read(mremap);
+  out->syscalls_mincore = hk_os_read(mincore);
   out->bytes_limit = hk_os_memory_limit();
   out->limit_purges = hk_stat_read(&hk_stat.limit_purges);
   out->bytes_limit_purged = hk_stat_read(&hk_stat.limit_purged_bytes);
@@ -252,6 +253,7 @@ static const stat_field hk_stat_fields[] = {
     HK_FIELD(syscalls_madvise_nohugepage, false),
     HK_FIELD(syscalls_mprotect, false),
     HK_FIELD(syscalls_mremap, false),
+    HK_FIELD(syscalls_mincore, false),
     HK_FIELD(bytes_limit, true),
     HK_FIELD(limit_purges, false),
     HK_FIELD(bytes_limit_purged, true),

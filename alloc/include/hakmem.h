@@ -132,6 +132,7 @@ typedef struct hk_stats {
   uint64_t syscalls_madvise_nohugepage; /* madvise calls with MADV_NOHUGEPAGE (HAKMEM_THP=never) */
   uint64_t syscalls_mprotect;   /* mprotect calls */
   uint64_t syscalls_mremap;     /* mremap calls (realloc growing a block above 16 MiB moves its pages, no copy) */
+  uint64_t syscalls_mincore;    /* mincore calls (freeing an arena block: which of its pages the program touched) */
   /* The memory limit (HAKMEM_MEMORY_LIMIT_MB), counts since the process started. */
   uint64_t bytes_limit;         /* the soft limit on bytes_committed in force; 0: none */
   uint64_t limit_purges;        /* times committing past it made the caches give memory back first */

@@ -128,7 +128,8 @@ static void (*stats_get)(hk_stats_t*);
 static void find_hakmem(void) { stats_get = (void (*)(hk_stats_t*))dlsym(RTLD_DEFAULT, "hk_stats_get"); }
 
 static uint64_t syscalls(const hk_stats_t* s) {
-  return s->syscalls_mmap + s->syscalls_munmap + s->syscalls_madvise + s->syscalls_mprotect + s->syscalls_mremap;
+  return s->syscalls_mmap + s->syscalls_munmap + s->syscalls_madvise + s->syscalls_mprotect + s->syscalls_mremap +
+         s->syscalls_mincore;
 }
 
 static void out_stats(const char* prefix) {
