@@ -105,13 +105,10 @@ uint32_t hk_span_collect_remote(hk_span* s) {
   for (;;) {
     /* Checked before it is followed; more links than the span has blocks
      * is a cycle. */
-    if (hk_unlikely(!hk_link_ok(s, tail))) {
-      hk_freelist_corrupt(s, tail);
-      return 0;
-    }
+    bool ok = hk_link_ok(s, tail);
     hk_block* next = hk_block_link(s, tail);
-    if (next == HK_LIST_END) break;
-    if (hk_unlikely(n >= s->capacity)) {
+    if (ok && next == HK_LIST_END) break;
+    if (hk_unlikely(!ok || n >= s->capacity)) {
       hk_freelist_corrupt(s, tail);
       return 0;
     }

@@ -57,9 +57,10 @@ HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_F
 HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
 
 /* The end of every free list, an owner's or a remote one (never NULL): two
- * zero words that are no block of any span. They are never a free block's
- * (0 ^ 0 is no block's key: hk_secret has its top bit set, a user-space
- * address has not), so the pop of an empty list fails malloc's check and
+ * zero words that are no block of any span. They are never a free block's:
+ * its address ^ 0 ^ 0 is not hk_secret, which has its top bit set (a
+ * user-space address has not) and is 0 only before initialization (an
+ * address is not). So the pop of an empty list fails malloc's check and
  * goes to the far path: the fast path needs no empty-list test. Every link
  * hakmem writes is a block start or this, so every link can be read. */
 extern const hk_block hk_list_end;
@@ -170,6 +171,10 @@ HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, hk_block** next) {
 }
 
 HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, hk_block* next) {
+  /* The next pop of this list starts with loads from next, on its
+   * dependent chain: its line starts coming now (a hint, which never
+   * faults, whatever next is; HK_LIST_END is read-only data). */
+  __builtin_prefetch(next);
   s->free = next;
   b->tag = 0;  /* live: a later free() of it is legitimate */
   s->used++;
