@@ -81,11 +81,13 @@ extern hk_span hk_span_empty;
  * branch is predicted. free()'s push stores the old head as is, so the
  * next pop's load of the link forwards from a store that waited on nothing.
  * Why this is enough (README "What hakmem detects" has the whole argument):
- * - a write into a freed block that changes its link, or its tag, or any
- *   bytes of either but not both in agreement, fails the check: always,
- *   not with some probability. Making both agree for b takes b ^ hk_secret,
- *   that is the secret; a copy of another free block's two words agrees
- *   for that block's address, not b's.
+ * - a write into a freed block that changes its link alone, or its tag
+ *   alone, or both but not by the same bits (any write of up to 8 bytes),
+ *   fails the check: always, not with some probability. Making both agree
+ *   for b takes b ^ hk_secret, that is the secret; a copy of another free
+ *   block's two words agrees for that block's address, not b's. (What is
+ *   left, a block's own words read while free and written back after its
+ *   span was carved again with another size: README.)
  * - so every head is a value hakmem wrote (a block of the span, or
  *   HK_LIST_END), and the pop's loads never fault, whatever was written.
  * - a block is handed out only as a head whose words agree, and handing it
