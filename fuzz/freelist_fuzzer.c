@@ -114,7 +114,7 @@ static int still_free(const char* p) {
   if (hk_segmap_kind((uintptr_t)p) != HK_MAP_SEGMENT) return 0;
   hk_span* s = hk_span_at(p);
   if (!s->in_use || s->corrupt || !hk_span_holds_block(s, p)) return 0;
-  return ((const hk_block*)p)->tag == hk_free_tag(p);
+  return hk_block_is_free((const hk_block*)p, hk_free_tag(p));
 }
 
 static void corrupt(fi* in) {

@@ -115,8 +115,8 @@ HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
   return class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
 }
 
-HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s, uintptr_t off) {
-  void* p = hk_span_pop_far(s, off);
+HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s) {
+  void* p = hk_span_pop_far(s);
   return hk_likely(p != NULL) ? p : hk_malloc_slow(size, heap);
 }
 

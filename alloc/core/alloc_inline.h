@@ -19,10 +19,9 @@
 HK_HIDDEN_BEGIN
 /* size first: malloc's fast path keeps it where it arrived (one move less). */
 void* hk_malloc_slow(size_t size, hk_heap* heap);
-/* The pop from span s that the fast check sent away (off: the head's
- * decoded link): the list's end or an empty list, a corrupted link; falls
- * back to hk_malloc_slow. */
-void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s, uintptr_t off);
+/* The pop from span s that the fast check sent away (an empty list, or a
+ * head whose words are not a free block's); falls back to hk_malloc_slow. */
+void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s);
 
 HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
   return hk_span_pop(heap->current[cls]);
@@ -33,10 +32,10 @@ HK_INLINE void* hk_malloc_inline(size_t size) {
   if (hk_likely(size <= HK_SMALL_MAX)) {
     hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
     hk_block* b;
-    uintptr_t off;
-    /* An empty list ends at HK_LIST_END, which fails the check too. */
-    if (hk_span_pop_head(s, &b, &off)) return hk_span_pop_take(s, b, off);
-    return hk_malloc_far(size, heap, s, off);
+    hk_block* next;
+    /* An empty list's head is HK_LIST_END, which fails the check too. */
+    if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
+    return hk_malloc_far(size, heap, s);
   }
   return hk_malloc_slow(size, heap);
 }

@@ -36,9 +36,9 @@ size_t hk_big_usable(const void* p);
 size_t hk_usable_size_checked(const void* p, const char* func);
 
 /* The live-block test: p is a block start span s has handed out and not
- * taken back (its tag, `tag` = hk_free_tag(p), is not the free one). */
+ * taken back (its words are not a free block's; `tag` = hk_free_tag(p)). */
 HK_INLINE bool hk_span_live_block(const hk_span* s, const void* p, uintptr_t tag) {
-  return hk_span_holds_block(s, p) && ((const hk_block*)p)->tag != tag;
+  return hk_span_holds_block(s, p) && !hk_block_is_free((const hk_block*)p, tag);
 }
 
 /* The span of p when p is a live small block, else NULL. */

@@ -203,6 +203,62 @@ TEST_P(FreeListWarnTest, ReportedAndSpanQuarantined) {
 INSTANTIATE_TEST_SUITE_P(All, FreeListWarnTest, testing::ValuesIn(kCases),
                          [](const testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
+// A write into a freed block's tag word makes free() take the block for a
+// live one, so a second free of it is no double free: the block is then on
+// the list twice (here at its head, linked to itself). It is handed out once;
+// the pop that reaches it again finds its tag zeroed by the first and
+// reports it instead of handing out a live block a second time.
+void FreeTwiceAfterTagWrite(void* p) {
+  hk_free(p);
+  static_cast<volatile char*>(p)[8] ^= 1;  // the tag word, not the link
+  hk_free(p);                               // taken for live: pushed again
+}
+
+TEST(FreeListTagDeathTest, BlockOnTheListTwiceIsReportedNotHandedOutTwice) {
+  std::vector<void*> keep;  // the span's blocks stay live: no empty-span path
+  for (int i = 0; i < 8; i++) keep.push_back(hk_malloc(kSize));
+  void* p = hk_malloc(kSize);
+  EXPECT_DEATH(
+      {
+        FreeTwiceAfterTagWrite(p);
+        if (hk_malloc(kSize) != p) abort();
+        hk_malloc(kSize);
+      },
+      Expected(p));
+  for (void* q : keep) hk_free(q);
+  hk_free(p);
+}
+
+TEST(FreeListTagWarnTest, BlockOnTheListTwiceIsReportedNotHandedOutTwice) {
+  ASSERT_EQ(hk_option_set("HAKMEM_ON_ERROR", "warn"), 0);
+  std::string err, expected;
+  void* first = nullptr;
+  void* second = nullptr;
+  void* p = nullptr;
+  hk_trim(0);
+  std::thread([&] {
+    std::vector<void*> keep;
+    for (int i = 0; i < 8; i++) keep.push_back(hk_malloc(kSize));
+    p = hk_malloc(kSize);
+    expected = Expected(p);
+    FreeTwiceAfterTagWrite(p);
+    testing::internal::CaptureStderr();
+    first = hk_malloc(kSize);
+    second = hk_malloc(kSize);
+    err = testing::internal::GetCapturedStderr();
+    for (void* q : keep) hk_free(q);  // the quarantined span leaks them
+    hk_free(first);
+    hk_free(second);
+  }).join();
+  ASSERT_EQ(hk_option_set("HAKMEM_ON_ERROR", "abort"), 0);
+  std::string line = expected;
+  line.replace(line.find("\\(\\)"), 4, "()");
+  EXPECT_EQ(err, line + "\n");
+  EXPECT_EQ(first, p);
+  EXPECT_NE(second, p);
+  EXPECT_NE(second, nullptr);
+}
+
 // A clean program never trips the checks: blocks of every small class freed
 // locally and remotely, in mixed orders, then reused.
 TEST(FreeList, CleanUseRaisesNothing) {

@@ -6,46 +6,32 @@
 #include "alloc/core/options.h"
 #include "alloc/core/print.h"
 
-/* Zero words in read-only memory: its link decodes to hk_secret. */
+/* Zero words in read-only memory: never a free block's words. */
 const hk_block hk_list_end;
 hk_span hk_span_empty = {.free = HK_LIST_END};
 
-/* Not `static const`: other objects must load it, so that the multiply by
- * it takes it as a memory operand (one instruction) instead of
- * materializing a 64-bit immediate first. */
-const uint64_t hk_link_inv = 0x16e79966628c17f5ull;
-_Static_assert((uint64_t)(0x16e79966628c17f5ull * HK_LINK_MUL) == 1, "hk_link_inv is HK_LINK_MUL's inverse");
-
 /* ---- free-list integrity ------------------------------------------------ */
-/* The cold half of the link checks whose hot half is hk_span_pop (span.h):
- * whatever a pop decodes that does not stay inside its span's carved
- * blocks, and every link a list walk follows, is checked exactly here. */
-bool hk_link_ok(const hk_span* s, const hk_block* next) {
-  if (next == HK_LIST_END) return true;
-  if (!hk_span_holds_block(s, next)) return false;
-  /* Inside the span's carved blocks, so safe to read. */
-  HK_VG_LINK_OPEN(next);
-  bool is_free = next->tag == hk_free_tag(next);
-  HK_VG_LINK_CLOSE(next);
-  return is_free;
+/* The cold half of the link checks whose hot half is hk_span_pop (span.h).
+ * A walk checks each block's words before it trusts its link, and the link
+ * itself exactly: a slow path can afford it, and a walk then never leaves
+ * the span even if the words were forged. */
+bool hk_link_ok(const hk_span* s, const hk_block* b) {
+  HK_VG_LINK_OPEN(b);
+  bool is_free = hk_block_is_free(b, hk_free_tag(b));
+  hk_block* next = (hk_block*)b->link;
+  HK_VG_LINK_CLOSE(b);
+  return is_free && (next == HK_LIST_END || hk_span_holds_block(s, next));
 }
 
 void* (*hk_span_refill)(unsigned cls);
 
-void* hk_span_pop_far(hk_span* s, uintptr_t off) {
+void* hk_span_pop_far(hk_span* s) {
   hk_block* b = s->free;
   if (b == HK_LIST_END) return NULL;
-  hk_block* next = (hk_block*)(s->start + off);
-  if (hk_unlikely(!hk_link_ok(s, next))) {
-    HK_VG_LINK_CLOSE(b);
-    hk_freelist_corrupt(s, b);  /* returns only in warn mode, s cut */
-    return hk_span_refill != NULL ? hk_span_refill(s->class_idx) : NULL;
-  }
-  s->free = next;
-  b->tag = 0;  /* live: a later free() of it is legitimate */
-  s->used++;
-  HK_VG_ALLOC(b, s->block_size);
-  return b;
+  /* malloc's check failed: b's words are not a free block's. */
+  HK_VG_LINK_CLOSE(b);
+  hk_freelist_corrupt(s, b);  /* returns only in warn mode, s cut */
+  return hk_span_refill != NULL ? hk_span_refill(s->class_idx) : NULL;
 }
 
 void hk_freelist_corrupt(hk_span* s, const void* at) {
@@ -62,8 +48,9 @@ void hk_freelist_corrupt(hk_span* s, const void* at) {
 }
 
 hk_block* hk_block_link(const hk_span* s, hk_block* b) {
+  (void)s;
   HK_VG_LINK_OPEN(b);
-  hk_block* next = hk_block_next(s, b);
+  hk_block* next = (hk_block*)b->link;
   HK_VG_LINK_CLOSE(b);
   return next;
 }
@@ -116,11 +103,12 @@ uint32_t hk_span_collect_remote(hk_span* s) {
   uint32_t n = 1;
   hk_block* tail = list;
   for (;;) {
-    hk_block* next = hk_block_link(s, tail);
-    if (next == NULL) break;
     /* Checked before it is followed; more links than the span has blocks
      * is a cycle. */
-    if (hk_unlikely(!hk_link_ok(s, next) || n >= s->capacity)) {
+    bool ok = hk_link_ok(s, tail);
+    hk_block* next = hk_block_link(s, tail);
+    if (ok && next == HK_LIST_END) break;
+    if (hk_unlikely(!ok || n >= s->capacity)) {
       hk_freelist_corrupt(s, tail);
       return 0;
     }
@@ -174,7 +162,7 @@ void hk_span_release_tail(hk_span* s) {
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
     hk_block* next = hk_block_link(s, b);
     /* Checked before it is followed; more links than blocks is a cycle. */
-    if (next != HK_LIST_END && hk_unlikely(!hk_link_ok(s, next) || ++n >= carved)) {
+    if (hk_unlikely(!hk_link_ok(s, b) || (next != HK_LIST_END && ++n >= carved))) {
       hk_freelist_corrupt(s, b);
       return;
     }

@@ -7,8 +7,9 @@
  * last live block, and the span lists heaps keep. It knows nothing of heaps.
  *
  * A free block's first two words are its free-list link and its tag; the
- * tag, the block's address mixed with a per-process secret, is what tells a
- * free block from a live one (double free). */
+ * tag, the block's address and its link mixed with a per-process secret,
+ * tells a free block from a live one (double free) and vouches for the
+ * link (a write into freed memory cannot steer malloc). */
 #ifndef HAKMEM_CORE_SPAN_H
 #define HAKMEM_CORE_SPAN_H
 
@@ -25,18 +26,24 @@
 
 HK_HIDDEN_BEGIN
 /* A free block. Blocks are at least 16 bytes, so both words always fit.
- *   link  the free-list link: its successor's offset in the span, encoded
- *         with hk_secret (hk_link_encode), so a write into a freed block
- *         cannot steer malloc: every pop checks what it decodes before
- *         following it.
- *   tag   address ^ hk_secret while the block is free, 0 once handed out:
- *         free() of a block whose tag is already set is a double free. */
+ *   link  the free-list link: its successor's address, as is.
+ *   tag   hk_free_tag(block) ^ link while the block is free, 0 once handed
+ *         out. It authenticates the pair: a block's words are a free
+ *         block's (hk_block_is_free) only as hakmem wrote them, since making
+ *         them agree takes the per-process secret. free() of a block whose
+ *         words are a free block's is a double free; malloc follows a link
+ *         only when its block's words agree (below). */
 typedef struct hk_block {
   uintptr_t link;
   uintptr_t tag;
 } hk_block;
 
+/* A block's key: its address mixed with the secret. */
 HK_INLINE uintptr_t hk_free_tag(const void* b) { return (uintptr_t)b ^ hk_secret; }
+
+/* True when b's two words are a free block's (key = hk_free_tag(b), passed
+ * in when the caller has it). */
+HK_INLINE bool hk_block_is_free(const hk_block* b, uintptr_t key) { return (b->tag ^ b->link) == key; }
 
 /* The calling thread's identity for span ownership: its thread pointer
  * (%fs:0 on x86-64), one load without the TLS offset a heap pointer needs.
@@ -49,11 +56,13 @@ HK_INLINE uintptr_t hk_thread_id(void) { return (uintptr_t)__builtin_thread_poin
 HK_INLINE uint32_t hk_span_live(const hk_span* s) { return (s->used & ~HK_USED_FULL) - s->pinned; }
 HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FULL) != 0; }
 
-/* The end of every owner's free list (never NULL): two zero words that
- * are no block of any span. Its link decodes to the secret, 2^63 or more,
- * so it never passes malloc's fast check: the pop of an empty list goes to
- * the far path like the pop of a list's last block, and malloc's fast path
- * needs no empty-list test. Remote-free lists end with NULL. */
+/* The end of every free list, an owner's or a remote one (never NULL): two
+ * zero words that are no block of any span. They are never a free block's:
+ * its address ^ 0 ^ 0 is not hk_secret, which has its top bit set (a
+ * user-space address has not) and is 0 only before initialization (an
+ * address is not). So the pop of an empty list fails malloc's check and
+ * goes to the far path: the fast path needs no empty-list test. Every link
+ * hakmem writes is a block start or this, so every link can be read. */
 extern const hk_block hk_list_end;
 #define HK_LIST_END ((hk_block*)&hk_list_end)  /* read only: never written */
 
@@ -62,54 +71,51 @@ extern const hk_block hk_list_end;
 extern hk_span hk_span_empty;
 
 /* ---- free-list links -------------------------------------------------- */
-/* A free block of span s whose successor is `next` stores
- *     link = ((next - s->start) ^ hk_secret) * hk_link_inv     (mod 2^64)
- * and a pop reads it back as
- *     off  = (link * HK_LINK_MUL) ^ hk_secret  = next - s->start.
- * A pop follows the link only when off < s->carved_bytes: next then lies
- * inside the span's carved blocks, whatever was written, and the test is
- * one compare with a field of the line the pop reads anyway, for a span of
- * one slot or of eight. Anything else (the end of the list, HK_LIST_END,
- * which lies outside every span; a corrupted link) goes to hk_span_pop_far,
- * which checks next exactly. The secret makes a written value decode to an offset the writer
- * cannot choose; the multiply (folded into the load on the pop side, one
- * instruction on the push side) carries any change of the word's low bytes
- * into the high bits of off, so a partial write cannot move a link to a
- * neighbouring block the way it could under a plain XOR. README "What
- * hakmem detects" argues why that is enough. */
-#define HK_LINK_MUL 0x6b3a9c5dull  /* odd, in [2^30, 2^31): an imul immediate */
-/* HK_LINK_MUL^-1 mod 2^64 (span.c): a variable, so the multiply takes it
- * from memory in one instruction. */
-extern const uint64_t hk_link_inv;
+/* A free block b whose successor is `next` holds
+ *     link = next,   tag = hk_free_tag(b) ^ next = b ^ hk_secret ^ next,
+ * and a pop hands b out, and makes next the head, only when
+ *     b ^ link ^ tag == hk_secret   (hk_block_is_free).
+ * The check sits beside the pop's dependent chain, not on it: the chain is
+ * load head -> load link -> store head, as with unprotected links; the
+ * secret's and the tag's loads and the compare run beside it, and the
+ * branch is predicted. free()'s push stores the old head as is, so the
+ * next pop's load of the link forwards from a store that waited on nothing.
+ * Why this is enough (README "What hakmem detects" has the whole argument):
+ * - a write into a freed block that changes its link alone, or its tag
+ *   alone, or both but not by the same bits (any write of up to 8 bytes),
+ *   fails the check: always, not with some probability. Making both agree
+ *   for b takes b ^ hk_secret, that is the secret; a copy of another free
+ *   block's two words agrees for that block's address, not b's. (What is
+ *   left, a block's own words read while free and written back after its
+ *   span was carved again with another size: README.)
+ * - so every head is a value hakmem wrote (a block of the span, or
+ *   HK_LIST_END), and the pop's loads never fault, whatever was written.
+ * - a block is handed out only as a head whose words agree, and handing it
+ *   out zeroes its tag: a block that is on a list twice (its tag
+ *   overwritten, then freed again; an old pair written back) fails the
+ *   check when it is reached the second time, before it is handed out. */
 
-/* The link word of a free block of s whose successor is next
- * (HK_LIST_END at the end of an owner's list, NULL on a remote list). */
-HK_INLINE uintptr_t hk_link_encode(const hk_span* s, const hk_block* next) {
-  return (((uintptr_t)next - s->start) ^ hk_secret) * hk_link_inv;
-}
-
-/* next - s->start, decoded from the link of b, a free block of span s. */
-HK_INLINE uintptr_t hk_block_link_off(const hk_block* b) { return (b->link * HK_LINK_MUL) ^ hk_secret; }
-
-/* malloc's fast check of a decoded offset: next lies inside s's carved
- * blocks. Whatever fails it goes to hk_span_pop_far. */
-HK_INLINE bool hk_link_off_in_span(const hk_span* s, uintptr_t off) { return off < s->carved_bytes; }
+/* True when the link of b, a block on one of span s's lists, may be
+ * followed by a slow path that walks the list: b's words are a free
+ * block's, and the link is HK_LIST_END or a block start s has carved. */
+bool hk_link_ok(const hk_span* s, const hk_block* b);
 
 /* True when span s's owner list holds a block. */
 HK_INLINE bool hk_span_has_free(const hk_span* s) { return s->free != HK_LIST_END; }
 
-/* Free block b's successor, decoded but not checked (hk_link_ok checks). */
-HK_INLINE hk_block* hk_block_next(const hk_span* s, const hk_block* b) {
-  return (hk_block*)(s->start + hk_block_link_off(b));
-}
-
-/* Marks b, a block of span s, free with its tag (hk_free_tag(b), passed in
- * when the caller has it already) and links it before next. b may be
- * no-access to memcheck, so the two words are opened around the write. */
-HK_INLINE void hk_block_make_free_tagged(const hk_span* s, hk_block* b, hk_block* next, uintptr_t tag) {
+/* Marks b, a block of span s, free with its key (hk_free_tag(b), passed in
+ * when the caller has it already) and links it before next (HK_LIST_END at
+ * the end of any list). b may be no-access to memcheck, so the two words
+ * are opened around the write. */
+HK_INLINE void hk_block_make_free_tagged(const hk_span* s, hk_block* b, hk_block* next, uintptr_t key) {
+  (void)s;  /* the span names the list; the words depend on b alone */
   HK_VG_LINK_OPEN(b);
-  b->link = hk_link_encode(s, next);
-  b->tag = tag;
+  b->link = (uintptr_t)next;
+  /* Two plain stores: GCC would otherwise pair them through a vector
+   * register (more instructions, and a malloc right after must forward its
+   * load of the link from a 16-byte store). */
+  __asm__("" : "+m"(b->link));
+  b->tag = key ^ (uintptr_t)next;
   HK_VG_LINK_CLOSE(b);
 }
 
@@ -123,20 +129,16 @@ HK_INLINE void hk_block_make_free(const hk_span* s, hk_block* b, hk_block* next)
 #define HK_CORRUPT_CUT 1
 #define HK_CORRUPT_OFF_LISTS 2
 
-/* True when next, decoded from a free block of span s, may be followed:
- * HK_LIST_END, or a block start s has carved whose tag says it is free. */
-bool hk_link_ok(const hk_span* s, const hk_block* next);
 /* Reports the corrupted link of free block `at` in span s ("hakmem:
  * corrupted free list at 0x... in malloc()") and aborts; under
  * HAKMEM_ON_ERROR=warn cuts s's lists and marks it HK_CORRUPT_CUT instead
  * (its heap then takes it off its lists). */
 void hk_freelist_corrupt(hk_span* s, const void* at);
-/* The pop of the head of s's free list when its link decodes to an offset
- * (off = next - s->start) outside s's carved blocks: NULL when the list is
- * empty; else checks next exactly, then pops the head. After a corrupted
- * link was reported (warn mode) the block comes from hk_span_refill
- * instead. */
-void* hk_span_pop_far(hk_span* s, uintptr_t off);
+/* The pop of the head of s's free list when malloc's check failed: NULL
+ * when the list is empty; else the head's words are not a free block's,
+ * which is reported (hk_freelist_corrupt). After that report (warn mode)
+ * the block comes from hk_span_refill instead. */
+void* hk_span_pop_far(hk_span* s);
 /* A block of class cls from the allocation slow path, for a pop that found
  * its span's list corrupted (warn mode): registered by the entry floor
  * (alloc.c) at load, since spans cannot call up into heaps. NULL: none. */
@@ -150,9 +152,10 @@ void hk_checked_free(hk_span* s, hk_block* b);
 /* A pop in two halves, so that malloc's fast path can send a miss to its
  * own far path (hk_malloc_far) with what it needs for the slow path.
  * hk_span_pop_head reads the head of s's list (HK_LIST_END when empty) and
- * its link's offset, and says whether the fast check lets the pop follow
- * it; hk_span_pop_take then completes the pop. Owner thread only. */
-HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, uintptr_t* off) {
+ * its link, and says whether the head's words let the pop hand it out and
+ * follow the link; hk_span_pop_take then completes the pop. Owner thread
+ * only. */
+HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, hk_block** next) {
   hk_block* b = s->free;
 #if defined(__x86_64__)
   /* b is malloc's return value: in the return register from the start, the
@@ -160,17 +163,21 @@ HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, uintptr_t* off) {
   __asm__("" : "+a"(b));
 #endif
   HK_VG_LINK_OPEN(b);
+  uintptr_t link = b->link;
   *head = b;
-  *off = hk_block_link_off(b);
-  if (HK_CHECKED && b != HK_LIST_END) {
-    hk_block* next = (hk_block*)(s->start + *off);
-    hk_checked_pop(s, b, next == HK_LIST_END ? NULL : next);
-  }
-  return hk_likely(hk_link_off_in_span(s, *off));
+  *next = (hk_block*)link;
+  if (HK_CHECKED && b != HK_LIST_END) hk_checked_pop(s, b, *next == HK_LIST_END ? NULL : *next);
+  /* hk_block_is_free(b, hk_free_tag(b)), grouped so that the secret is the
+   * compare's memory operand. */
+  return hk_likely(((uintptr_t)b ^ link ^ b->tag) == hk_secret);
 }
 
-HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, uintptr_t off) {
-  s->free = (hk_block*)(s->start + off);
+HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, hk_block* next) {
+  /* The next pop of this list starts with loads from next, on its
+   * dependent chain: its line starts coming now (a hint, which never
+   * faults, whatever next is; HK_LIST_END is read-only data). */
+  __builtin_prefetch(next);
+  s->free = next;
   b->tag = 0;  /* live: a later free() of it is legitimate */
   s->used++;
   HK_VG_ALLOC(b, s->block_size);
@@ -181,9 +188,9 @@ HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, uintptr_t off) {
  * thread only. */
 HK_INLINE void* hk_span_pop(hk_span* s) {
   hk_block* b;
-  uintptr_t off;
-  if (hk_span_pop_head(s, &b, &off)) return hk_span_pop_take(s, b, off);
-  return hk_span_pop_far(s, off);
+  hk_block* next;
+  if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
+  return hk_span_pop_far(s);
 }
 
 #if defined(__SANITIZE_THREAD__)
@@ -251,8 +258,8 @@ bool hk_span_carve(hk_span* s);
 /* Gives back the pages of s past its last live block (trim). Walking the
  * free list checks each link (warn mode: s is left HK_CORRUPT_CUT). */
 void hk_span_release_tail(hk_span* s);
-/* The successor of free block b of span s, for slow paths that walk a
- * list. */
+/* The successor of free block b of span s, as its link says, for slow
+ * paths that walk a list (hk_link_ok says whether to follow it). */
 hk_block* hk_block_link(const hk_span* s, hk_block* b);
 
 /* ---- span lists ----------------------------------------------------------- */
