@@ -115,7 +115,9 @@ HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
 }
 
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s, uintptr_t off) {
-  void* p = hk_span_pop_far(s, off);
+  /* Sampling on: a proxy's batch ran out (prof.h). */
+  void* p = hk_unlikely(hk_prof_is_proxy(s)) ? hk_prof_pop_far(&heap->current[s->class_idx], off)
+                                            : hk_span_pop_far(s, off);
   return hk_likely(p != NULL) ? p : hk_malloc_slow(size, heap);
 }
 

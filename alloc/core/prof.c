@@ -210,38 +210,81 @@ bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size) {
   return nfree < PROF_BATCH_BLOCKS && (uint64_t)nfree * block_size < PROF_BATCH_BYTES;
 }
 
+/* Moves the first `take` blocks of real span s's free list (nfree blocks
+ * long) to proxy p's, charging them to the countdown of class cls and to
+ * the thread's counters. The whole list is moved in one step; a shorter
+ * batch (the countdown allows fewer blocks) is cut after walking `take`
+ * links, each checked as malloc's pop checks it: a link that fails the
+ * check leaves the list as it is (0 taken), for the pops on the slow path
+ * to report. Returns the blocks taken. */
+static inline uint64_t batch_take(prof_thread* t, hk_span* p, hk_span* s, unsigned cls, uint64_t take,
+                                  uint32_t nfree) {
+  if (take == 0) return 0;
+  hk_block* first = s->free;
+  hk_block* rest = HK_LIST_END;
+  if (take < nfree) {
+    hk_block* last = first;
+    for (uint64_t i = 1; i <= take; i++) {
+      HK_VG_LINK_OPEN(last);
+      uintptr_t off = hk_block_link_off(last);
+      HK_VG_LINK_CLOSE(last);
+      if (hk_unlikely(!hk_link_off_in_span(s, off))) return 0;
+      rest = (hk_block*)(s->start + off);
+      if (i < take) last = rest;
+    }
+    hk_block_make_free(s, last, HK_LIST_END);
+  }
+  s->free = rest;
+  p->free = first;
+  p->carved_bytes = s->carved_bytes;  /* the links' range, carved since the last batch too */
+  p->used = 0;
+  s->used += (uint32_t)take;
+  t->batch[cls] = (uint32_t)take;
+  t->countdown[cls] -= (int64_t)(take * p->block_size);
+  hk_tcounts.allocated += take * p->block_size;
+  return take;
+}
+
+/* The proxy in *slot is empty: a new batch from its real span's list, as
+ * much of it as leaves the countdown above 0 (the allocation that crosses
+ * it must come to the slow path). Nothing when the general path has work
+ * to do: the rate changed, sampling and counting stopped, the span's list
+ * is empty, corrupted or short while it can still be carved. */
+static inline uint64_t proxy_refill(prof_thread* t, hk_span* p) {
+  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
+  if (hk_unlikely(t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return 0;
+  hk_span* s = p->multi_head;
+  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return 0;
+  unsigned cls = p->class_idx;
+  uint32_t size = p->block_size;
+  uint32_t nfree = hk_prof_free_blocks(s);
+  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return 0;
+  /* The countdown is always positive; the divide only when it is close. */
+  uint64_t cd = (uint64_t)t->countdown[cls], take = nfree;
+  if (hk_unlikely(cd <= (uint64_t)nfree * size)) take = (cd - 1) / size;
+  return batch_take(t, p, s, cls, take, nfree);
+}
+
 void* hk_prof_rebatch(hk_span** slot) {
   hk_span* p = *slot;
   prof_thread* t = hk_prof_tls;
-  if (hk_span_has_free(p) || t == NULL) return NULL;
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  /* A new rate, or neither sampling nor counting any more: the general
-   * path redraws the countdowns or takes the proxy down. */
-  if (hk_unlikely(t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return NULL;
-  hk_span* s = p->multi_head;
-  unsigned cls = p->class_idx;
-  uint32_t size = p->block_size;
-  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return NULL;
-  /* This allocation's charge; the batch must leave the countdown above 0
-   * so the allocation that crosses it comes back here. */
-  int64_t cd = t->countdown[cls] - (int64_t)size;
-  uint32_t nfree = hk_prof_free_blocks(s);
-  uint64_t take = nfree - 1u;
-  if (cd <= (int64_t)(take * size) || nfree == 0) return NULL;
-  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return NULL;
-  void* b = hk_span_pop(s);
-  /* A corrupted list (warn mode) was cut and the block came from the slow
-   * path, which took the span out of the slot. */
-  if (hk_unlikely(*slot != p || s->corrupt)) return b;
-  p->free = s->free;
-  p->carved_bytes = s->carved_bytes;  /* the links' range, carved since the last batch too */
-  p->used = 0;
-  s->free = HK_LIST_END;
-  s->used += (uint32_t)take;
-  t->batch[cls] = (uint32_t)take;
-  t->countdown[cls] = cd - (int64_t)(take * size);
-  hk_tcounts.allocated += (take + 1) * size;  /* the batch and this allocation's block */
-  return b;
+  if (hk_span_has_free(p) || t == NULL || proxy_refill(t, p) == 0) return NULL;
+  return hk_span_pop(p);
+}
+
+void* hk_prof_pop_far(hk_span** slot, uintptr_t off) {
+  hk_span* p = *slot;
+  hk_block* b = p->free;
+  if (b == HK_LIST_END) return hk_prof_rebatch(slot);
+  /* Anything but the list's end is a corrupted link: checked and reported
+   * there (in warn mode the block comes from the slow path). */
+  if (hk_unlikely(p->start + off != (uintptr_t)HK_LIST_END)) return hk_span_pop_far(p, off);
+  /* The batch's last block. The next batch is taken now, so the next
+   * malloc of the class stays on the fast path. */
+  void* r = hk_span_pop_take(p, b, off);
+  prof_thread* t = hk_prof_tls;
+  if (hk_likely(t != NULL)) proxy_refill(t, p);
+  return r;
 }
 
 void hk_prof_wrap(hk_span** slot, unsigned keep) {
@@ -253,13 +296,6 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   sync_rate(t, rate);
   unsigned cls = s->class_idx;
   uint32_t size = s->block_size;
-  uint32_t nfree = hk_prof_free_blocks(s);
-  uint64_t take = nfree > keep ? nfree - keep : 0;
-  /* Only as many as keep the countdown above 0: the allocation that
-   * crosses it must come to the slow path. */
-  int64_t cd = t->countdown[cls];
-  uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
-  if (take > limit) take = limit;
   hk_span* p = &t->proxy[cls];
   p->free = HK_LIST_END;
   p->used = 0;
@@ -271,25 +307,30 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   p->div_magic = s->div_magic;
   p->start = s->start;
   p->multi_head = s;
-  if (take != 0) {
-    hk_block* head = s->free;
-    hk_block* first = keep ? hk_block_link(s, head) : head;
-    hk_block* rest = HK_LIST_END;
-    if (take != nfree - keep) {
-      hk_block* last = first;
-      for (uint64_t i = 1; i < take; i++) last = hk_block_link(s, last);
-      rest = hk_block_link(s, last);
-      hk_block_make_free(s, last, HK_LIST_END);
-    }
-    if (keep) hk_block_make_free(s, head, rest);
-    else s->free = rest;
-    p->free = first;
-    s->used += (uint32_t)take;
-    t->countdown[cls] -= (int64_t)(take * size);
-    hk_tcounts.allocated += take * size;
-  }
-  t->batch[cls] = (uint32_t)take;
+  t->batch[cls] = 0;
   *slot = p;
+  uint32_t nfree = hk_prof_free_blocks(s);
+  if (nfree <= keep || s->corrupt) return;
+  /* Only as many as keep the countdown above 0: the allocation that
+   * crosses it must come to the slow path. The first `keep` blocks stay
+   * with s, for the caller to pop. */
+  int64_t cd = t->countdown[cls];
+  uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
+  uint64_t take = nfree - keep < limit ? nfree - keep : limit;
+  if (keep == 0) {
+    batch_take(t, p, s, cls, take, nfree);
+    return;
+  }
+  /* The kept head block is popped off s around the take, then put back. */
+  hk_block* head = s->free;
+  HK_VG_LINK_OPEN(head);
+  uintptr_t off = hk_block_link_off(head);
+  HK_VG_LINK_CLOSE(head);
+  if (hk_unlikely(!hk_link_off_in_span(s, off))) return;
+  s->free = (hk_block*)(s->start + off);
+  batch_take(t, p, s, cls, take, nfree - 1);
+  hk_block_make_free(s, head, s->free);
+  s->free = head;
 }
 
 /* ---- stack walk -------------------------------------------------------------

@@ -128,13 +128,17 @@ HK_INLINE uint32_t hk_prof_free_blocks(const hk_span* s) {
 /* True when nfree free blocks of this size make a batch too short to pay
  * for the slow path that refills it (heap.c then carves more). */
 bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size);
-/* The proxy in *slot ran out (malloc's miss while sampling). When the real
- * span's whole free list makes a batch that stays below the countdown and
- * is big enough, this allocation gets its first block and the proxy the
- * rest: the common refill, without the heap's slow path. NULL: the caller
- * takes the general path (a sample is due, the batch would cross the
- * countdown, the span needs carving or has no free block). */
+/* The proxy in *slot is empty (a miss while sampling): a new batch from
+ * the real span's free list, as much of it as stays below the countdown,
+ * and this allocation gets its first block: the common refill, without the
+ * heap's slow path. NULL: the caller takes the general path (a sample is
+ * due, the span needs carving or has no free block, the rate changed). */
 void* hk_prof_rebatch(hk_span** slot);
+/* malloc's far path on the proxy in *slot (off: its head's decoded link):
+ * pops the batch's last block and takes the next batch at once, so a batch
+ * costs one trip off the fast path; on an empty proxy, hk_prof_rebatch.
+ * NULL: the slow path. */
+void* hk_prof_pop_far(hk_span** slot, uintptr_t off);
 
 /* Takes the proxy out of a heap's current-span slot: the blocks its batch
  * did not hand out go back to the real span (and to the countdown). Returns
