@@ -44,14 +44,6 @@ static bool prof_enter(void) {
   return true;
 }
 
-static bool prof_try_enter(void) {
-  if (prof_busy) return false;
-  prof_busy = 1;
-  if (hk_trylock(&prof_lock)) return true;
-  prof_busy = 0;
-  return false;
-}
-
 static void prof_drain(void);
 static void prof_leave(void) {
   prof_drain();
@@ -178,14 +170,23 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
   unsigned cls = p->class_idx;
   uint32_t left = t->batch[cls] - p->used;
   if (left != 0) {
-    /* Give the rest of the batch back to its span, and to the countdown. */
+    /* Give the rest of the batch back to its span, and to the countdown:
+     * the two lists are joined at the tail of the shorter one, the only
+     * one walked (a thread's exit takes down every class's proxy, the
+     * blocks mostly cold). */
     hk_block* first = p->free;
-    if (hk_span_has_free(s)) {
+    if (!hk_span_has_free(s)) {
+      s->free = first;
+    } else if (left <= hk_prof_free_blocks(s)) {
       hk_block* last = first;
       for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
       hk_block_make_free(s, last, s->free);
+      s->free = first;
+    } else {
+      hk_block* last = s->free;
+      for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
+      hk_block_make_free(s, last, first);
     }
-    s->free = first;
     s->used -= left;
     t->countdown[cls] += (int64_t)left * p->block_size;
     hk_tcounts.allocated -= (uint64_t)left * p->block_size;
@@ -210,16 +211,15 @@ bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size) {
   return nfree < PROF_BATCH_BLOCKS && (uint64_t)nfree * block_size < PROF_BATCH_BYTES;
 }
 
-/* Moves the first `take` blocks of real span s's free list (nfree blocks
- * long) to proxy p's, charging them to the countdown of class cls and to
- * the thread's counters. The whole list is moved in one step; a shorter
- * batch (the countdown allows fewer blocks) is cut after walking `take`
- * links, each checked as malloc's pop checks it: a link that fails the
- * check leaves the list as it is (0 taken), for the pops on the slow path
- * to report. Returns the blocks taken. */
-static inline uint64_t batch_take(prof_thread* t, hk_span* p, hk_span* s, unsigned cls, uint64_t take,
-                                  uint32_t nfree) {
-  if (take == 0) return 0;
+/* Moves the first `take` blocks (at least 1) of real span s's free list
+ * (nfree blocks long) to proxy p's, charging them to the countdown of
+ * class cls and to the thread's counters. The whole list is moved in one
+ * step; a shorter batch (the countdown allows fewer blocks) is cut after
+ * walking `take` links, each checked as malloc's pop checks it: a link
+ * that fails the check leaves the list as it is (0 taken), for the pops on
+ * the slow path to report. Returns the blocks taken. */
+static HK_NOINLINE uint64_t batch_take(prof_thread* t, hk_span* p, hk_span* s, unsigned cls, uint64_t take,
+                                       uint32_t nfree) {
   hk_block* first = s->free;
   hk_block* rest = HK_LIST_END;
   if (take < nfree) {
@@ -245,45 +245,67 @@ static inline uint64_t batch_take(prof_thread* t, hk_span* p, hk_span* s, unsign
   return take;
 }
 
-/* The proxy in *slot is empty: a new batch from its real span's list, as
- * much of it as leaves the countdown above 0 (the allocation that crosses
- * it must come to the slow path). Nothing when the general path has work
- * to do: the rate changed, sampling and counting stopped, the span's list
- * is empty, corrupted or short while it can still be carved. */
-static inline uint64_t proxy_refill(prof_thread* t, hk_span* p) {
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  if (hk_unlikely(t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return 0;
+/* The thread state a proxy belongs to (proxies are its first member). */
+_Static_assert(offsetof(prof_thread, proxy) == 0, "a proxy finds its thread state by its class");
+static inline prof_thread* proxy_thread(hk_span* p) { return (prof_thread*)(p - p->class_idx); }
+
+/* Proxy p is empty: a new batch from its real span's list, as much of it
+ * as leaves the countdown above 0 (the allocation that crosses it must
+ * come to the slow path). Nothing when the general path has work to do:
+ * the rate changed, sampling and counting stopped, the span's list is
+ * empty, corrupted or short while it can still be carved. The whole list,
+ * the common case, is taken here without a call; the countdown is always
+ * positive. */
+static inline bool proxy_refill(hk_span* p) {
+  prof_thread* t = proxy_thread(p);
   hk_span* s = p->multi_head;
-  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return 0;
+  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
+  if (hk_unlikely(t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return false;
+  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return false;
   unsigned cls = p->class_idx;
   uint32_t size = p->block_size;
   uint32_t nfree = hk_prof_free_blocks(s);
-  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return 0;
-  /* The countdown is always positive; the divide only when it is close. */
-  uint64_t cd = (uint64_t)t->countdown[cls], take = nfree;
-  if (hk_unlikely(cd <= (uint64_t)nfree * size)) take = (cd - 1) / size;
-  return batch_take(t, p, s, cls, take, nfree);
+  uint64_t bytes = (uint64_t)nfree * size;
+  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return false;
+  uint64_t cd = (uint64_t)t->countdown[cls];
+  /* The countdown ends inside this list: the batch is cut where it ends.
+   * The walk to the cut reads blocks the next pops read anyway; taking
+   * them one at a time instead measured slower. */
+  if (hk_unlikely(cd <= bytes)) return cd > size && batch_take(t, p, s, cls, (cd - 1) / size, nfree) != 0;
+  p->free = s->free;
+  p->carved_bytes = s->carved_bytes;
+  p->used = 0;
+  s->free = HK_LIST_END;
+  s->used += nfree;
+  t->batch[cls] = nfree;
+  t->countdown[cls] = (int64_t)(cd - bytes);
+  hk_tcounts.allocated += bytes;
+  return true;
 }
 
-void* hk_prof_rebatch(hk_span** slot) {
+bool hk_prof_refill(hk_span** slot) {
   hk_span* p = *slot;
-  prof_thread* t = hk_prof_tls;
-  if (hk_span_has_free(p) || t == NULL || proxy_refill(t, p) == 0) return NULL;
-  return hk_span_pop(p);
+  return hk_prof_is_proxy(p) && !hk_span_has_free(p) && proxy_refill(p);
+}
+
+void* hk_prof_rebatch(hk_span** slot) { return hk_prof_refill(slot) ? hk_span_pop(*slot) : NULL; }
+
+/* hk_prof_pop_far's other cases: an empty proxy, a corrupted link (checked
+ * and reported by hk_span_pop_far; in warn mode the block comes from the
+ * slow path). */
+static HK_NOINLINE void* pop_far_other(hk_span** slot, uintptr_t off) {
+  hk_span* p = *slot;
+  return hk_span_has_free(p) ? hk_span_pop_far(p, off) : hk_prof_rebatch(slot);
 }
 
 void* hk_prof_pop_far(hk_span** slot, uintptr_t off) {
   hk_span* p = *slot;
   hk_block* b = p->free;
-  if (b == HK_LIST_END) return hk_prof_rebatch(slot);
-  /* Anything but the list's end is a corrupted link: checked and reported
-   * there (in warn mode the block comes from the slow path). */
-  if (hk_unlikely(p->start + off != (uintptr_t)HK_LIST_END)) return hk_span_pop_far(p, off);
+  if (hk_unlikely(b == HK_LIST_END || p->start + off != (uintptr_t)HK_LIST_END)) return pop_far_other(slot, off);
   /* The batch's last block. The next batch is taken now, so the next
    * malloc of the class stays on the fast path. */
   void* r = hk_span_pop_take(p, b, off);
-  prof_thread* t = hk_prof_tls;
-  if (hk_likely(t != NULL)) proxy_refill(t, p);
+  proxy_refill(p);
   return r;
 }
 
@@ -317,6 +339,7 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   int64_t cd = t->countdown[cls];
   uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
   uint64_t take = nfree - keep < limit ? nfree - keep : limit;
+  if (take == 0) return;
   if (keep == 0) {
     batch_take(t, p, s, cls, take, nfree);
     return;
@@ -551,7 +574,10 @@ static hk_segment_set prof_set = {.owner_id = HK_PROF_OWNER};
 static hk_span* prof_spans[HK_CLASSES];  /* per class, linked through next */
 
 /* Frees of sampled small blocks wait here (a lock-free stack, like a span's
- * remote list) for the next holder of prof_lock, so free never waits. */
+ * remote list) for the next holder of prof_lock (the next sample, of any
+ * thread, or a dump), so free never takes the lock: one lock round trip
+ * per sample, not two. Until then a freed sampled block is neither live in
+ * the profile (a dump drains first) nor reusable. */
 static _Atomic(hk_block*) prof_pending;
 /* Frees of sampled big blocks made while this thread held prof_lock (a
  * signal handler): taken in by prof_leave. */
@@ -609,7 +635,6 @@ void hk_prof_free_small(hk_span* s, hk_block* b) {
     hk_block_make_free(s, b, head);  /* tagged free at once: a second free is a double free */
   } while (!atomic_compare_exchange_weak_explicit(&prof_pending, &head, b, memory_order_release,
                                                   memory_order_relaxed));
-  if (prof_try_enter()) prof_leave();
 }
 
 void hk_prof_record_big(void* p, size_t size, void* frame) {

@@ -134,6 +134,9 @@ bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size);
  * heap's slow path. NULL: the caller takes the general path (a sample is
  * due, the span needs carving or has no free block, the rate changed). */
 void* hk_prof_rebatch(hk_span** slot);
+/* The same batch, without the pop: true when *slot is an empty proxy that
+ * got one (after a sample, its class's next allocations stay fast). */
+bool hk_prof_refill(hk_span** slot);
 /* malloc's far path on the proxy in *slot (off: its head's decoded link):
  * pops the batch's last block and takes the next batch at once, so a batch
  * costs one trip off the fast path; on an empty proxy, hk_prof_rebatch.
