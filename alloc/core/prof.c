@@ -259,19 +259,22 @@ static inline prof_thread* proxy_thread(hk_span* p) { return (prof_thread*)(p - 
 static inline bool proxy_refill(hk_span* p) {
   prof_thread* t = proxy_thread(p);
   hk_span* s = p->multi_head;
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  if (hk_unlikely(t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return false;
-  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return false;
   unsigned cls = p->class_idx;
   uint32_t size = p->block_size;
+  uint64_t cd = (uint64_t)t->countdown[cls];
+  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
+  /* cd <= size: the next allocation is the sample (the slow path's). */
+  if (hk_unlikely(cd <= size || t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return false;
+  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return false;
   uint32_t nfree = hk_prof_free_blocks(s);
   uint64_t bytes = (uint64_t)nfree * size;
   if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return false;
-  uint64_t cd = (uint64_t)t->countdown[cls];
   /* The countdown ends inside this list: the batch is cut where it ends.
-   * The walk to the cut reads blocks the next pops read anyway; taking
-   * them one at a time instead measured slower. */
-  if (hk_unlikely(cd <= bytes)) return cd > size && batch_take(t, p, s, cls, (cd - 1) / size, nfree) != 0;
+   * The walk to the cut reads blocks the next pops read anyway (one
+   * dependent miss each when they are cold, the largest cost of a sample
+   * on big working sets); taking them one at a time instead, each pop a
+   * trip here, measured slower. */
+  if (hk_unlikely(cd <= bytes)) return batch_take(t, p, s, cls, (cd - 1) / size, nfree) != 0;
   p->free = s->free;
   p->carved_bytes = s->carved_bytes;
   p->used = 0;
