@@ -12,10 +12,13 @@
  * thread's that holds a batch of blocks taken off the real span's free list,
  * as many as the countdown allows, charged to the countdown when handed
  * over. Frees still go to the real span (free() finds it by address), so a
- * batch only shrinks: when it runs out malloc takes its slow path, where the
- * next allocation is sampled if the countdown says so and a new batch is
- * made. Nothing is added to either fast path, and with sampling off nothing
- * at all changes.
+ * batch only shrinks. Its last block's link ends the list, which sends
+ * malloc's pop of it to the far path (hk_prof_pop_far): the next batch,
+ * the real span's whole free list, is taken there. Only a due sample, a
+ * span to carve or to change goes to the slow path; a batch that would
+ * cross the countdown is cut where it ends (a walk of its links). Nothing
+ * is added to either fast path, and with sampling off nothing at all
+ * changes.
  *
  * Sampled blocks. A sampled small block comes from a span the profiler owns
  * (owner HK_PROF_OWNER, no thread's id), so free() of it takes the remote
