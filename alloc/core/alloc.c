@@ -67,18 +67,28 @@ static inline HK_ALLOC_TEXT void* big_alloc(size_t size, size_t align, bool zero
   return big_alloc_plain(size, align, zero, growing);
 }
 
-/* Sampling on (prof.h): the slot holds a proxy whose batch ran out. Its
- * leftovers (none, unless it was never used) go back; this allocation is
- * charged and, when the countdown says so, served from the profiler's
- * spans with its stack recorded; then the class gets a new batch. */
+/* Sampling on (prof.h): the slot holds a proxy whose batch ran out, and
+ * no new batch could be taken. This allocation is charged and, when the
+ * countdown says so, served from the profiler's spans with its stack
+ * recorded; the proxy then takes its next batch as after any other pop.
+ * Otherwise (no sample, or a batch needs the heap: carving, another span)
+ * the proxy comes down, the heap serves the block and the class gets a
+ * new proxy. */
 static HK_NOINLINE HK_ALLOC_TEXT void* class_slow_sampled(hk_heap* heap, unsigned cls) {
   hk_span** slot = &heap->current[cls];
-  hk_prof_unwrap(slot);
+  size_t size = hk_class_size[cls];
+  /* Blocks the proxy did not hand out go back (and to the countdown)
+   * before this allocation is charged. */
+  if (hk_span_has_free(*slot)) hk_prof_unwrap(slot);
   void* p = NULL;
-  if (hk_prof_charge(cls, hk_class_size[cls]))
-    p = hk_prof_alloc_small(cls, hk_class_size[cls], __builtin_frame_address(0));
+  if (hk_prof_charge(cls, size)) p = hk_prof_alloc_small(cls, size, __builtin_frame_address(0));
+  if (p != NULL && hk_prof_refill(slot)) {
+    hk_tcounts.allocated += size;  /* served outside a batch */
+    return p;
+  }
+  hk_prof_unwrap(slot);
   if (p == NULL) p = hk_heap_alloc_slow(heap, cls);
-  if (p != NULL) hk_tcounts.allocated += hk_class_size[cls];  /* served outside a batch */
+  if (p != NULL) hk_tcounts.allocated += size;  /* served outside a batch */
   hk_heap_sampling_wrap(heap, cls);
   return p;
 }
@@ -116,7 +126,8 @@ HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
 }
 
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s) {
-  void* p = hk_span_pop_far(s);
+  /* Sampling on: a proxy's batch ran out (prof.h). */
+  void* p = hk_unlikely(hk_prof_is_proxy(s)) ? hk_prof_pop_far(&heap->current[s->class_idx]) : hk_span_pop_far(s);
   return hk_likely(p != NULL) ? p : hk_malloc_slow(size, heap);
 }
 

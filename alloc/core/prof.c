@@ -44,14 +44,6 @@ static bool prof_enter(void) {
   return true;
 }
 
-static bool prof_try_enter(void) {
-  if (prof_busy) return false;
-  prof_busy = 1;
-  if (hk_trylock(&prof_lock)) return true;
-  prof_busy = 0;
-  return false;
-}
-
 static void prof_drain(void);
 static void prof_leave(void) {
   prof_drain();
@@ -178,14 +170,23 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
   unsigned cls = p->class_idx;
   uint32_t left = t->batch[cls] - p->used;
   if (left != 0) {
-    /* Give the rest of the batch back to its span, and to the countdown. */
+    /* Give the rest of the batch back to its span, and to the countdown:
+     * the two lists are joined at the tail of the shorter one, the only
+     * one walked (a thread's exit takes down every class's proxy, the
+     * blocks mostly cold). */
     hk_block* first = p->free;
-    if (hk_span_has_free(s)) {
+    if (!hk_span_has_free(s)) {
+      s->free = first;
+    } else if (left <= hk_prof_free_blocks(s)) {
       hk_block* last = first;
       for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
       hk_block_make_free(s, last, s->free);
+      s->free = first;
+    } else {
+      hk_block* last = s->free;
+      for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
+      hk_block_make_free(s, last, first);
     }
-    s->free = first;
     s->used -= left;
     t->countdown[cls] += (int64_t)left * p->block_size;
     hk_tcounts.allocated -= (uint64_t)left * p->block_size;
@@ -210,38 +211,93 @@ bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size) {
   return nfree < PROF_BATCH_BLOCKS && (uint64_t)nfree * block_size < PROF_BATCH_BYTES;
 }
 
-void* hk_prof_rebatch(hk_span** slot) {
-  hk_span* p = *slot;
-  prof_thread* t = hk_prof_tls;
-  if (hk_span_has_free(p) || t == NULL) return NULL;
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  /* A new rate, or neither sampling nor counting any more: the general
-   * path redraws the countdowns or takes the proxy down. */
-  if (hk_unlikely(t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return NULL;
+/* Moves the first `take` blocks (at least 1) of real span s's free list
+ * (nfree blocks long) to proxy p's, charging them to the countdown of
+ * class cls and to the thread's counters. The whole list is moved in one
+ * step; a shorter batch (the countdown allows fewer blocks) is cut after
+ * walking `take` links, each checked as malloc's pop checks it: a link
+ * that fails the check leaves the list as it is (0 taken), for the pops on
+ * the slow path to report. Returns the blocks taken. */
+static HK_NOINLINE uint64_t batch_take(prof_thread* t, hk_span* p, hk_span* s, unsigned cls, uint64_t take,
+                                       uint32_t nfree) {
+  hk_block* first = s->free;
+  hk_block* rest = HK_LIST_END;
+  if (take < nfree) {
+    hk_block* last = first;
+    for (uint64_t i = 1; i <= take; i++) {
+      if (hk_unlikely(!hk_link_ok(s, last))) return 0;
+      rest = hk_block_link(s, last);
+      if (i < take) last = rest;
+    }
+    hk_block_make_free(s, last, HK_LIST_END);
+  }
+  s->free = rest;
+  p->free = first;
+  p->carved_bytes = s->carved_bytes;  /* the blocks' range (checked builds test links against it) */
+  p->used = 0;
+  s->used += (uint32_t)take;
+  t->batch[cls] = (uint32_t)take;
+  t->countdown[cls] -= (int64_t)(take * p->block_size);
+  hk_tcounts.allocated += take * p->block_size;
+  return take;
+}
+
+/* The thread state a proxy belongs to (proxies are its first member). */
+_Static_assert(offsetof(prof_thread, proxy) == 0, "a proxy finds its thread state by its class");
+static inline prof_thread* proxy_thread(hk_span* p) { return (prof_thread*)(p - p->class_idx); }
+
+/* Proxy p is empty: a new batch from its real span's list, as much of it
+ * as leaves the countdown above 0 (the allocation that crosses it must
+ * come to the slow path). Nothing when the general path has work to do:
+ * the rate changed, sampling and counting stopped, the span's list is
+ * empty, corrupted or short while it can still be carved. The whole list,
+ * the common case, is taken here without a call; the countdown is always
+ * positive. */
+static inline bool proxy_refill(hk_span* p) {
+  prof_thread* t = proxy_thread(p);
   hk_span* s = p->multi_head;
   unsigned cls = p->class_idx;
   uint32_t size = p->block_size;
-  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return NULL;
-  /* This allocation's charge; the batch must leave the countdown above 0
-   * so the allocation that crosses it comes back here. */
-  int64_t cd = t->countdown[cls] - (int64_t)size;
+  uint64_t cd = (uint64_t)t->countdown[cls];
+  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
+  /* cd <= size: the next allocation is the sample (the slow path's). */
+  if (hk_unlikely(cd <= size || t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return false;
+  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return false;
   uint32_t nfree = hk_prof_free_blocks(s);
-  uint64_t take = nfree - 1u;
-  if (cd <= (int64_t)(take * size) || nfree == 0) return NULL;
-  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return NULL;
-  void* b = hk_span_pop(s);
-  /* A corrupted list (warn mode) was cut and the block came from the slow
-   * path, which took the span out of the slot. */
-  if (hk_unlikely(*slot != p || s->corrupt)) return b;
+  uint64_t bytes = (uint64_t)nfree * size;
+  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return false;
+  /* The countdown ends inside this list: the batch is cut where it ends.
+   * The walk to the cut reads blocks the next pops read anyway (one
+   * dependent miss each when they are cold, the largest cost of a sample
+   * on big working sets); taking them one at a time instead, each pop a
+   * trip here, measured slower. */
+  if (hk_unlikely(cd <= bytes)) return batch_take(t, p, s, cls, (cd - 1) / size, nfree) != 0;
   p->free = s->free;
-  p->carved_bytes = s->carved_bytes;  /* the links' range, carved since the last batch too */
+  p->carved_bytes = s->carved_bytes;
   p->used = 0;
   s->free = HK_LIST_END;
-  s->used += (uint32_t)take;
-  t->batch[cls] = (uint32_t)take;
-  t->countdown[cls] = cd - (int64_t)(take * size);
-  hk_tcounts.allocated += (take + 1) * size;  /* the batch and this allocation's block */
-  return b;
+  s->used += nfree;
+  t->batch[cls] = nfree;
+  t->countdown[cls] = (int64_t)(cd - bytes);
+  hk_tcounts.allocated += bytes;
+  return true;
+}
+
+bool hk_prof_refill(hk_span** slot) {
+  hk_span* p = *slot;
+  return hk_prof_is_proxy(p) && !hk_span_has_free(p) && proxy_refill(p);
+}
+
+void* hk_prof_rebatch(hk_span** slot) { return hk_prof_refill(slot) ? hk_span_pop(*slot) : NULL; }
+
+void* hk_prof_pop_far(hk_span** slot) {
+  hk_span* p = *slot;
+  /* A head whose words are not a free block's: checked and reported by
+   * hk_span_pop_far (in warn mode the block comes from the slow path). */
+  if (hk_unlikely(hk_span_has_free(p))) return hk_span_pop_far(p);
+  /* The batch ran out: the next one is taken now, so the next malloc of
+   * the class stays on the fast path. */
+  return hk_prof_rebatch(slot);
 }
 
 void hk_prof_wrap(hk_span** slot, unsigned keep) {
@@ -253,13 +309,6 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   sync_rate(t, rate);
   unsigned cls = s->class_idx;
   uint32_t size = s->block_size;
-  uint32_t nfree = hk_prof_free_blocks(s);
-  uint64_t take = nfree > keep ? nfree - keep : 0;
-  /* Only as many as keep the countdown above 0: the allocation that
-   * crosses it must come to the slow path. */
-  int64_t cd = t->countdown[cls];
-  uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
-  if (take > limit) take = limit;
   hk_span* p = &t->proxy[cls];
   p->free = HK_LIST_END;
   p->used = 0;
@@ -267,29 +316,32 @@ void hk_prof_wrap(hk_span** slot, unsigned keep) {
   p->class_idx = (uint8_t)cls;
   p->in_use = HK_PROF_PROXY;
   p->block_size = size;
-  p->carved_bytes = s->carved_bytes;  /* what malloc's link check tests the batch's links against */
+  p->carved_bytes = s->carved_bytes;  /* the blocks' range (checked builds test links against it) */
   p->div_magic = s->div_magic;
   p->start = s->start;
   p->multi_head = s;
-  if (take != 0) {
-    hk_block* head = s->free;
-    hk_block* first = keep ? hk_block_link(s, head) : head;
-    hk_block* rest = HK_LIST_END;
-    if (take != nfree - keep) {
-      hk_block* last = first;
-      for (uint64_t i = 1; i < take; i++) last = hk_block_link(s, last);
-      rest = hk_block_link(s, last);
-      hk_block_make_free(s, last, HK_LIST_END);
-    }
-    if (keep) hk_block_make_free(s, head, rest);
-    else s->free = rest;
-    p->free = first;
-    s->used += (uint32_t)take;
-    t->countdown[cls] -= (int64_t)(take * size);
-    hk_tcounts.allocated += take * size;
-  }
-  t->batch[cls] = (uint32_t)take;
+  t->batch[cls] = 0;
   *slot = p;
+  uint32_t nfree = hk_prof_free_blocks(s);
+  if (nfree <= keep || s->corrupt) return;
+  /* Only as many as keep the countdown above 0: the allocation that
+   * crosses it must come to the slow path. The first `keep` blocks stay
+   * with s, for the caller to pop. */
+  int64_t cd = t->countdown[cls];
+  uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
+  uint64_t take = nfree - keep < limit ? nfree - keep : limit;
+  if (take == 0) return;
+  if (keep == 0) {
+    batch_take(t, p, s, cls, take, nfree);
+    return;
+  }
+  /* The kept head block is popped off s around the take, then put back. */
+  hk_block* head = s->free;
+  if (hk_unlikely(!hk_link_ok(s, head))) return;
+  s->free = hk_block_link(s, head);
+  batch_take(t, p, s, cls, take, nfree - 1);
+  hk_block_make_free(s, head, s->free);
+  s->free = head;
 }
 
 /* ---- stack walk -------------------------------------------------------------
@@ -510,7 +562,10 @@ static hk_segment_set prof_set = {.owner_id = HK_PROF_OWNER};
 static hk_span* prof_spans[HK_CLASSES];  /* per class, linked through next */
 
 /* Frees of sampled small blocks wait here (a lock-free stack, like a span's
- * remote list) for the next holder of prof_lock, so free never waits. */
+ * remote list) for the next holder of prof_lock (the next sample, of any
+ * thread, or a dump), so free never takes the lock: one lock round trip
+ * per sample, not two. Until then a freed sampled block is neither live in
+ * the profile (a dump drains first) nor reusable. */
 static _Atomic(hk_block*) prof_pending;
 /* Frees of sampled big blocks made while this thread held prof_lock (a
  * signal handler): taken in by prof_leave. */
@@ -568,7 +623,6 @@ void hk_prof_free_small(hk_span* s, hk_block* b) {
     hk_block_make_free(s, b, head);  /* tagged free at once: a second free is a double free */
   } while (!atomic_compare_exchange_weak_explicit(&prof_pending, &head, b, memory_order_release,
                                                   memory_order_relaxed));
-  if (prof_try_enter()) prof_leave();
 }
 
 void hk_prof_record_big(void* p, size_t size, void* frame) {

@@ -12,10 +12,13 @@
  * thread's that holds a batch of blocks taken off the real span's free list,
  * as many as the countdown allows, charged to the countdown when handed
  * over. Frees still go to the real span (free() finds it by address), so a
- * batch only shrinks: when it runs out malloc takes its slow path, where the
- * next allocation is sampled if the countdown says so and a new batch is
- * made. Nothing is added to either fast path, and with sampling off nothing
- * at all changes.
+ * batch only shrinks. Its last block's link ends the list, so the pop
+ * after it goes to the far path (hk_prof_pop_far): the next batch, the
+ * real span's whole free list, is taken there. Only a due sample, a
+ * span to carve or to change goes to the slow path; a batch that would
+ * cross the countdown is cut where it ends (a walk of its links). Nothing
+ * is added to either fast path, and with sampling off nothing at all
+ * changes.
  *
  * Sampled blocks. A sampled small block comes from a span the profiler owns
  * (owner HK_PROF_OWNER, no thread's id), so free() of it takes the remote
@@ -128,13 +131,20 @@ HK_INLINE uint32_t hk_prof_free_blocks(const hk_span* s) {
 /* True when nfree free blocks of this size make a batch too short to pay
  * for the slow path that refills it (heap.c then carves more). */
 bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size);
-/* The proxy in *slot ran out (malloc's miss while sampling). When the real
- * span's whole free list makes a batch that stays below the countdown and
- * is big enough, this allocation gets its first block and the proxy the
- * rest: the common refill, without the heap's slow path. NULL: the caller
- * takes the general path (a sample is due, the batch would cross the
- * countdown, the span needs carving or has no free block). */
+/* The proxy in *slot is empty (a miss while sampling): a new batch from
+ * the real span's free list, as much of it as stays below the countdown,
+ * and this allocation gets its first block: the common refill, without the
+ * heap's slow path. NULL: the caller takes the general path (a sample is
+ * due, the span needs carving or has no free block, the rate changed). */
 void* hk_prof_rebatch(hk_span** slot);
+/* The same batch, without the pop: true when *slot is an empty proxy that
+ * got one (after a sample, its class's next allocations stay fast). */
+bool hk_prof_refill(hk_span** slot);
+/* malloc's far path on the proxy in *slot: an empty proxy takes its next
+ * batch and pops it (hk_prof_rebatch), so a batch costs one trip off the
+ * fast path; a head whose words are not a free block's is reported
+ * (hk_span_pop_far). NULL: the slow path. */
+void* hk_prof_pop_far(hk_span** slot);
 
 /* Takes the proxy out of a heap's current-span slot: the blocks its batch
  * did not hand out go back to the real span (and to the countdown). Returns

@@ -43,7 +43,7 @@ typedef struct hk_span {
   uint8_t class_idx;            /* size class */
   uint8_t slot_offset;          /* for tail slots of a multi-slot span: distance to the head slot; 0 on the head */
   uint8_t in_use;               /* 1 while the slot belongs to a span (head or tail) */
-  uint64_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it. 64 bits so that free's block-start test and malloc's link check compare a 64-bit offset with it in one instruction */
+  uint64_t carved_bytes;        /* bytes carved into blocks so far (lazy). Owner writes with relaxed atomic stores; free() on any thread reads it. 64 bits so that free's block-start test compares a 64-bit offset with it in one instruction */
   uint64_t div_magic;           /* ceil(2^40 / block_size) << 24: the block-start test without a divide (hk_span_holds_block) */
   uintptr_t start;              /* address of block 0 */
   _Atomic uintptr_t owner;      /* thread id (span.h) of the owner, which may push locally; 0 when abandoned. Written by the owner (abandon) or the adopter, read relaxed by freeing threads */
