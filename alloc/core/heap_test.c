@@ -1,11 +1,13 @@
 /* Thread heaps (heap.c): which span serves a class, what happens to a span
- * that empties, an exited thread's heap parked for the next thread or
- * adopted by a running one, and the trim
+ * that empties, an exited thread's heap parked for the next thread (the
+ * one that freed into it first, else the newest) or adopted by a running
+ * one, and the trim
  * request other threads answer on their next slow path. Through the hk_ API
  * and this thread's heap (hk_tls_heap), linked with the balanced variant. */
 #include "alloc/core/heap.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include "alloc/core/check_testing.h"
@@ -107,6 +109,57 @@ static void ANewThreadTakesOverAnExitedThreadsHeapWhole(void) {
   (void)taker_id;
   hk_trim(0);
   HK_EXPECT(hk_threads_parked() == 0, "trim gives parked heaps up and adopts them");
+}
+
+static pthread_barrier_t both_allocated;
+static void* parks_first;
+static void* leave_blocks_together(void* arg) {
+  leave_blocks(arg);
+  pthread_barrier_wait(&both_allocated);  /* both heaps live at once: two heaps park */
+  /* The other one parks first, so this one's heap is the newest. */
+  if (arg != parks_first) while (hk_threads_parked() == 0) sched_yield();
+  return NULL;
+}
+
+static void** successor_blocks;
+static bool successor_frees_local;
+static void* free_first_then_allocate(void* arg) {
+  /* The predecessor's work first: this thread has no heap yet. */
+  hk_free(successor_blocks[0]);
+  void* p = hk_malloc(48);
+  successor_frees_local = atomic_load(&hk_span_at(successor_blocks[1])->owner) == hk_thread_id();
+  for (int i = 1; i < 64; i++) hk_free(successor_blocks[i]);
+  *(void**)arg = p;
+  return NULL;
+}
+
+static void ANewThreadThatFreesFirstTakesTheHeapItFreedInto(void) {
+  hk_trim(0);
+  static void* older[64];
+  static void* newer[64];
+  pthread_t t, u;
+  pthread_barrier_init(&both_allocated, NULL, 2);
+  parks_first = older;
+  pthread_create(&t, NULL, leave_blocks_together, older);
+  pthread_create(&u, NULL, leave_blocks_together, newer);
+  pthread_join(t, NULL);
+  pthread_join(u, NULL);
+  pthread_barrier_destroy(&both_allocated);
+  hk_span* older_span = hk_span_at(older[0]);
+  HK_EXPECT(hk_threads_parked() == 2, "both exited threads' heaps are parked");
+  HK_EXPECT(hk_segment_of(older[0]) != hk_segment_of(newer[0]), "each in segments of its own");
+  successor_blocks = older;
+  void* fresh = NULL;
+  pthread_create(&t, NULL, free_first_then_allocate, &fresh);
+  pthread_join(t, NULL);
+  /* Without the remembered free the thread would take the newest heap. */
+  HK_EXPECT(hk_span_at(fresh) == older_span, "its first block comes from the span it freed into");
+  HK_EXPECT(successor_frees_local, "so its frees of its predecessor's blocks are local");
+  HK_EXPECT(hk_threads_parked() == 2, "the newer heap still waits, and the taken one is parked again");
+  hk_free(fresh);
+  for (int i = 0; i < 64; i++) hk_free(newer[i]);
+  hk_trim(0);
+  HK_EXPECT(hk_threads_parked() == 0, "trim gives them up");
 }
 
 static void AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory(void) {
@@ -282,6 +335,7 @@ int main(void) {
   HK_RUN(AnEmptiedSmallCurrentSpanIsKept);
   HK_RUN(AFullSpanMovesToTheFullList);
   HK_RUN(ANewThreadTakesOverAnExitedThreadsHeapWhole);
+  HK_RUN(ANewThreadThatFreesFirstTakesTheHeapItFreedInto);
   HK_RUN(AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory);
   HK_RUN(ACurrentSpanEmptiedByRemoteFreesStaysCurrent);
   HK_RUN(ThreadsThatComeAndGoReuseTheirPredecessorsMemory);

@@ -56,8 +56,18 @@ static void heap_retire(hk_heap* heap);
  * round) keeps that one heap. */
 static HK_TLS unsigned hk_tls_exit_rounds;  /* heap_thread_done calls in this thread */
 static HK_TLS hk_heap* hk_tls_transient;    /* the heap an allocation of the last round is using */
+static HK_TLS hk_segment* hk_tls_freed_into; /* hk_thread_note_ownerless_free: before the first allocation */
 
 /* ---- parked heaps (hk_heaps_lock held) ---------------------------------- */
+/* The parked heap whose segments include seg, or NULL. A parked heap's
+ * segment list does not change while it is parked. */
+static hk_heap* parked_holding(const hk_segment* seg) {
+  for (hk_heap* h = hk_parked_newest; h; h = h->next_heap)
+    for (const hk_segment* g = h->segments.head; g; g = g->next)
+      if (g == seg) return h;
+  return NULL;
+}
+
 static void parked_push(hk_heap* heap) {
   heap->prev_heap = NULL;
   heap->next_heap = hk_parked_newest;
@@ -152,9 +162,12 @@ hk_heap* hk_thread_heap(void) {
   hk_heap* heap = hk_tls_heap;
   if (heap->is_live) return heap;
   if (hk_unlikely(hk_tls_transient != NULL)) return hk_tls_transient;  /* re-entered while one is in use */
-  /* The newest parked heap first: the warmest memory. */
+  /* The parked heap this thread freed into before it allocated (the work
+   * it took over), else the newest: the warmest memory. */
   hk_lock(&hk_heaps_lock);
-  heap = hk_parked_newest;
+  heap = hk_tls_freed_into != NULL ? parked_holding(hk_tls_freed_into) : NULL;
+  hk_tls_freed_into = NULL;
+  if (heap == NULL) heap = hk_parked_newest;
   if (heap != NULL) parked_unlink(heap);
   hk_unlock(&hk_heaps_lock);
   bool fresh = heap == NULL;
@@ -185,6 +198,11 @@ hk_heap* hk_thread_heap(void) {
   pthread_setspecific(hk_heap_key, heap);
   if (fresh && hk_tls_exit_rounds == 0) hk_heap_prewarm(heap);  /* not for a thread that is exiting, nor a warm heap */
   return heap;
+}
+
+void hk_thread_note_ownerless_free(hk_segment* seg) {
+  /* Not once the thread is exiting: no heap it makes then lives on. */
+  if (hk_tls_freed_into == NULL && hk_tls_exit_rounds == 0) hk_tls_freed_into = seg;
 }
 
 void hk_thread_exit_release(hk_heap* heap) {
