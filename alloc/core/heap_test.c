@@ -167,13 +167,16 @@ static void AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory(void) {
   void* blocks[64];
   pthread_t t;
   hk_clock_set_fake(1000);
+  HK_EXPECT(hk_option_set("HAKMEM_PARK_GRACE_MS", "50") == 0, "the grace is an option");
   pthread_create(&t, NULL, leave_blocks, blocks);
   pthread_join(t, NULL);
   HK_EXPECT(hk_threads_parked() == 1, "parked at exit");
+  hk_clock_set_fake(1000 + 49);
   HK_EXPECT(!hk_heap_release_parked(), "kept within its grace: a new thread is likely to take it");
-  hk_clock_set_fake(1000 + 10);
+  hk_clock_set_fake(1000 + 50);
   HK_EXPECT(hk_heap_release_parked(), "given up once the grace has passed");
   hk_clock_set_fake(0);
+  hk_option_set("HAKMEM_PARK_GRACE_MS", "10");
   HK_EXPECT(hk_threads_parked() == 0 && hk_abandoned_segments() == 1, "its segment waits on the abandoned list");
   hk_heap* heap = hk_thread_heap();
   HK_EXPECT(hk_heap_adopt_one(heap), "this heap adopts it");
@@ -184,6 +187,40 @@ static void AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory(void) {
   for (int i = 0; i < 64; i++) hk_free(blocks[i]);  /* local frees now */
   HK_EXPECT(!hk_heap_adopt_one(heap), "false when none waits");
   hk_collect();
+}
+
+static pthread_barrier_t all_allocated;
+static void* leave_one(void* arg) {
+  *(void**)arg = hk_malloc(48);
+  pthread_barrier_wait(&all_allocated);  /* every heap live at once: each parks on its own */
+  return NULL;
+}
+
+static void ParkedHeapsBeyondTheBoundGoToTheAbandonedList(void) {
+  hk_trim(0);
+  void* blocks[3];
+  pthread_t t[3];
+  HK_EXPECT(hk_option_set("HAKMEM_PARKED_MAX", "2") == 0, "the bound is an option");
+  /* Three heaps live at once, so three park. */
+  pthread_barrier_init(&all_allocated, NULL, 3);
+  for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, leave_one, &blocks[i]);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&all_allocated);
+  HK_EXPECT(hk_threads_parked() == 2, "two wait for new threads");
+  HK_EXPECT(hk_abandoned_segments() == 1, "the oldest went to the abandoned list at once");
+  HK_EXPECT(hk_option_set("HAKMEM_PARKED_MAX", "0") == 0, "none may wait");
+  pthread_barrier_init(&all_allocated, NULL, 1);
+  void* more = NULL;
+  pthread_create(&t[0], NULL, leave_one, &more);  /* takes one parked heap over, and exits */
+  pthread_join(t[0], NULL);
+  pthread_barrier_destroy(&all_allocated);
+  HK_EXPECT(hk_threads_parked() == 0, "with the bound lowered, the next exit gives up every waiting heap, its own too");
+  HK_EXPECT(hk_abandoned_segments() == 3, "all three segments wait for adoption");
+  hk_option_set("HAKMEM_PARKED_MAX", "64");
+  for (int i = 0; i < 3; i++) hk_free(blocks[i]);
+  hk_free(more);
+  hk_trim(0);
+  HK_EXPECT(hk_abandoned_segments() == 0, "trim adopts them all");
 }
 
 static void* free_all(void* arg) {
@@ -337,6 +374,7 @@ int main(void) {
   HK_RUN(ANewThreadTakesOverAnExitedThreadsHeapWhole);
   HK_RUN(ANewThreadThatFreesFirstTakesTheHeapItFreedInto);
   HK_RUN(AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory);
+  HK_RUN(ParkedHeapsBeyondTheBoundGoToTheAbandonedList);
   HK_RUN(ACurrentSpanEmptiedByRemoteFreesStaysCurrent);
   HK_RUN(ThreadsThatComeAndGoReuseTheirPredecessorsMemory);
   HK_RUN(ATrimRequestIsAnsweredOnTheOtherThreadsNextSlowPath);

@@ -5,6 +5,7 @@
 
 #include "alloc/core/clock.h"
 #include "alloc/core/counters.h"
+#include "alloc/core/options.h"
 #include "alloc/core/os.h"
 #include "alloc/core/prof.h"
 
@@ -19,15 +20,13 @@ static hk_heap* hk_heap_pool;       /* free heap structs (next_heap links) */
  * threads come and go then runs each new thread on memory its predecessors
  * left resident, where a fresh heap would fault fresh pages in while the
  * old memory waits to be adopted or aged out. A heap parked longer than
- * HK_PARK_GRACE_MS goes to the abandoned list as soon as a running thread
- * needs memory it does not have (release_parked_heap), and more than
- * HK_PARKED_MAX are never kept, so memory does not wait for threads that
- * never come. */
+ * params.park_grace_ms goes to the abandoned list as soon as a running
+ * thread needs memory it does not have (release_parked_heap), and more
+ * than params.parked_max are never kept, so memory does not wait for
+ * threads that never come. */
 static hk_heap* hk_parked_newest;
 static hk_heap* hk_parked_oldest;
 static _Atomic uint64_t hk_parked_count; /* changed under hk_heaps_lock; read without it as a hint */
-#define HK_PARKED_MAX 64
-#define HK_PARK_GRACE_MS 10
 static hk_heap* hk_heaps_live;      /* every live heap (next_heap / prev_heap links) */
 static uint64_t hk_exited_refills;  /* counters of retired heaps, under hk_heaps_lock */
 static uint64_t hk_exited_remote_frees;
@@ -94,14 +93,14 @@ static void heap_dissolve(hk_heap* heap) {
 }
 
 /* hk_heap_release_parked: the oldest parked heap, once parked for
- * HK_PARK_GRACE_MS (a thread that replaces an exited one starts well within
- * that), is abandoned for the calling heap to adopt. */
+ * params.park_grace_ms (time for a thread that replaces an exited one to
+ * start), is abandoned for the calling heap to adopt. */
 static bool release_parked_heap(void) {
   if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) == 0) return false;
   uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
   hk_heap* heap = hk_parked_oldest;
-  if (heap != NULL && now - heap->parked_ms >= HK_PARK_GRACE_MS) parked_unlink(heap);
+  if (heap != NULL && now - heap->parked_ms >= hk_options.params.park_grace_ms) parked_unlink(heap);
   else heap = NULL;
   hk_unlock(&hk_heaps_lock);
   if (heap == NULL) return false;
@@ -232,13 +231,20 @@ static void heap_retire(hk_heap* heap) {
   heap_unlink_live(heap);
   heap->parked_ms = now;
   parked_push(heap);
-  hk_heap* evicted = NULL;
-  if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) > HK_PARKED_MAX) {
-    evicted = hk_parked_oldest;
-    parked_unlink(evicted);
-  }
   hk_unlock(&hk_heaps_lock);
-  if (evicted != NULL) heap_dissolve(evicted);
+  /* Past the bound the oldest go (this one too when none may wait); more
+   * than one when the bound was lowered at run time. */
+  for (;;) {
+    hk_lock(&hk_heaps_lock);
+    hk_heap* evicted = NULL;
+    if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) > hk_options.params.parked_max) {
+      evicted = hk_parked_oldest;
+      parked_unlink(evicted);
+    }
+    hk_unlock(&hk_heaps_lock);
+    if (evicted == NULL) return;
+    heap_dissolve(evicted);
+  }
 }
 
 /* Statistics. The owner bumps its counters with plain stores (no atomic on
