@@ -253,6 +253,112 @@ static void ACurrentSpanEmptiedByRemoteFreesStaysCurrent(void) {
   hk_collect();
 }
 
+/* A thread that allocates blocks that fill spans, then stops allocating
+ * (it waits, as a main thread waits for its workers) while another thread
+ * frees them all. */
+#define IDLE_BLOCKS 600  /* 3 KiB blocks: two full spans of 256 and part of a third */
+static hk_heap* idle_heap;
+static void* allocate_then_idle(void* arg) {
+  void** blocks = arg;
+  for (int i = 0; i < IDLE_BLOCKS; i++) blocks[i] = hk_malloc(3000);
+  idle_heap = hk_tls_heap;
+  hk_set_stage(11);
+  hk_wait_stage(12);
+  return NULL;
+}
+
+static unsigned full_spans(const hk_heap* heap, unsigned cls) {
+  unsigned n = 0;
+  for (const hk_span* s = heap->full[cls].head; s; s = s->next) n++;
+  return n;
+}
+
+static void AnIdleThreadsSpansEmptiedByOthersGoBackWhenAThreadGrows(void) {
+  hk_trim(0);
+  unsigned cls = class_of(3000);
+  static void* blocks[IDLE_BLOCKS];
+  hk_clock_set_fake(20000);
+  HK_EXPECT(hk_option_set("HAKMEM_HEAP_IDLE_MS", "50") == 0, "the idle time is an option");
+  pthread_t t;
+  pthread_create(&t, NULL, allocate_then_idle, blocks);
+  hk_wait_stage(11);
+  HK_EXPECT(full_spans(idle_heap, cls) == 2, "the idle thread's first two spans are full");
+  hk_span* first = hk_span_at(blocks[0]);
+  unsigned first_slot = first->slot_index, span_slots = first->slot_count;
+  HK_EXPECT(hk_span_at(blocks[256]) == first + span_slots, "the second follows the first in the segment");
+  for (int i = 0; i < IDLE_BLOCKS; i++) hk_free(blocks[i]);  /* remote frees: its thread does not collect them */
+  void* grow[3];
+  hk_clock_set_fake(20000 + 49);
+  grow[0] = hk_malloc(60000);  /* a new span of a class this thread never used: it grows */
+  HK_EXPECT(full_spans(idle_heap, cls) == 2, "a thread that allocated 49 ms ago is not idle: its spans stay");
+  hk_clock_set_fake(20000 + 200);
+  hk_option_set("HAKMEM_HEAP_IDLE_MS", "0");
+  grow[1] = hk_malloc(90000);
+  HK_EXPECT(full_spans(idle_heap, cls) == 2, "with the option off, nothing is taken from an idle heap");
+  hk_option_set("HAKMEM_HEAP_IDLE_MS", "50");
+  hk_clock_set_fake(20000 + 400);
+  grow[2] = hk_malloc(120000);
+  HK_EXPECT(full_spans(idle_heap, cls) == 0, "idle 400 ms: the spans others' frees emptied went back");
+  hk_segment* seg = hk_segment_of(first);
+  uint64_t slots = ((1ull << (2 * span_slots)) - 1) << first_slot;  /* the two spans' slots */
+  HK_EXPECT(!first->in_use && (seg->free_slots & slots) == slots, "their slots are free");
+  HK_EXPECT((__atomic_load_n(&seg->decommitted_slots, __ATOMIC_RELAXED) & slots) == slots,
+            "and decommitted at once, not kept for a heap that does not allocate");
+  HK_EXPECT(idle_heap->current[cls] != &hk_span_empty && idle_heap->current[cls]->in_use,
+            "its current span stays: its thread may allocate from it at any time");
+  hk_set_stage(12);
+  pthread_join(t, NULL);
+  hk_set_stage(0);  /* the stages of later tests start again from 1 */
+  hk_option_set("HAKMEM_HEAP_IDLE_MS", "50");
+  hk_clock_set_fake(0);
+  for (int i = 0; i < 3; i++) hk_free(grow[i]);
+  hk_trim(0);
+}
+
+/* A thread that only frees what another allocates, round after round. */
+#define HANDOFF_BLOCKS 2000
+static void* handoff_blocks[HANDOFF_BLOCKS];
+static pthread_barrier_t handoff_barrier;
+static bool freer_made_a_heap;
+static void* free_only(void* arg) {
+  (void)arg;
+  for (int round = 0; round < 40; round++) {
+    pthread_barrier_wait(&handoff_barrier);  /* the blocks are ready */
+    for (int i = 0; i < HANDOFF_BLOCKS; i++) hk_free(handoff_blocks[i]);
+    pthread_barrier_wait(&handoff_barrier);  /* all freed */
+  }
+  freer_made_a_heap = hk_tls_heap->is_live;
+  return NULL;
+}
+
+static void AThreadThatOnlyFreesDoesNotMakeTheProcessGrow(void) {
+  hk_trim(0);
+  pthread_barrier_init(&handoff_barrier, NULL, 2);
+  pthread_t t;
+  pthread_create(&t, NULL, free_only, NULL);
+  uint32_t x = 777;
+  uint64_t committed = 0;
+  for (int round = 0; round < 40; round++) {
+    if (round == 5) committed = hk_stat_read(&hk_stat.committed_bytes);  /* warmed up */
+    for (int i = 0; i < HANDOFF_BLOCKS; i++) {
+      x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+      char* p = hk_malloc(16 + x % 4096);
+      p[0] = 1;
+      handoff_blocks[i] = p;
+    }
+    pthread_barrier_wait(&handoff_barrier);
+    pthread_barrier_wait(&handoff_barrier);
+  }
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&handoff_barrier);
+  int64_t grown = (int64_t)(hk_stat_read(&hk_stat.committed_bytes) - committed);
+  fprintf(stderr, "  35 rounds of %d blocks freed by another thread: committed grew %lld bytes\n", HANDOFF_BLOCKS,
+          (long long)grown);
+  HK_EXPECT(!freer_made_a_heap, "the freeing thread has no heap");
+  HK_EXPECT(grown <= 0, "the allocating thread reuses what the other freed: committed memory stays flat");
+  hk_trim(0);
+}
+
 /* One thread of a churn: allocates blocks of many sizes, frees half of
  * them, and leaves the rest to the main thread, which frees them after the
  * thread exited (remote frees into its heap). The threads of a round meet
@@ -376,6 +482,8 @@ int main(void) {
   HK_RUN(AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory);
   HK_RUN(ParkedHeapsBeyondTheBoundGoToTheAbandonedList);
   HK_RUN(ACurrentSpanEmptiedByRemoteFreesStaysCurrent);
+  HK_RUN(AnIdleThreadsSpansEmptiedByOthersGoBackWhenAThreadGrows);
+  HK_RUN(AThreadThatOnlyFreesDoesNotMakeTheProcessGrow);
   HK_RUN(ThreadsThatComeAndGoReuseTheirPredecessorsMemory);
   HK_RUN(ATrimRequestIsAnsweredOnTheOtherThreadsNextSlowPath);
   return HK_TEST_RESULT();

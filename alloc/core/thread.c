@@ -108,6 +108,21 @@ static bool release_parked_heap(void) {
   return true;
 }
 
+/* hk_heap_reclaim_idle: every live heap whose thread has made no
+ * allocation slow path for params.heap_idle_ms gives back the spans remote
+ * frees emptied. Under the live list's lock, so no heap is retired
+ * meanwhile; each heap's own lock is only tried (hk_heap_give_back_emptied):
+ * the caller holds its own. */
+static void reclaim_idle_heaps(hk_heap* self, uint64_t now) {
+  uint64_t idle = hk_options.params.heap_idle_ms;
+  hk_lock(&hk_heaps_lock);
+  for (hk_heap* h = hk_heaps_live; h; h = h->next_heap) {
+    uint64_t active = atomic_load_explicit(&h->active_ms, memory_order_relaxed);
+    if (h != self && active <= now && now - active >= idle) hk_heap_give_back_emptied(h);
+  }
+  hk_unlock(&hk_heaps_lock);
+}
+
 void hk_threads_release_parked(void) {
   for (;;) {
     hk_lock(&hk_heaps_lock);
@@ -131,6 +146,7 @@ uint64_t hk_threads_parked_segments(void) {
 
 void hk_threads_init(void) {
   hk_heap_release_parked = release_parked_heap;
+  hk_heap_reclaim_idle = reclaim_idle_heaps;
   pthread_key_create(&hk_heap_key, heap_thread_done);
 }
 

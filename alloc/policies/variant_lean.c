@@ -29,6 +29,7 @@ const hk_variant hk_variant_linked = {
         .prewarm_kb = 0,
         .reclaim_thread = 1,
         .park_grace_ms = 10,
+        .heap_idle_ms = 50,
         .parked_max = 64,
         .memory_limit_mb = 0,
         .thp = HK_THP_NEVER,

@@ -35,6 +35,7 @@ const hk_variant hk_variant_linked = {
         .prewarm_kb = 64,
         .reclaim_thread = 0,
         .park_grace_ms = 10,
+        .heap_idle_ms = 1000,
         .parked_max = 64,
         .memory_limit_mb = 0,
         .thp = HK_THP_DEFAULT,
