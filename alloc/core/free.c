@@ -8,6 +8,7 @@
 #include "alloc/core/mapping.h"
 #include "alloc/core/prof.h"
 #include "alloc/core/reclaim.h"
+#include "alloc/core/thread.h"
 
 /* What p is, for a pointer into a segment that is not a live block start. */
 static const char* segment_misuse(const void* p) {
@@ -82,6 +83,7 @@ HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b, con
    * shared static empty heap would race. */
   hk_heap* self = hk_tls_heap;
   if (self->is_live) self->remote_frees++;
+  else if (owner == 0) hk_thread_note_ownerless_free(seg);
   /* Raise the hint before the push: after the push the block may be
    * collected, its span and segment freed, and seg must not be touched. */
   if (!atomic_load_explicit(&seg->remote_pending, memory_order_relaxed))

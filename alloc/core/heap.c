@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "alloc/core/clock.h"
 #include "alloc/core/error.h"
 #include "alloc/core/options.h"
 #include "alloc/core/os.h"
@@ -28,6 +29,8 @@ void hk_heap_init(hk_heap* heap, uintptr_t owner_id) {
   heap->segments.owner_id = owner_id;
   heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
   heap->is_live = true;
+  heap->lock = (hk_lock_t)HK_LOCK_INIT(HK_LOCK_HEAP);
+  atomic_store_explicit(&heap->active_ms, hk_now_ms(), memory_order_relaxed);
 }
 
 /* ---- the current span ---------------------------------------------------- */
@@ -118,7 +121,9 @@ void hk_heap_count_sync(hk_heap* heap) {
   if (on && !hk_prof_thread_ready()) return;  /* no memory for proxies: try again next time */
   hk_tcounts.on = on;
   if (heap->is_live) {
+    hk_lock(&heap->lock);
     hk_segment_set_owner(&heap->segments, hk_count_owner_id());
+    hk_unlock(&heap->lock);
     for (unsigned cls = 0; on && cls < HK_CLASSES; cls++) {
       hk_span* s = heap->current[cls];
       if (s != &hk_span_empty && !hk_prof_is_proxy(s)) sampling_wrap(heap, cls, 0);
@@ -236,8 +241,7 @@ static void heap_release_span_tails(hk_heap* heap) {
   }
 }
 
-void hk_heap_collect(hk_heap* heap, bool force) {
-  if (!heap->is_live) return;
+static void heap_collect(hk_heap* heap, bool force) {
   heap_collect_remote(heap, force);
   /* Empty spans kept as current go back too: collect means "tidy up". */
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
@@ -250,6 +254,13 @@ void hk_heap_collect(hk_heap* heap, bool force) {
   }
 }
 
+void hk_heap_collect(hk_heap* heap, bool force) {
+  if (!heap->is_live) return;
+  hk_lock(&heap->lock);
+  heap_collect(heap, force);
+  hk_unlock(&heap->lock);
+}
+
 /* A fresh span of class cls, from memory that costs the fewest page faults
  * and mappings: committed slots of the heap's own segments, then segments
  * whose thread exited (adopted, with the blocks freed into them), then an
@@ -258,13 +269,15 @@ void hk_heap_collect(hk_heap* heap, bool force) {
  * backend has no memory. */
 bool (*hk_heap_release_parked)(void);
 
+static bool heap_adopt_one(hk_heap* heap);
+
 static hk_span* heap_new_span(hk_heap* heap, unsigned cls) {
   hk_segment_set* set = &heap->segments;
   bool failed = false;
   hk_span* s = hk_span_new(set, cls, true, &failed);
   if (s || failed) return s;
   do {
-    while (hk_heap_adopt_one(heap)) {
+    while (heap_adopt_one(heap)) {
       if ((s = hk_span_new(set, cls, true, &failed)) != NULL || failed) return s;
     }
     /* Heaps of exited threads that no new thread took over are abandoned
@@ -276,11 +289,34 @@ static hk_span* heap_new_span(hk_heap* heap, unsigned cls) {
   return hk_span_new(set, cls, false, &failed);
 }
 
-void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
+/* Idle heaps' memory that remote frees emptied is given back before a heap
+ * grows (hk_heap_reclaim_idle), at most once per params.heap_idle_ms in the
+ * process: a scan walks every live heap. */
+void (*hk_heap_reclaim_idle)(hk_heap* self, uint64_t now_ms);
+static _Atomic uint64_t hk_idle_scan_ms;
+
+static void heap_growing(hk_heap* heap, uint64_t now) {
+  uint64_t idle = hk_options.params.heap_idle_ms;
+  if (idle == 0 || hk_heap_reclaim_idle == NULL) return;
+  uint64_t last = atomic_load_explicit(&hk_idle_scan_ms, memory_order_relaxed);
+  if (now >= last && now - last < idle) return;
+  if (!atomic_compare_exchange_strong_explicit(&hk_idle_scan_ms, &last, now, memory_order_relaxed,
+                                               memory_order_relaxed))
+    return;  /* another heap scans now */
+  hk_heap_reclaim_idle(heap, now);
+}
+
+static void heap_trim(hk_heap* heap);
+
+/* The span the block of class cls comes from, made current, with a free
+ * block; NULL when the backend has no memory. Heap lock held. */
+static hk_span* alloc_slow_span(hk_heap* heap, unsigned cls) {
   heap->refills++;
+  uint64_t now = hk_now_ms();
+  atomic_store_explicit(&heap->active_ms, now, memory_order_relaxed);
   /* Another thread called hk_trim/malloc_trim: give back what this heap
    * holds empty before taking more (one relaxed load per refill). */
-  if (hk_unlikely(heap->trim_epoch != atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed))) hk_heap_trim(heap);
+  if (hk_unlikely(heap->trim_epoch != atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed))) heap_trim(heap);
   for (int round = 0; round < 4; round++) {
     hk_span* s;
     while ((s = heap->avail[cls].head) != NULL) {
@@ -298,12 +334,13 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
         hk_span_list_push_back(&heap->avail[cls], s);
         continue;
       }
-      if (!hk_span_has_free(s)) span_carve(s);
+      if (!hk_span_has_free(s) && hk_span_uncarved_bytes(s) != 0) {
+        heap_growing(heap, now);
+        span_carve(s);
+      }
       if (hk_span_has_free(s)) {
         set_current(heap, cls, s);
-        /* A corrupted list (warn mode) is cut and the block comes from this
-         * function again (hk_span_refill), which quarantines the span. */
-        return hk_span_pop(s);
+        return s;
       }
       span_mark_full(heap, s);
     }
@@ -311,6 +348,7 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
     /* Out of spans for this class: blocks freed by other threads are cheaper
      * than fresh memory. */
     if (heap_collect_remote(heap, false) && heap->avail[cls].head) continue;
+    heap_growing(heap, now);
     s = heap_new_span(heap, cls);
     if (s == NULL) return NULL;
     /* Adoption inside heap_new_span may already have filed spans of this
@@ -321,9 +359,24 @@ void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
   return NULL;
 }
 
+void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls) {
+  hk_lock(&heap->lock);
+  hk_span* s = alloc_slow_span(heap, cls);
+  hk_unlock(&heap->lock);
+  /* Outside the lock: a corrupted list (warn mode) is cut and the block
+   * comes from this function again (hk_span_refill), which quarantines the
+   * span. s is current: no other thread touches it. */
+  return s != NULL ? hk_span_pop(s) : NULL;
+}
+
 void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char* func) {
-  if (hk_unlikely(s->corrupt)) return;  /* quarantined (span_quarantine): leak it */
+  hk_lock(&heap->lock);
+  if (hk_unlikely(s->corrupt)) {  /* quarantined (span_quarantine): leak it */
+    hk_unlock(&heap->lock);
+    return;
+  }
   if (hk_span_live(s) == 0) {
+    hk_unlock(&heap->lock);
     hk_misuse("double free", b, func);
     return;  /* HAKMEM_ON_ERROR=warn: leave the free list as it is */
   }
@@ -333,6 +386,7 @@ void hk_heap_free_local_slow(hk_heap* heap, hk_span* s, hk_block* b, const char*
   if (hk_span_is_full(s)) span_unmark_full(heap, s);
   if (hk_span_live(s) == 0 && !span_keep_empty(heap, s)) span_retire(heap, s);
   else sync_current(heap, s->class_idx);
+  hk_unlock(&heap->lock);
   hk_reclaim_poke();  /* the heap is consistent again and no lock is held */
 }
 
@@ -359,7 +413,7 @@ static bool heap_adopt_span(hk_heap* heap, hk_span* s) {
   return false;
 }
 
-bool hk_heap_adopt_one(hk_heap* heap) {
+static bool heap_adopt_one(hk_heap* heap) {
   hk_segment* seg = hk_segment_adopt_one(&heap->segments);
   if (seg == NULL) return false;
   for (unsigned i = 1; i < HK_SLOTS; i++) {
@@ -372,6 +426,13 @@ bool hk_heap_adopt_one(hk_heap* heap) {
   return true;
 }
 
+bool hk_heap_adopt_one(hk_heap* heap) {
+  hk_lock(&heap->lock);
+  bool adopted = heap_adopt_one(heap);
+  hk_unlock(&heap->lock);
+  return adopted;
+}
+
 void hk_heap_park(hk_heap* heap) {
   /* Proxies are the exiting thread's (prof.h); the current spans behind
    * them stay current, pinned, empty or not: the next thread starts on
@@ -379,9 +440,11 @@ void hk_heap_park(hk_heap* heap) {
   for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
     if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) hk_prof_unwrap(&heap->current[cls]);
   }
+  hk_lock(&heap->lock);
   heap_collect_remote(heap, true);
   hk_segment_set_owner(&heap->segments, 0);
   heap->is_live = false;
+  hk_unlock(&heap->lock);
 }
 
 void hk_heap_unpark(hk_heap* heap, uintptr_t owner_id) {
@@ -406,7 +469,7 @@ void hk_heap_abandon(hk_heap* heap) {
 }
 
 /* Faults in what the prewarm policy asks for, never more than prewarm_kb. */
-void hk_heap_prewarm(hk_heap* heap) {
+static void heap_prewarm(hk_heap* heap) {
   uint64_t budget = hk_options.params.prewarm_kb << 10;
   for (unsigned cls = 0; cls < HK_CLASSES && budget > 0; cls++) {
     size_t want = hk_active->prewarm->thread_bytes(&hk_options.params, hk_class_size[cls]);
@@ -421,14 +484,59 @@ void hk_heap_prewarm(hk_heap* heap) {
   }
 }
 
-void hk_heap_trim(hk_heap* heap) {
+void hk_heap_prewarm(hk_heap* heap) {
+  hk_lock(&heap->lock);
+  heap_prewarm(heap);
+  hk_unlock(&heap->lock);
+}
+
+static void heap_trim(hk_heap* heap) {
   heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
   /* Remote frees in, empty spans out: segments left without a span go to
    * the segment cache, which the caller's trim empties. */
-  hk_heap_collect(heap, true);
+  heap_collect(heap, true);
   heap_release_span_tails(heap);
   for (hk_segment* seg = heap->segments.head; seg; seg = seg->next) hk_segment_decommit_free_slots(seg);
   hk_aged_trim_all();
+}
+
+void hk_heap_trim(hk_heap* heap) {
+  hk_lock(&heap->lock);
+  heap_trim(heap);
+  hk_unlock(&heap->lock);
+}
+
+/* ---- idle heaps ------------------------------------------------------------- */
+void hk_heap_give_back_emptied(hk_heap* heap) {
+  if (!hk_trylock(&heap->lock)) return;
+  if (heap->is_live) {
+    /* Segments whose free slots to decommit once every span is done, so a
+     * segment that loses several spans is advised once. */
+    hk_segment* touched[HK_SLOTS];
+    unsigned n = 0;
+    for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
+      for (hk_span* s = heap->full[cls].head; s;) {
+        hk_span* next = s->next;
+        if (!s->corrupt && hk_span_take_remote_if_emptied(s)) {
+          hk_segment* seg = hk_segment_of(s);
+          hk_span_list_remove(&heap->full[cls], s);
+          s->used = 0;
+          bool released = hk_span_free(&heap->segments, s);
+          unsigned i = 0;
+          while (i < n && touched[i] != seg) i++;
+          if (released) {
+            if (i < n) touched[i] = touched[--n];  /* in the segment cache now: not ours to advise */
+          } else if (i == n) {
+            if (n == HK_SLOTS) hk_segment_decommit_free_slots(touched[--n]);
+            touched[n++] = seg;
+          }
+        }
+        s = next;
+      }
+    }
+    while (n > 0) hk_segment_decommit_free_slots(touched[--n]);
+  }
+  hk_unlock(&heap->lock);
 }
 
 void hk_heaps_request_trim(void) { atomic_fetch_add_explicit(&hk_trim_epoch, 1, memory_order_relaxed); }

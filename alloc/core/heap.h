@@ -13,6 +13,7 @@
 #define HAKMEM_CORE_HEAP_H
 
 #include "alloc/core/base.h"
+#include "alloc/core/lock.h"
 #include "alloc/core/segment.h"
 #include "alloc/core/span.h"
 
@@ -27,6 +28,8 @@ typedef struct hk_heap {
   uint64_t trim_epoch;            /* the trim request (hk_heaps_request_trim) this heap last answered */
   bool is_live;                   /* false for the static empty heap, and while parked */
   uint64_t parked_ms;             /* when its thread exited (hk_now_ms), while parked (thread.c) */
+  _Atomic uint64_t active_ms;     /* its last allocation slow path (hk_now_ms). Owner-written, read relaxed by other threads */
+  hk_lock_t lock;                 /* held by every slow path that changes its lists or segments: its owner's, or another thread giving back what remote frees emptied (hk_heap_give_back_emptied) */
   struct hk_heap* next_heap;      /* the thread floor's lists (live heaps, pool) */
   struct hk_heap* prev_heap;
 } hk_heap;
@@ -78,6 +81,22 @@ void hk_heap_abandon(hk_heap* heap);
  * heap that would otherwise take fresh memory adopts it instead. False
  * when none is parked long enough. NULL: none registered. */
 extern bool (*hk_heap_release_parked)(void);
+/* Another thread's heap, whose thread made no allocation slow path for
+ * params.heap_idle_ms: each span of its full lists whose every live block
+ * came back through remote frees goes back to its segment, its slots
+ * decommitted at once (the heap is idle: nothing of its will reuse them
+ * soon), or the segment to the segment cache when it empties, where any
+ * thread takes it. Only full spans: free()'s fast path sends its owner's
+ * frees into them to the locked slow path (the full flag), and malloc
+ * never pops from them, so nothing of the owner's runs on them meanwhile;
+ * and an emptied span has no block left to free. Does nothing when the
+ * heap's lock is held (its thread is in a slow path: not idle). */
+void hk_heap_give_back_emptied(hk_heap* heap);
+/* Registered by the thread floor: called (at most once per
+ * params.heap_idle_ms in the process) by a heap that grows, with its own
+ * lock held; gives back what remote frees emptied in every live heap idle
+ * that long (hk_heap_give_back_emptied). NULL: none registered. */
+extern void (*hk_heap_reclaim_idle)(hk_heap* self, uint64_t now_ms);
 /* Gives back everything this heap holds empty: empty spans, span tails past
  * the last live block, free slots of its segments (MADV_DONTNEED). */
 void hk_heap_trim(hk_heap* heap);

@@ -1,11 +1,13 @@
 /* Thread heaps (heap.c): which span serves a class, what happens to a span
- * that empties, an exited thread's heap parked for the next thread or
- * adopted by a running one, and the trim
+ * that empties, an exited thread's heap parked for the next thread (the
+ * one that freed into it first, else the newest) or adopted by a running
+ * one, and the trim
  * request other threads answer on their next slow path. Through the hk_ API
  * and this thread's heap (hk_tls_heap), linked with the balanced variant. */
 #include "alloc/core/heap.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include "alloc/core/check_testing.h"
@@ -109,18 +111,72 @@ static void ANewThreadTakesOverAnExitedThreadsHeapWhole(void) {
   HK_EXPECT(hk_threads_parked() == 0, "trim gives parked heaps up and adopts them");
 }
 
+static pthread_barrier_t both_allocated;
+static void* parks_first;
+static void* leave_blocks_together(void* arg) {
+  leave_blocks(arg);
+  pthread_barrier_wait(&both_allocated);  /* both heaps live at once: two heaps park */
+  /* The other one parks first, so this one's heap is the newest. */
+  if (arg != parks_first) while (hk_threads_parked() == 0) sched_yield();
+  return NULL;
+}
+
+static void** successor_blocks;
+static bool successor_frees_local;
+static void* free_first_then_allocate(void* arg) {
+  /* The predecessor's work first: this thread has no heap yet. */
+  hk_free(successor_blocks[0]);
+  void* p = hk_malloc(48);
+  successor_frees_local = atomic_load(&hk_span_at(successor_blocks[1])->owner) == hk_thread_id();
+  for (int i = 1; i < 64; i++) hk_free(successor_blocks[i]);
+  *(void**)arg = p;
+  return NULL;
+}
+
+static void ANewThreadThatFreesFirstTakesTheHeapItFreedInto(void) {
+  hk_trim(0);
+  static void* older[64];
+  static void* newer[64];
+  pthread_t t, u;
+  pthread_barrier_init(&both_allocated, NULL, 2);
+  parks_first = older;
+  pthread_create(&t, NULL, leave_blocks_together, older);
+  pthread_create(&u, NULL, leave_blocks_together, newer);
+  pthread_join(t, NULL);
+  pthread_join(u, NULL);
+  pthread_barrier_destroy(&both_allocated);
+  hk_span* older_span = hk_span_at(older[0]);
+  HK_EXPECT(hk_threads_parked() == 2, "both exited threads' heaps are parked");
+  HK_EXPECT(hk_segment_of(older[0]) != hk_segment_of(newer[0]), "each in segments of its own");
+  successor_blocks = older;
+  void* fresh = NULL;
+  pthread_create(&t, NULL, free_first_then_allocate, &fresh);
+  pthread_join(t, NULL);
+  /* Without the remembered free the thread would take the newest heap. */
+  HK_EXPECT(hk_span_at(fresh) == older_span, "its first block comes from the span it freed into");
+  HK_EXPECT(successor_frees_local, "so its frees of its predecessor's blocks are local");
+  HK_EXPECT(hk_threads_parked() == 2, "the newer heap still waits, and the taken one is parked again");
+  hk_free(fresh);
+  for (int i = 0; i < 64; i++) hk_free(newer[i]);
+  hk_trim(0);
+  HK_EXPECT(hk_threads_parked() == 0, "trim gives them up");
+}
+
 static void AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory(void) {
   hk_trim(0);
   void* blocks[64];
   pthread_t t;
   hk_clock_set_fake(1000);
+  HK_EXPECT(hk_option_set("HAKMEM_PARK_GRACE_MS", "50") == 0, "the grace is an option");
   pthread_create(&t, NULL, leave_blocks, blocks);
   pthread_join(t, NULL);
   HK_EXPECT(hk_threads_parked() == 1, "parked at exit");
+  hk_clock_set_fake(1000 + 49);
   HK_EXPECT(!hk_heap_release_parked(), "kept within its grace: a new thread is likely to take it");
-  hk_clock_set_fake(1000 + 10);
+  hk_clock_set_fake(1000 + 50);
   HK_EXPECT(hk_heap_release_parked(), "given up once the grace has passed");
   hk_clock_set_fake(0);
+  hk_option_set("HAKMEM_PARK_GRACE_MS", "10");
   HK_EXPECT(hk_threads_parked() == 0 && hk_abandoned_segments() == 1, "its segment waits on the abandoned list");
   hk_heap* heap = hk_thread_heap();
   HK_EXPECT(hk_heap_adopt_one(heap), "this heap adopts it");
@@ -131,6 +187,40 @@ static void AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory(void) {
   for (int i = 0; i < 64; i++) hk_free(blocks[i]);  /* local frees now */
   HK_EXPECT(!hk_heap_adopt_one(heap), "false when none waits");
   hk_collect();
+}
+
+static pthread_barrier_t all_allocated;
+static void* leave_one(void* arg) {
+  *(void**)arg = hk_malloc(48);
+  pthread_barrier_wait(&all_allocated);  /* every heap live at once: each parks on its own */
+  return NULL;
+}
+
+static void ParkedHeapsBeyondTheBoundGoToTheAbandonedList(void) {
+  hk_trim(0);
+  void* blocks[3];
+  pthread_t t[3];
+  HK_EXPECT(hk_option_set("HAKMEM_PARKED_MAX", "2") == 0, "the bound is an option");
+  /* Three heaps live at once, so three park. */
+  pthread_barrier_init(&all_allocated, NULL, 3);
+  for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, leave_one, &blocks[i]);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&all_allocated);
+  HK_EXPECT(hk_threads_parked() == 2, "two wait for new threads");
+  HK_EXPECT(hk_abandoned_segments() == 1, "the oldest went to the abandoned list at once");
+  HK_EXPECT(hk_option_set("HAKMEM_PARKED_MAX", "0") == 0, "none may wait");
+  pthread_barrier_init(&all_allocated, NULL, 1);
+  void* more = NULL;
+  pthread_create(&t[0], NULL, leave_one, &more);  /* takes one parked heap over, and exits */
+  pthread_join(t[0], NULL);
+  pthread_barrier_destroy(&all_allocated);
+  HK_EXPECT(hk_threads_parked() == 0, "with the bound lowered, the next exit gives up every waiting heap, its own too");
+  HK_EXPECT(hk_abandoned_segments() == 3, "all three segments wait for adoption");
+  hk_option_set("HAKMEM_PARKED_MAX", "64");
+  for (int i = 0; i < 3; i++) hk_free(blocks[i]);
+  hk_free(more);
+  hk_trim(0);
+  HK_EXPECT(hk_abandoned_segments() == 0, "trim adopts them all");
 }
 
 static void* free_all(void* arg) {
@@ -161,6 +251,112 @@ static void ACurrentSpanEmptiedByRemoteFreesStaysCurrent(void) {
   hk_free(other);
   hk_free(big);
   hk_collect();
+}
+
+/* A thread that allocates blocks that fill spans, then stops allocating
+ * (it waits, as a main thread waits for its workers) while another thread
+ * frees them all. */
+#define IDLE_BLOCKS 600  /* 3 KiB blocks: two full spans of 256 and part of a third */
+static hk_heap* idle_heap;
+static void* allocate_then_idle(void* arg) {
+  void** blocks = arg;
+  for (int i = 0; i < IDLE_BLOCKS; i++) blocks[i] = hk_malloc(3000);
+  idle_heap = hk_tls_heap;
+  hk_set_stage(11);
+  hk_wait_stage(12);
+  return NULL;
+}
+
+static unsigned full_spans(const hk_heap* heap, unsigned cls) {
+  unsigned n = 0;
+  for (const hk_span* s = heap->full[cls].head; s; s = s->next) n++;
+  return n;
+}
+
+static void AnIdleThreadsSpansEmptiedByOthersGoBackWhenAThreadGrows(void) {
+  hk_trim(0);
+  unsigned cls = class_of(3000);
+  static void* blocks[IDLE_BLOCKS];
+  hk_clock_set_fake(20000);
+  HK_EXPECT(hk_option_set("HAKMEM_HEAP_IDLE_MS", "50") == 0, "the idle time is an option");
+  pthread_t t;
+  pthread_create(&t, NULL, allocate_then_idle, blocks);
+  hk_wait_stage(11);
+  HK_EXPECT(full_spans(idle_heap, cls) == 2, "the idle thread's first two spans are full");
+  hk_span* first = hk_span_at(blocks[0]);
+  unsigned first_slot = first->slot_index, span_slots = first->slot_count;
+  HK_EXPECT(hk_span_at(blocks[256]) == first + span_slots, "the second follows the first in the segment");
+  for (int i = 0; i < IDLE_BLOCKS; i++) hk_free(blocks[i]);  /* remote frees: its thread does not collect them */
+  void* grow[3];
+  hk_clock_set_fake(20000 + 49);
+  grow[0] = hk_malloc(60000);  /* a new span of a class this thread never used: it grows */
+  HK_EXPECT(full_spans(idle_heap, cls) == 2, "a thread that allocated 49 ms ago is not idle: its spans stay");
+  hk_clock_set_fake(20000 + 200);
+  hk_option_set("HAKMEM_HEAP_IDLE_MS", "0");
+  grow[1] = hk_malloc(90000);
+  HK_EXPECT(full_spans(idle_heap, cls) == 2, "with the option off, nothing is taken from an idle heap");
+  hk_option_set("HAKMEM_HEAP_IDLE_MS", "50");
+  hk_clock_set_fake(20000 + 400);
+  grow[2] = hk_malloc(120000);
+  HK_EXPECT(full_spans(idle_heap, cls) == 0, "idle 400 ms: the spans others' frees emptied went back");
+  hk_segment* seg = hk_segment_of(first);
+  uint64_t slots = ((1ull << (2 * span_slots)) - 1) << first_slot;  /* the two spans' slots */
+  HK_EXPECT(!first->in_use && (seg->free_slots & slots) == slots, "their slots are free");
+  HK_EXPECT((__atomic_load_n(&seg->decommitted_slots, __ATOMIC_RELAXED) & slots) == slots,
+            "and decommitted at once, not kept for a heap that does not allocate");
+  HK_EXPECT(idle_heap->current[cls] != &hk_span_empty && idle_heap->current[cls]->in_use,
+            "its current span stays: its thread may allocate from it at any time");
+  hk_set_stage(12);
+  pthread_join(t, NULL);
+  hk_set_stage(0);  /* the stages of later tests start again from 1 */
+  hk_option_set("HAKMEM_HEAP_IDLE_MS", "50");
+  hk_clock_set_fake(0);
+  for (int i = 0; i < 3; i++) hk_free(grow[i]);
+  hk_trim(0);
+}
+
+/* A thread that only frees what another allocates, round after round. */
+#define HANDOFF_BLOCKS 2000
+static void* handoff_blocks[HANDOFF_BLOCKS];
+static pthread_barrier_t handoff_barrier;
+static bool freer_made_a_heap;
+static void* free_only(void* arg) {
+  (void)arg;
+  for (int round = 0; round < 40; round++) {
+    pthread_barrier_wait(&handoff_barrier);  /* the blocks are ready */
+    for (int i = 0; i < HANDOFF_BLOCKS; i++) hk_free(handoff_blocks[i]);
+    pthread_barrier_wait(&handoff_barrier);  /* all freed */
+  }
+  freer_made_a_heap = hk_tls_heap->is_live;
+  return NULL;
+}
+
+static void AThreadThatOnlyFreesDoesNotMakeTheProcessGrow(void) {
+  hk_trim(0);
+  pthread_barrier_init(&handoff_barrier, NULL, 2);
+  pthread_t t;
+  pthread_create(&t, NULL, free_only, NULL);
+  uint32_t x = 777;
+  uint64_t committed = 0;
+  for (int round = 0; round < 40; round++) {
+    if (round == 5) committed = hk_stat_read(&hk_stat.committed_bytes);  /* warmed up */
+    for (int i = 0; i < HANDOFF_BLOCKS; i++) {
+      x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+      char* p = hk_malloc(16 + x % 4096);
+      p[0] = 1;
+      handoff_blocks[i] = p;
+    }
+    pthread_barrier_wait(&handoff_barrier);
+    pthread_barrier_wait(&handoff_barrier);
+  }
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&handoff_barrier);
+  int64_t grown = (int64_t)(hk_stat_read(&hk_stat.committed_bytes) - committed);
+  fprintf(stderr, "  35 rounds of %d blocks freed by another thread: committed grew %lld bytes\n", HANDOFF_BLOCKS,
+          (long long)grown);
+  HK_EXPECT(!freer_made_a_heap, "the freeing thread has no heap");
+  HK_EXPECT(grown <= 0, "the allocating thread reuses what the other freed: committed memory stays flat");
+  hk_trim(0);
 }
 
 /* One thread of a churn: allocates blocks of many sizes, frees half of
@@ -282,8 +478,12 @@ int main(void) {
   HK_RUN(AnEmptiedSmallCurrentSpanIsKept);
   HK_RUN(AFullSpanMovesToTheFullList);
   HK_RUN(ANewThreadTakesOverAnExitedThreadsHeapWhole);
+  HK_RUN(ANewThreadThatFreesFirstTakesTheHeapItFreedInto);
   HK_RUN(AHeapParkedPastItsGraceIsAdoptedByAThreadThatNeedsMemory);
+  HK_RUN(ParkedHeapsBeyondTheBoundGoToTheAbandonedList);
   HK_RUN(ACurrentSpanEmptiedByRemoteFreesStaysCurrent);
+  HK_RUN(AnIdleThreadsSpansEmptiedByOthersGoBackWhenAThreadGrows);
+  HK_RUN(AThreadThatOnlyFreesDoesNotMakeTheProcessGrow);
   HK_RUN(ThreadsThatComeAndGoReuseTheirPredecessorsMemory);
   HK_RUN(ATrimRequestIsAnsweredOnTheOtherThreadsNextSlowPath);
   return HK_TEST_RESULT();

@@ -27,6 +27,7 @@ const char* hk_lock_kind_name(unsigned kind) {
       [HK_LOCK_OTHER] = "other",       [HK_LOCK_HEAPS] = "heaps",           [HK_LOCK_ABANDONED] = "abandoned",
       [HK_LOCK_REGISTRY] = "registry", [HK_LOCK_SEGMENTS] = "segments",     [HK_LOCK_FREE_SLOTS] = "free_slots",
       [HK_LOCK_ARENA] = "arena",       [HK_LOCK_MAPPINGS] = "mappings",     [HK_LOCK_PROF] = "prof",
+      [HK_LOCK_HEAP] = "heap",
   };
   return kind < HK_LOCK_KINDS ? names[kind] : names[HK_LOCK_OTHER];
 }

@@ -33,6 +33,7 @@ typedef enum {
   HK_LOCK_ARENA,     /* the arena and its cache (arena.c) */
   HK_LOCK_MAPPINGS,  /* the big-mapping cache (mapping.c) */
   HK_LOCK_PROF,      /* the heap profiler (prof.c) */
+  HK_LOCK_HEAP,      /* one thread heap's lists and segments (heap.c): its own slow paths, or an idle heap's emptied spans given back by another thread */
   HK_LOCK_KINDS
 } hk_lock_kind;
 

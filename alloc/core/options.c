@@ -50,6 +50,16 @@ static opt_desc hk_opts[] = {
     {.name = "HAKMEM_RECLAIM_THREAD", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.reclaim_thread, .max = 1,
      .accepted = "0 or 1", .from_variant = true,
      .meaning = "a background thread gives freed memory back on time while the program makes no allocator call"},
+    {.name = "HAKMEM_PARK_GRACE_MS", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.park_grace_ms,
+     .max = 3600000, .accepted = "an integer 0..3600000", .from_variant = true,
+     .meaning = "an exited thread's heap waits this long for a new thread to take it over whole before running threads may adopt its memory"},
+    {.name = "HAKMEM_PARKED_MAX", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.parked_max,
+     .max = 4096, .accepted = "an integer 0..4096", .from_variant = true,
+     .meaning = "exited threads' heaps kept waiting at most; beyond it the oldest goes to running threads at once (0: none waits)"},
+    {.name = "HAKMEM_HEAP_IDLE_MS", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.heap_idle_ms,
+     .max = 3600000, .accepted = "an integer 0..3600000 (0: never)", .from_variant = true,
+     .meaning = "a thread that has not refilled a span for this long is idle: its spans that other threads' frees emptied go back, "
+                "taken by the threads that need memory"},
     {.name = "HAKMEM_MEMORY_LIMIT_MB", .kind = OPT_LIMIT, .field = &hk_options.params.memory_limit_mb,
      .max = 1048576, .accepted = "an integer 0..1048576 (0: none) or cgroup", .from_variant = true,
      .meaning = "soft limit on committed memory: before going past it, everything the caches hold goes back, oldest first; "

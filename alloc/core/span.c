@@ -94,31 +94,56 @@ hk_span* hk_span_new(hk_segment_set* set, unsigned cls, bool warm_only, bool* fa
 
 bool hk_span_free(hk_segment_set* set, hk_span* s) { return hk_segment_free_slots(set, s); }
 
-uint32_t hk_span_collect_remote(hk_span* s) {
+/* Takes s's remote list whole: its blocks' count, its last block in *tail;
+ * 0 when it is empty or a link is corrupted (reported: hk_freelist_corrupt). */
+static uint32_t take_remote(hk_span* s, hk_block** list, hk_block** tail) {
   if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) return 0;
   /* acquire: pairs with the release CAS of the remote push (free.c), so
    * each block's link written by the freeing thread is visible here. */
-  hk_block* list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
-  if (list == NULL) return 0;
+  *list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+  if (*list == NULL) return 0;
   uint32_t n = 1;
-  hk_block* tail = list;
+  hk_block* t = *list;
   for (;;) {
     /* Checked before it is followed; more links than the span has blocks
      * is a cycle. */
-    bool ok = hk_link_ok(s, tail);
-    hk_block* next = hk_block_link(s, tail);
+    bool ok = hk_link_ok(s, t);
+    hk_block* next = hk_block_link(s, t);
     if (ok && next == HK_LIST_END) break;
     if (hk_unlikely(!ok || n >= s->capacity)) {
-      hk_freelist_corrupt(s, tail);
+      hk_freelist_corrupt(s, t);
       return 0;
     }
-    tail = next;
+    t = next;
     n++;
   }
+  *tail = t;
+  return n;
+}
+
+uint32_t hk_span_collect_remote(hk_span* s) {
+  hk_block *list, *tail;
+  uint32_t n = take_remote(s, &list, &tail);
+  if (n == 0) return 0;
   hk_block_make_free(s, tail, s->free);
   s->free = list;
   s->used -= n;
   return n;
+}
+
+bool hk_span_take_remote_if_emptied(hk_span* s) {
+  hk_block *list, *tail;
+  uint32_t n = take_remote(s, &list, &tail);
+  if (n == 0) return false;
+  if (n == hk_span_live(s)) return true;
+  /* Live blocks remain: the list goes back, ahead of what was pushed since. */
+  hk_block* head = atomic_load_explicit(&s->remote, memory_order_relaxed);
+  do {
+    /* An empty remote list is NULL; every link ends at HK_LIST_END. */
+    hk_block_make_free(s, tail, head != NULL ? head : HK_LIST_END);
+  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &head, list, memory_order_release,
+                                                  memory_order_relaxed));
+  return false;
 }
 
 bool hk_span_carve(hk_span* s) {

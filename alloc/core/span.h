@@ -247,6 +247,13 @@ bool hk_span_free(hk_segment_set* set, hk_span* s);
  * is checked before it is followed; a corrupted one is reported (warn mode:
  * s is left HK_CORRUPT_CUT with nothing collected). */
 uint32_t hk_span_collect_remote(hk_span* s);
+/* For a span its owner does not touch meanwhile (full, not current; heap.c
+ * holds its heap's lock): true when the blocks other threads freed into it
+ * are all its live blocks, which are then taken (the caller gives the
+ * span back; its lists need not be kept); otherwise they stay on its
+ * remote list for the owner. A corrupted link is reported as by
+ * hk_span_collect_remote. */
+bool hk_span_take_remote_if_emptied(hk_span* s);
 /* Bytes of s not yet carved into blocks. */
 HK_INLINE size_t hk_span_uncarved_bytes(const hk_span* s) {
   return (size_t)s->capacity * s->block_size - s->carved_bytes;

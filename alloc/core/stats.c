@@ -155,6 +155,8 @@ void hk_stats_get(hk_stats_t* out) {
   out->lock_mappings_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_MAPPINGS].sleeps, memory_order_relaxed);
   out->lock_prof_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_PROF].contended, memory_order_relaxed);
   out->lock_prof_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_PROF].sleeps, memory_order_relaxed);
+  out->lock_heap_contended = atomic_load_explicit(&hk_lock_counts[HK_LOCK_HEAP].contended, memory_order_relaxed);
+  out->lock_heap_sleeps = atomic_load_explicit(&hk_lock_counts[HK_LOCK_HEAP].sleeps, memory_order_relaxed);
   out->foreign_glibc_frees = atomic_load_explicit(&hk_foreign_glibc_frees, memory_order_relaxed);
   out->foreign_ldso_ignored = atomic_load_explicit(&hk_foreign_ldso_ignored, memory_order_relaxed);
 }
@@ -274,6 +276,8 @@ static const stat_field hk_stat_fields[] = {
     HK_FIELD(lock_mappings_sleeps, false),
     HK_FIELD(lock_prof_contended, false),
     HK_FIELD(lock_prof_sleeps, false),
+    HK_FIELD(lock_heap_contended, false),
+    HK_FIELD(lock_heap_sleeps, false),
     HK_FIELD(foreign_glibc_frees, false),
     HK_FIELD(foreign_ldso_ignored, false),
 };

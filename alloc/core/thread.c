@@ -5,6 +5,7 @@
 
 #include "alloc/core/clock.h"
 #include "alloc/core/counters.h"
+#include "alloc/core/options.h"
 #include "alloc/core/os.h"
 #include "alloc/core/prof.h"
 
@@ -19,15 +20,13 @@ static hk_heap* hk_heap_pool;       /* free heap structs (next_heap links) */
  * threads come and go then runs each new thread on memory its predecessors
  * left resident, where a fresh heap would fault fresh pages in while the
  * old memory waits to be adopted or aged out. A heap parked longer than
- * HK_PARK_GRACE_MS goes to the abandoned list as soon as a running thread
- * needs memory it does not have (release_parked_heap), and more than
- * HK_PARKED_MAX are never kept, so memory does not wait for threads that
- * never come. */
+ * params.park_grace_ms goes to the abandoned list as soon as a running
+ * thread needs memory it does not have (release_parked_heap), and more
+ * than params.parked_max are never kept, so memory does not wait for
+ * threads that never come. */
 static hk_heap* hk_parked_newest;
 static hk_heap* hk_parked_oldest;
 static _Atomic uint64_t hk_parked_count; /* changed under hk_heaps_lock; read without it as a hint */
-#define HK_PARKED_MAX 64
-#define HK_PARK_GRACE_MS 10
 static hk_heap* hk_heaps_live;      /* every live heap (next_heap / prev_heap links) */
 static uint64_t hk_exited_refills;  /* counters of retired heaps, under hk_heaps_lock */
 static uint64_t hk_exited_remote_frees;
@@ -56,8 +55,18 @@ static void heap_retire(hk_heap* heap);
  * round) keeps that one heap. */
 static HK_TLS unsigned hk_tls_exit_rounds;  /* heap_thread_done calls in this thread */
 static HK_TLS hk_heap* hk_tls_transient;    /* the heap an allocation of the last round is using */
+static HK_TLS hk_segment* hk_tls_freed_into; /* hk_thread_note_ownerless_free: before the first allocation */
 
 /* ---- parked heaps (hk_heaps_lock held) ---------------------------------- */
+/* The parked heap whose segments include seg, or NULL. A parked heap's
+ * segment list does not change while it is parked. */
+static hk_heap* parked_holding(const hk_segment* seg) {
+  for (hk_heap* h = hk_parked_newest; h; h = h->next_heap)
+    for (const hk_segment* g = h->segments.head; g; g = g->next)
+      if (g == seg) return h;
+  return NULL;
+}
+
 static void parked_push(hk_heap* heap) {
   heap->prev_heap = NULL;
   heap->next_heap = hk_parked_newest;
@@ -84,19 +93,34 @@ static void heap_dissolve(hk_heap* heap) {
 }
 
 /* hk_heap_release_parked: the oldest parked heap, once parked for
- * HK_PARK_GRACE_MS (a thread that replaces an exited one starts well within
- * that), is abandoned for the calling heap to adopt. */
+ * params.park_grace_ms (time for a thread that replaces an exited one to
+ * start), is abandoned for the calling heap to adopt. */
 static bool release_parked_heap(void) {
   if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) == 0) return false;
   uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
   hk_heap* heap = hk_parked_oldest;
-  if (heap != NULL && now - heap->parked_ms >= HK_PARK_GRACE_MS) parked_unlink(heap);
+  if (heap != NULL && now - heap->parked_ms >= hk_options.params.park_grace_ms) parked_unlink(heap);
   else heap = NULL;
   hk_unlock(&hk_heaps_lock);
   if (heap == NULL) return false;
   heap_dissolve(heap);
   return true;
+}
+
+/* hk_heap_reclaim_idle: every live heap whose thread has made no
+ * allocation slow path for params.heap_idle_ms gives back the spans remote
+ * frees emptied. Under the live list's lock, so no heap is retired
+ * meanwhile; each heap's own lock is only tried (hk_heap_give_back_emptied):
+ * the caller holds its own. */
+static void reclaim_idle_heaps(hk_heap* self, uint64_t now) {
+  uint64_t idle = hk_options.params.heap_idle_ms;
+  hk_lock(&hk_heaps_lock);
+  for (hk_heap* h = hk_heaps_live; h; h = h->next_heap) {
+    uint64_t active = atomic_load_explicit(&h->active_ms, memory_order_relaxed);
+    if (h != self && active <= now && now - active >= idle) hk_heap_give_back_emptied(h);
+  }
+  hk_unlock(&hk_heaps_lock);
 }
 
 void hk_threads_release_parked(void) {
@@ -122,6 +146,7 @@ uint64_t hk_threads_parked_segments(void) {
 
 void hk_threads_init(void) {
   hk_heap_release_parked = release_parked_heap;
+  hk_heap_reclaim_idle = reclaim_idle_heaps;
   pthread_key_create(&hk_heap_key, heap_thread_done);
 }
 
@@ -152,9 +177,12 @@ hk_heap* hk_thread_heap(void) {
   hk_heap* heap = hk_tls_heap;
   if (heap->is_live) return heap;
   if (hk_unlikely(hk_tls_transient != NULL)) return hk_tls_transient;  /* re-entered while one is in use */
-  /* The newest parked heap first: the warmest memory. */
+  /* The parked heap this thread freed into before it allocated (the work
+   * it took over), else the newest: the warmest memory. */
   hk_lock(&hk_heaps_lock);
-  heap = hk_parked_newest;
+  heap = hk_tls_freed_into != NULL ? parked_holding(hk_tls_freed_into) : NULL;
+  hk_tls_freed_into = NULL;
+  if (heap == NULL) heap = hk_parked_newest;
   if (heap != NULL) parked_unlink(heap);
   hk_unlock(&hk_heaps_lock);
   bool fresh = heap == NULL;
@@ -187,6 +215,11 @@ hk_heap* hk_thread_heap(void) {
   return heap;
 }
 
+void hk_thread_note_ownerless_free(hk_segment* seg) {
+  /* Not once the thread is exiting: no heap it makes then lives on. */
+  if (hk_tls_freed_into == NULL && hk_tls_exit_rounds == 0) hk_tls_freed_into = seg;
+}
+
 void hk_thread_exit_release(hk_heap* heap) {
   if (hk_likely(heap != hk_tls_transient)) return;
   hk_tls_transient = NULL;
@@ -214,13 +247,20 @@ static void heap_retire(hk_heap* heap) {
   heap_unlink_live(heap);
   heap->parked_ms = now;
   parked_push(heap);
-  hk_heap* evicted = NULL;
-  if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) > HK_PARKED_MAX) {
-    evicted = hk_parked_oldest;
-    parked_unlink(evicted);
-  }
   hk_unlock(&hk_heaps_lock);
-  if (evicted != NULL) heap_dissolve(evicted);
+  /* Past the bound the oldest go (this one too when none may wait); more
+   * than one when the bound was lowered at run time. */
+  for (;;) {
+    hk_lock(&hk_heaps_lock);
+    hk_heap* evicted = NULL;
+    if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) > hk_options.params.parked_max) {
+      evicted = hk_parked_oldest;
+      parked_unlink(evicted);
+    }
+    hk_unlock(&hk_heaps_lock);
+    if (evicted == NULL) return;
+    heap_dissolve(evicted);
+  }
 }
 
 /* Statistics. The owner bumps its counters with plain stores (no atomic on

@@ -23,6 +23,16 @@ hk_heap* hk_thread_heap(void);
  * once if it was made after the thread's last destructor round (thread.c,
  * "Thread exit"); nothing otherwise. */
 void hk_thread_exit_release(hk_heap* heap);
+/* A thread without a heap freed a block of seg, whose span has no owner
+ * (a parked heap's, or an abandoned segment's): the first such segment is
+ * remembered, and the thread's heap, made at its first allocation, is the
+ * parked heap that holds it if one does. A thread that takes over an
+ * exited thread's work (a worker replaced by a new one, a hand-off) frees
+ * what its predecessor allocated, often before it allocates anything; in
+ * that heap those frees are local and its memory serves the work that
+ * uses it, where the newest parked heap belongs to whichever thread exited
+ * last. Remote-free path only. */
+void hk_thread_note_ownerless_free(hk_segment* seg);
 /* Registers the thread-exit destructor and the parked-heap release; once,
  * at process init. */
 void hk_threads_init(void);

@@ -158,6 +158,8 @@ typedef struct hk_stats {
   uint64_t lock_mappings_sleeps;
   uint64_t lock_prof_contended;         /* the heap profiler */
   uint64_t lock_prof_sleeps;
+  uint64_t lock_heap_contended;         /* every thread heap's own lock: its slow paths against another thread giving back an idle heap's emptied spans */
+  uint64_t lock_heap_sleeps;
   /* Pointers another allocator made that free() or realloc() were given,
    * since the process started (README "Errors"). */
   uint64_t foreign_glibc_frees;   /* blocks of glibc's own heap handed back to glibc's free */

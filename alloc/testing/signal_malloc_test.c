@@ -102,7 +102,7 @@ static void child(void) {
 
 static const char kPrefix[] = "hakmem: malloc or free called from a signal handler while this thread holds the ";
 static const char* const kLocks[] = {"heaps", "abandoned", "registry", "segments", "free_slots",
-                                     "arena", "mappings", "prof"};
+                                     "arena", "mappings", "prof", "heap"};
 
 /* stderr is exactly the one line naming a lock of the core. */
 static int is_relock_message(const char* out) {

@@ -20,6 +20,9 @@ const hk_variant hk_variant_linked = {
         .resident_target_mb = 512,
         .prewarm_kb = 32,
         .reclaim_thread = 0,
+        .park_grace_ms = 10,
+        .heap_idle_ms = 1000,
+        .parked_max = 64,
         .span_keep_kb = 64,
     },
 };
