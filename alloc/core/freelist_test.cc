@@ -259,6 +259,26 @@ TEST(FreeListTagWarnTest, BlockOnTheListTwiceIsReportedNotHandedOutTwice) {
   EXPECT_NE(second, nullptr);
 }
 
+// A block the heap profiler sampled goes, when freed, onto the profiler's
+// list of frees to take back (hk_prof_free_small), linked like any free
+// block; a write into it before the profiler takes it back is reported then,
+// not followed.
+TEST(FreeListProfDeathTest, SampledBlockWrittenAfterItsFreeIsReported) {
+  void* p = nullptr;
+  EXPECT_DEATH(
+      {
+        if (hk_option_set("HAKMEM_PROF_SAMPLE", "1") != 0) abort();  // every allocation sampled
+        std::thread([&] {  // a new heap: its first allocation sees the rate
+          p = hk_malloc(kSize);
+          hk_free(p);
+          fprintf(stderr, "freed\n");
+          static_cast<volatile char*>(p)[0] ^= 1;  // its link
+        }).join();
+        hk_prof_dump("/dev/null");  // takes the freed samples back, if exit did not
+      },
+      "freed\nhakmem: corrupted free list at 0x[0-9a-f]+ in malloc\\(\\)");
+}
+
 // A clean program never trips the checks: blocks of every small class freed
 // locally and remotely, in mixed orders, then reused.
 TEST(FreeList, CleanUseRaisesNothing) {

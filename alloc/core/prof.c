@@ -175,19 +175,22 @@ hk_span* hk_prof_unwrap(hk_span** slot) {
      * one walked (a thread's exit takes down every class's proxy, the
      * blocks mostly cold). */
     hk_block* first = p->free;
+    hk_block* last;
+    bool joined = true;
     if (!hk_span_has_free(s)) {
       s->free = first;
     } else if (left <= hk_prof_free_blocks(s)) {
-      hk_block* last = first;
-      for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
-      hk_block_make_free(s, last, s->free);
-      s->free = first;
+      /* A corrupted link (warn mode) cuts s: both lists' blocks leak. */
+      joined = hk_list_walk(s, first, &last) != 0;
+      if (joined) {
+        hk_block_make_free(s, last, s->free);
+        s->free = first;
+      }
     } else {
-      hk_block* last = s->free;
-      for (hk_block* n; (n = hk_block_link(s, last)) != HK_LIST_END;) last = n;
-      hk_block_make_free(s, last, first);
+      joined = hk_list_walk(s, s->free, &last) != 0;
+      if (joined) hk_block_make_free(s, last, first);
     }
-    s->used -= left;
+    if (joined) s->used -= left;
     t->countdown[cls] += (int64_t)left * p->block_size;
     hk_tcounts.allocated -= (uint64_t)left * p->block_size;
   }
@@ -579,6 +582,12 @@ static void prof_drain(void) {
   hk_block* b = atomic_exchange_explicit(&prof_pending, NULL, memory_order_acquire);
   while (b != NULL) {
     hk_span* s = hk_span_at(b);
+    /* Written into after its free: its link is not followed (warn mode:
+     * the rest of the list leaks; nothing is handed out twice). */
+    if (hk_unlikely(!hk_block_words_ok(b))) {
+      hk_freelist_corrupt(s, b);
+      return;
+    }
     hk_block* next = hk_block_link(s, b);
     sample_forget((uintptr_t)b);
     hk_block_make_free(s, b, s->free);

@@ -15,12 +15,38 @@ hk_span hk_span_empty = {.free = HK_LIST_END};
  * A walk checks each block's words before it trusts its link, and the link
  * itself exactly: a slow path can afford it, and a walk then never leaves
  * the span even if the words were forged. */
-bool hk_link_ok(const hk_span* s, const hk_block* b) {
+bool hk_block_words_ok(const hk_block* b) {
   HK_VG_LINK_OPEN(b);
   bool is_free = hk_block_is_free(b, hk_free_tag(b));
+  HK_VG_LINK_CLOSE(b);
+  return is_free;
+}
+
+bool hk_link_ok(const hk_span* s, const hk_block* b) {
+  if (!hk_block_words_ok(b)) return false;
+  HK_VG_LINK_OPEN(b);
   hk_block* next = (hk_block*)b->link;
   HK_VG_LINK_CLOSE(b);
-  return is_free && (next == HK_LIST_END || hk_span_holds_block(s, next));
+  return next == HK_LIST_END || hk_span_holds_block(s, next);
+}
+
+uint32_t hk_list_walk(hk_span* s, hk_block* first, hk_block** tail) {
+  hk_block* b = first;
+  for (uint32_t n = 1;; n++) {
+    /* Checked before it is followed; more links than the span has blocks
+     * is a cycle. */
+    bool ok = hk_link_ok(s, b);
+    hk_block* next = hk_block_link(s, b);
+    if (ok && next == HK_LIST_END) {
+      *tail = b;
+      return n;
+    }
+    if (hk_unlikely(!ok || n >= s->capacity)) {
+      hk_freelist_corrupt(s, b);
+      return 0;
+    }
+    b = next;
+  }
 }
 
 void* (*hk_span_refill)(unsigned cls);
@@ -102,23 +128,7 @@ static uint32_t take_remote(hk_span* s, hk_block** list, hk_block** tail) {
    * each block's link written by the freeing thread is visible here. */
   *list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
   if (*list == NULL) return 0;
-  uint32_t n = 1;
-  hk_block* t = *list;
-  for (;;) {
-    /* Checked before it is followed; more links than the span has blocks
-     * is a cycle. */
-    bool ok = hk_link_ok(s, t);
-    hk_block* next = hk_block_link(s, t);
-    if (ok && next == HK_LIST_END) break;
-    if (hk_unlikely(!ok || n >= s->capacity)) {
-      hk_freelist_corrupt(s, t);
-      return 0;
-    }
-    t = next;
-    n++;
-  }
-  *tail = t;
-  return n;
+  return hk_list_walk(s, *list, tail);
 }
 
 uint32_t hk_span_collect_remote(hk_span* s) {

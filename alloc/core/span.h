@@ -99,6 +99,15 @@ extern hk_span hk_span_empty;
  * followed by a slow path that walks the list: b's words are a free
  * block's, and the link is HK_LIST_END or a block start s has carved. */
 bool hk_link_ok(const hk_span* s, const hk_block* b);
+/* True when b's two words are a free block's as hakmem wrote them (so its
+ * link is one hakmem wrote), for walks of lists whose blocks belong to
+ * several spans. */
+bool hk_block_words_ok(const hk_block* b);
+/* Walks the list of span s that starts at first (a block of s) to its last
+ * block (*tail), each link checked (hk_link_ok) before it is followed;
+ * returns the blocks counted, or 0 after reporting a corrupted link
+ * (hk_freelist_corrupt; warn mode: s is cut, *tail not set). */
+uint32_t hk_list_walk(hk_span* s, hk_block* first, hk_block** tail);
 
 /* True when span s's owner list holds a block. */
 HK_INLINE bool hk_span_has_free(const hk_span* s) { return s->free != HK_LIST_END; }
