@@ -27,8 +27,9 @@
  * alloc/core/options.c) gains a variable or a value, this model follows.
  *
  * Input: name and value separated by the first '=' (a NUL also ends the
- * name), like an environment entry. A first byte 0x01..0x09 instead picks one
- * of the documented names, so mutation concentrates on values. Either string
+ * name), like an environment entry. A first byte from 1 to the number of
+ * documented names instead picks one of them, so mutation concentrates on
+ * values. Either string
  * may contain any byte; the parser sees it up to its first NUL, as getenv
  * would give it. Options are restored after every input so the allocator in
  * this process keeps its configuration. */
@@ -63,6 +64,9 @@ static const struct {
     {"HAKMEM_MEMORY_LIMIT_MB", K_LIMIT, 1048576},
     {"HAKMEM_THP", K_THP, 0},
     {"HAKMEM_THREAD_STATS", K_U64, 1},
+    {"HAKMEM_PARK_GRACE_MS", K_U64, 3600000},
+    {"HAKMEM_PARKED_MAX", K_U64, 4096},
+    {"HAKMEM_HEAP_IDLE_MS", K_U64, 3600000},
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -139,6 +143,9 @@ static void field(unsigned k, char* out) {
       else n = hk_options.params.memory_limit_mb;
       break;
     case 14: n = hk_options.thread_stats; break;
+    case 15: n = hk_options.params.park_grace_ms; break;
+    case 16: n = hk_options.params.parked_max; break;
+    case 17: n = hk_options.params.heap_idle_ms; break;
     default: {
       static const char* const thp[] = {"default", "never", "madvise"};
       unsigned m = (unsigned)hk_options.params.thp;
