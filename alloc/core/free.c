@@ -90,9 +90,7 @@ HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b, con
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
   hk_block* head = atomic_load_explicit(&span->remote, memory_order_relaxed);
   do {
-    /* An empty remote list is NULL; its last link, like every link, is
-     * HK_LIST_END (span.h: every link can be read). */
-    hk_block_make_free(span, b, head != NULL ? head : HK_LIST_END);
+    hk_block_make_free(span, b, hk_remote_link(head));
     /* release: publishes b's link to the owner's acquire exchange
      * (hk_span_collect_remote). */
   } while (!atomic_compare_exchange_weak_explicit(&span->remote, &head, b, memory_order_release,

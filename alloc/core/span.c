@@ -149,8 +149,7 @@ bool hk_span_take_remote_if_emptied(hk_span* s) {
   /* Live blocks remain: the list goes back, ahead of what was pushed since. */
   hk_block* head = atomic_load_explicit(&s->remote, memory_order_relaxed);
   do {
-    /* An empty remote list is NULL; every link ends at HK_LIST_END. */
-    hk_block_make_free(s, tail, head != NULL ? head : HK_LIST_END);
+    hk_block_make_free(s, tail, hk_remote_link(head));
   } while (!atomic_compare_exchange_weak_explicit(&s->remote, &head, list, memory_order_release,
                                                   memory_order_relaxed));
   return false;

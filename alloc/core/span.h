@@ -109,6 +109,12 @@ bool hk_block_words_ok(const hk_block* b);
  * (hk_freelist_corrupt; warn mode: s is cut, *tail not set). */
 uint32_t hk_list_walk(hk_span* s, hk_block* first, hk_block** tail);
 
+/* The link a block pushed on a remote list whose head is `head` stores: an
+ * empty remote list is NULL (so a freeing thread's exchange and the owner's
+ * test stay one compare), while every link, like every list, ends at
+ * HK_LIST_END. */
+HK_INLINE hk_block* hk_remote_link(hk_block* head) { return head != NULL ? head : HK_LIST_END; }
+
 /* True when span s's owner list holds a block. */
 HK_INLINE bool hk_span_has_free(const hk_span* s) { return s->free != HK_LIST_END; }
 
