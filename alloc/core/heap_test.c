@@ -443,6 +443,47 @@ static void ThreadsThatComeAndGoReuseTheirPredecessorsMemory(void) {
   hk_trim(0);
 }
 
+/* ---- how long a parked heap waits ---- */
+static void* allocate_and_exit(void* arg) {
+  *(void**)arg = hk_malloc(48);
+  return NULL;  /* parks its heap (or the one it took) with the block live */
+}
+
+static void start_thread_at(uint64_t now_ms, void** block) {
+  hk_clock_set_fake(now_ms);
+  pthread_t t;
+  pthread_create(&t, NULL, allocate_and_exit, block);
+  pthread_join(t, NULL);
+}
+
+static void AParkedHeapWaitsTwiceAsLongAsRecentTakeOversWaited(void) {
+  hk_trim(0);  /* nothing parked */
+  HK_EXPECT(hk_option_set("HAKMEM_PARK_GRACE_MS", "10") == 0, "the least grace is an option");
+  void* blocks[4];
+  const uint64_t t0 = 100000000;  /* far from any window earlier tests opened */
+  start_thread_at(t0, &blocks[0]);
+  start_thread_at(t0, &blocks[1]);  /* takes it at once: a window opens, nothing waited */
+  HK_EXPECT(hk_threads_parked() == 1, "one heap, parked again");
+  start_thread_at(t0 + 200, &blocks[2]);  /* the next thread took 200 ms to come */
+  HK_EXPECT(hk_threads_parked() == 1 && hk_span_at(blocks[2]) == hk_span_at(blocks[0]), "and took the same heap");
+  /* With the option alone it would be given up after 10 ms. */
+  hk_clock_set_fake(t0 + 200 + 399);
+  HK_EXPECT(!hk_heap_release_parked(), "kept for twice the longest recent take-over's wait");
+  hk_clock_set_fake(t0 + 200 + 400);
+  HK_EXPECT(hk_heap_release_parked(), "given up after that");
+  HK_EXPECT(hk_threads_parked() == 0, "nothing waits for the next thread");
+  /* That heap would have waited 700 ms for the next thread: that counts,
+   * up to the release delay (1 s in balanced). */
+  start_thread_at(t0 + 200 + 700, &blocks[3]);
+  hk_clock_set_fake(t0 + 900 + 999);
+  HK_EXPECT(!hk_heap_release_parked(), "a heap given up too early teaches a longer grace");
+  hk_clock_set_fake(t0 + 900 + 1000);
+  HK_EXPECT(hk_heap_release_parked(), "but never longer than the release delay");
+  hk_clock_set_fake(0);
+  for (int i = 0; i < 4; i++) hk_free(blocks[i]);
+  hk_trim(0);
+}
+
 static hk_heap* other_heap;
 static hk_span* other_kept;
 static void* trims_on_request(void* arg) {
@@ -486,5 +527,6 @@ int main(void) {
   HK_RUN(AThreadThatOnlyFreesDoesNotMakeTheProcessGrow);
   HK_RUN(ThreadsThatComeAndGoReuseTheirPredecessorsMemory);
   HK_RUN(ATrimRequestIsAnsweredOnTheOtherThreadsNextSlowPath);
+  HK_RUN(AParkedHeapWaitsTwiceAsLongAsRecentTakeOversWaited);  /* last: it leaves take-over waits behind */
   return HK_TEST_RESULT();
 }

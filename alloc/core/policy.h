@@ -40,7 +40,7 @@ typedef struct hk_params {
   uint64_t resident_target_mb;    /* freed memory past its delay goes back while more than this is committed */
   uint64_t prewarm_kb;            /* bytes a new thread may fault in early, at most */
   uint64_t reclaim_thread;        /* 1: a background thread gives freed memory back on time while the program idles */
-  uint64_t park_grace_ms;         /* an exited thread's heap waits this long for a new thread to take it whole before running threads may adopt its segments */
+  uint64_t park_grace_ms;         /* an exited thread's heap waits at least this long for a new thread to take it whole before running threads may adopt its segments (thread.c waits longer while recent take-overs did) */
   uint64_t heap_idle_ms;          /* a live thread without an allocation slow path this long is idle: spans of its heap emptied by other threads' frees are given back by the threads that grow (0: never) */
   uint64_t parked_max;            /* exited threads' heaps kept waiting at most; past it the oldest is given up at once (0: none wait, every exiting thread's segments are abandoned) */
   /* Read by the core (os.c), not by modules. */

@@ -27,6 +27,20 @@ static hk_heap* hk_heap_pool;       /* free heap structs (next_heap links) */
 static hk_heap* hk_parked_newest;
 static hk_heap* hk_parked_oldest;
 static _Atomic uint64_t hk_parked_count; /* changed under hk_heaps_lock; read without it as a hint */
+/* How long the parked heaps that new threads took had waited (ms): the
+ * longest wait of the current window of params.release_delay_ms and of
+ * the window before it (a wait seen counts for one to two windows, then
+ * is forgotten). A program that replaces its threads in rounds (a pool
+ * restarting its workers, a batch of threads per job) parks a heap as each
+ * thread of a round ends and takes them all when the next round starts:
+ * most take-overs wait a moment, a few up to a round, and those few say how
+ * long a heap must wait (parked_grace_ms). A heap given up before any
+ * thread came counts too, when the next thread then starts without one: it
+ * would have waited that long (else no wait longer than the grace in force
+ * would ever be seen). All under hk_heaps_lock. */
+static uint64_t hk_takeover_wait_max[2];   /* [0] this window, [1] the one before */
+static uint64_t hk_takeover_window_ms;     /* when this window started */
+static uint64_t hk_given_up_parked_ms;     /* parked_ms of the last heap release_parked_heap gave up; 0 once a thread counted it */
 static hk_heap* hk_heaps_live;      /* every live heap (next_heap / prev_heap links) */
 static uint64_t hk_exited_refills;  /* counters of retired heaps, under hk_heaps_lock */
 static uint64_t hk_exited_remote_frees;
@@ -92,16 +106,51 @@ static void heap_dissolve(hk_heap* heap) {
   hk_unlock(&hk_heaps_lock);
 }
 
+/* How long a parked heap waits for a new thread before running threads
+ * may adopt its memory: params.park_grace_ms (time for a thread that
+ * replaces an exited one to start), or twice what recent take-overs
+ * waited if that is longer, up to params.release_delay_ms (how long empty
+ * memory waits anyway). Without the second term, the heaps of a round's
+ * first threads to end were given up while the round's last threads still
+ * ran, and the next round's threads started on fresh heaps, each taking a
+ * slot of every class it used anew while the old heaps' segments were
+ * adopted piecemeal by others. Under hk_heaps_lock. */
+static uint64_t parked_grace_ms(void) {
+  uint64_t grace = hk_options.params.park_grace_ms;
+  uint64_t w = hk_takeover_wait_max[0] > hk_takeover_wait_max[1] ? hk_takeover_wait_max[0] : hk_takeover_wait_max[1];
+  uint64_t seen = 2 * w;
+  uint64_t most = hk_options.params.release_delay_ms;
+  if (seen > most) seen = most;
+  return seen > grace ? seen : grace;
+}
+
+/* A new thread started at `now` and took a heap parked since parked_ms,
+ * or would have. */
+static void note_takeover(uint64_t parked_ms, uint64_t now) {
+  uint64_t window = hk_options.params.release_delay_ms;
+  if (now - hk_takeover_window_ms >= window) {  /* also when the clock went back (tests' fake clock) */
+    bool last_one = now - hk_takeover_window_ms < 2 * window;
+    hk_takeover_wait_max[1] = last_one ? hk_takeover_wait_max[0] : 0;
+    hk_takeover_wait_max[0] = 0;
+    hk_takeover_window_ms = now;
+  }
+  uint64_t waited = now >= parked_ms ? now - parked_ms : 0;
+  if (waited > hk_takeover_wait_max[0]) hk_takeover_wait_max[0] = waited;
+}
+
 /* hk_heap_release_parked: the oldest parked heap, once parked for
- * params.park_grace_ms (time for a thread that replaces an exited one to
- * start), is abandoned for the calling heap to adopt. */
+ * parked_grace_ms, is abandoned for the calling heap to adopt. */
 static bool release_parked_heap(void) {
   if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) == 0) return false;
   uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
   hk_heap* heap = hk_parked_oldest;
-  if (heap != NULL && now - heap->parked_ms >= hk_options.params.park_grace_ms) parked_unlink(heap);
-  else heap = NULL;
+  if (heap != NULL && now - heap->parked_ms >= parked_grace_ms()) {
+    parked_unlink(heap);
+    hk_given_up_parked_ms = heap->parked_ms;
+  } else {
+    heap = NULL;
+  }
   hk_unlock(&hk_heaps_lock);
   if (heap == NULL) return false;
   heap_dissolve(heap);
@@ -183,7 +232,13 @@ hk_heap* hk_thread_heap(void) {
   heap = hk_tls_freed_into != NULL ? parked_holding(hk_tls_freed_into) : NULL;
   hk_tls_freed_into = NULL;
   if (heap == NULL) heap = hk_parked_newest;
-  if (heap != NULL) parked_unlink(heap);
+  if (heap != NULL) {
+    parked_unlink(heap);
+    note_takeover(heap->parked_ms, hk_now_ms());
+  } else if (hk_given_up_parked_ms != 0) {
+    note_takeover(hk_given_up_parked_ms, hk_now_ms());
+  }
+  hk_given_up_parked_ms = 0;
   hk_unlock(&hk_heaps_lock);
   bool fresh = heap == NULL;
   /* A thread that counts its bytes (prof.h) tags its spans from the start. */
