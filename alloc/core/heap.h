@@ -28,6 +28,7 @@ typedef struct hk_heap {
   uint64_t trim_epoch;            /* the trim request (hk_heaps_request_trim) this heap last answered */
   bool is_live;                   /* false for the static empty heap, and while parked */
   uint64_t parked_ms;             /* when its thread exited (hk_now_ms), while parked (thread.c) */
+  uint64_t live_ms;               /* when its thread took it (hk_now_ms); while parked, how long that thread ran it (thread.c) */
   _Atomic uint64_t active_ms;     /* its last allocation slow path (hk_now_ms). Owner-written, read relaxed by other threads */
   hk_lock_t lock;                 /* held by every slow path that changes its lists or segments: its owner's, or another thread giving back what remote frees emptied (hk_heap_give_back_emptied) */
   struct hk_heap* next_heap;      /* the thread floor's lists (live heaps, pool) */

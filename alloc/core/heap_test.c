@@ -484,6 +484,39 @@ static void AParkedHeapWaitsTwiceAsLongAsRecentTakeOversWaited(void) {
   hk_trim(0);
 }
 
+static void* long_lived_block;
+static void* allocate_wait_and_exit(void* arg) {
+  (void)arg;
+  long_lived_block = hk_malloc(48);
+  hk_set_stage(21);
+  hk_wait_stage(22);
+  return NULL;  /* parks its heap, run for as long as the main thread let the clock go */
+}
+
+static void AParkedHeapWaitsAsLongAsItsThreadRan(void) {
+  hk_trim(0);  /* nothing parked */
+  void* blocks[2];
+  const uint64_t t0 = 200000000;  /* far from any window earlier tests opened */
+  start_thread_at(t0, &blocks[0]);
+  start_thread_at(t0, &blocks[1]);  /* takes it at once: the windows start again, nothing waited */
+  pthread_t t;
+  pthread_create(&t, NULL, allocate_wait_and_exit, NULL);  /* takes it too */
+  hk_wait_stage(21);
+  hk_clock_set_fake(t0 + 300);
+  hk_set_stage(22);
+  pthread_join(t, NULL);
+  HK_EXPECT(hk_threads_parked() == 1, "its heap is parked");
+  hk_clock_set_fake(t0 + 300 + 299);
+  HK_EXPECT(!hk_heap_release_parked(), "kept as long as its thread ran (300 ms), where no take-over waited");
+  hk_clock_set_fake(t0 + 300 + 300);
+  HK_EXPECT(hk_heap_release_parked(), "given up after that");
+  hk_set_stage(0);
+  hk_clock_set_fake(0);
+  for (int i = 0; i < 2; i++) hk_free(blocks[i]);
+  hk_free(long_lived_block);
+  hk_trim(0);
+}
+
 static hk_heap* other_heap;
 static hk_span* other_kept;
 static void* trims_on_request(void* arg) {
@@ -527,6 +560,7 @@ int main(void) {
   HK_RUN(AThreadThatOnlyFreesDoesNotMakeTheProcessGrow);
   HK_RUN(ThreadsThatComeAndGoReuseTheirPredecessorsMemory);
   HK_RUN(ATrimRequestIsAnsweredOnTheOtherThreadsNextSlowPath);
+  HK_RUN(AParkedHeapWaitsAsLongAsItsThreadRan);
   HK_RUN(AParkedHeapWaitsTwiceAsLongAsRecentTakeOversWaited);  /* last: it leaves take-over waits behind */
   return HK_TEST_RESULT();
 }

@@ -52,7 +52,7 @@ static opt_desc hk_opts[] = {
      .meaning = "a background thread gives freed memory back on time while the program makes no allocator call"},
     {.name = "HAKMEM_PARK_GRACE_MS", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.park_grace_ms,
      .max = 3600000, .accepted = "an integer 0..3600000", .from_variant = true,
-     .meaning = "an exited thread's heap waits at least this long for a new thread to take it over whole before running threads may adopt its memory (longer while new threads recently took longer to come: twice their longest wait, up to the release delay)"},
+     .meaning = "an exited thread's heap waits at least this long for a new thread to take it over whole before running threads may adopt its memory (longer while new threads recently took longer to come, twice their longest wait, or when its thread ran longer, as long as it ran; up to the release delay)"},
     {.name = "HAKMEM_PARKED_MAX", .runtime = true, .kind = OPT_U64, .field = &hk_options.params.parked_max,
      .max = 4096, .accepted = "an integer 0..4096", .from_variant = true,
      .meaning = "exited threads' heaps kept waiting at most; beyond it the oldest goes to running threads at once (0: none waits)"},

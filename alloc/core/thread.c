@@ -124,6 +124,22 @@ static uint64_t parked_grace_ms(void) {
   return seen > grace ? seen : grace;
 }
 
+/* How long this parked heap waits: parked_grace_ms, or as long as its
+ * last thread ran it if that is longer, up to params.release_delay_ms. A
+ * program that replaces its threads in rounds starts the next round within
+ * about a round of the first thread's end, and a round lasts about as long
+ * as its threads do; before any take-over was seen (the first rounds, or a
+ * program that starts its rounds seldom) parked_grace_ms alone gave the
+ * first finished threads' heaps up while their round's last threads still
+ * ran, and each was replaced by a fresh heap that carved a span of every
+ * class it used anew. Under hk_heaps_lock. */
+static uint64_t parked_wait_ms(const hk_heap* heap) {
+  uint64_t grace = parked_grace_ms();
+  uint64_t most = hk_options.params.release_delay_ms;
+  uint64_t lived = heap->live_ms < most ? heap->live_ms : most;
+  return lived > grace ? lived : grace;
+}
+
 /* A new thread started at `now` and took a heap parked since parked_ms,
  * or would have. */
 static void note_takeover(uint64_t parked_ms, uint64_t now) {
@@ -139,13 +155,13 @@ static void note_takeover(uint64_t parked_ms, uint64_t now) {
 }
 
 /* hk_heap_release_parked: the oldest parked heap, once parked for
- * parked_grace_ms, is abandoned for the calling heap to adopt. */
+ * parked_wait_ms, is abandoned for the calling heap to adopt. */
 static bool release_parked_heap(void) {
   if (atomic_load_explicit(&hk_parked_count, memory_order_relaxed) == 0) return false;
   uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
   hk_heap* heap = hk_parked_oldest;
-  if (heap != NULL && now - heap->parked_ms >= parked_grace_ms()) {
+  if (heap != NULL && now - heap->parked_ms >= parked_wait_ms(heap)) {
     parked_unlink(heap);
     hk_given_up_parked_ms = heap->parked_ms;
   } else {
@@ -249,6 +265,7 @@ hk_heap* hk_thread_heap(void) {
   } else {
     hk_heap_unpark(heap, hk_count_owner_id());
   }
+  heap->live_ms = hk_now_ms();
   hk_lock(&hk_heaps_lock);
   heap->prev_heap = NULL;
   heap->next_heap = hk_heaps_live;
@@ -300,6 +317,7 @@ static void heap_retire(hk_heap* heap) {
   hk_exited_remote_frees += heap->remote_frees;
   heap->refills = heap->remote_frees = 0;
   heap_unlink_live(heap);
+  heap->live_ms = now >= heap->live_ms ? now - heap->live_ms : 0;
   heap->parked_ms = now;
   parked_push(heap);
   hk_unlock(&hk_heaps_lock);
