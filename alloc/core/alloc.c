@@ -82,14 +82,13 @@ static HK_NOINLINE HK_ALLOC_TEXT void* class_slow_sampled(hk_heap* heap, unsigne
   if (hk_span_has_free(*slot)) hk_prof_unwrap(slot);
   void* p = NULL;
   if (hk_prof_charge(cls, size)) p = hk_prof_alloc_small(cls, size, __builtin_frame_address(0));
-  if (p != NULL && hk_prof_refill(slot)) {
-    hk_tcounts.allocated += size;  /* served outside a batch */
-    return p;
+  bool refilled = p != NULL && hk_prof_refill(slot);
+  if (!refilled) {
+    hk_prof_unwrap(slot);
+    if (p == NULL) p = hk_heap_alloc_slow(heap, cls);
   }
-  hk_prof_unwrap(slot);
-  if (p == NULL) p = hk_heap_alloc_slow(heap, cls);
   if (p != NULL) hk_tcounts.allocated += size;  /* served outside a batch */
-  hk_heap_sampling_wrap(heap, cls);
+  if (!refilled) hk_heap_sampling_wrap(heap, cls);
   return p;
 }
 

@@ -34,7 +34,7 @@ static _Atomic uint64_t hk_parked_count; /* changed under hk_heaps_lock; read wi
  * restarting its workers, a batch of threads per job) parks a heap as each
  * thread of a round ends and takes them all when the next round starts:
  * most take-overs wait a moment, a few up to a round, and those few say how
- * long a heap must wait (parked_grace_ms). A heap given up before any
+ * long a heap must wait (parked_wait_ms). A heap given up before any
  * thread came counts too, when the next thread then starts without one: it
  * would have waited that long (else no wait longer than the grace in force
  * would ever be seen). All under hk_heaps_lock. */
@@ -108,36 +108,24 @@ static void heap_dissolve(hk_heap* heap) {
 
 /* How long a parked heap waits for a new thread before running threads
  * may adopt its memory: params.park_grace_ms (time for a thread that
- * replaces an exited one to start), or twice what recent take-overs
- * waited if that is longer, up to params.release_delay_ms (how long empty
- * memory waits anyway). Without the second term, the heaps of a round's
- * first threads to end were given up while the round's last threads still
- * ran, and the next round's threads started on fresh heaps, each taking a
- * slot of every class it used anew while the old heaps' segments were
- * adopted piecemeal by others. Under hk_heaps_lock. */
-static uint64_t parked_grace_ms(void) {
-  uint64_t grace = hk_options.params.park_grace_ms;
-  uint64_t w = hk_takeover_wait_max[0] > hk_takeover_wait_max[1] ? hk_takeover_wait_max[0] : hk_takeover_wait_max[1];
-  uint64_t seen = 2 * w;
-  uint64_t most = hk_options.params.release_delay_ms;
-  if (seen > most) seen = most;
-  return seen > grace ? seen : grace;
-}
-
-/* How long this parked heap waits: parked_grace_ms, or as long as its
- * last thread ran it if that is longer, up to params.release_delay_ms. A
- * program that replaces its threads in rounds starts the next round within
- * about a round of the first thread's end, and a round lasts about as long
- * as its threads do; before any take-over was seen (the first rounds, or a
- * program that starts its rounds seldom) parked_grace_ms alone gave the
- * first finished threads' heaps up while their round's last threads still
- * ran, and each was replaced by a fresh heap that carved a span of every
- * class it used anew. Under hk_heaps_lock. */
+ * replaces an exited one to start), or, if longer, twice what recent
+ * take-overs waited or as long as the heap's last thread ran it, up to
+ * params.release_delay_ms (how long empty memory waits anyway). A program
+ * that replaces its threads in rounds starts the next round within about a
+ * round of the first thread's end, and a round lasts about as long as its
+ * threads do; with the grace alone the heaps of a round's first threads to
+ * end were given up while its last threads still ran, and the next round's
+ * threads started on fresh heaps, each carving a span of every class it
+ * used anew while the old heaps' segments were adopted piecemeal. The run
+ * time covers the first rounds, before any take-over was seen. Under
+ * hk_heaps_lock. */
 static uint64_t parked_wait_ms(const hk_heap* heap) {
-  uint64_t grace = parked_grace_ms();
+  uint64_t seen = hk_takeover_wait_max[0] > hk_takeover_wait_max[1] ? hk_takeover_wait_max[0] : hk_takeover_wait_max[1];
+  uint64_t wait = 2 * seen > heap->live_ms ? 2 * seen : heap->live_ms;
   uint64_t most = hk_options.params.release_delay_ms;
-  uint64_t lived = heap->live_ms < most ? heap->live_ms : most;
-  return lived > grace ? lived : grace;
+  if (wait > most) wait = most;
+  uint64_t grace = hk_options.params.park_grace_ms;
+  return wait > grace ? wait : grace;
 }
 
 /* A new thread started at `now` and took a heap parked since parked_ms,
