@@ -6,12 +6,20 @@
  *
  * No syscall, lock or indirect call; a miss (no heap yet, the span is empty,
  * a request above the small classes) is one call away: hk_malloc_slow
- * (alloc.c). */
+ * (alloc.c).
+ *
+ * The size test compares with hk_hot.small_limit, on the line the pop's
+ * check reads anyway, where a constant would do: the same instructions.
+ * While allocations are counted (prof.h) the limit is 0 and each request
+ * comes to the counted branch below it: below the thread's sampling budget
+ * it is taken off the budget (a compare and a subtract) and popped as on
+ * the fast path; otherwise the slow path counts it. */
 #ifndef HAKMEM_CORE_ALLOC_INLINE_H
 #define HAKMEM_CORE_ALLOC_INLINE_H
 
 #include "alloc/core/base.h"
 #include "alloc/core/heap.h"
+#include "alloc/core/hot.h"
 #include "alloc/core/size_class.h"
 #include "alloc/core/span.h"
 #include "alloc/core/thread.h"
@@ -20,16 +28,24 @@ HK_HIDDEN_BEGIN
 /* size first: malloc's fast path keeps it where it arrived (one move less). */
 void* hk_malloc_slow(size_t size, hk_heap* heap);
 /* The pop from span s that the fast check sent away (an empty list, or a
- * head whose words are not a free block's); falls back to hk_malloc_slow. */
+ * head whose words are not a free block's); falls back to the class's
+ * slow path. */
 void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s);
 
-HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
-  return hk_span_pop(heap->current[cls]);
+/* The counted branch: true when a request of `size` bytes fits below the
+ * thread's sampling budget, taken off it. A budget never exceeds the
+ * largest small size (prof.c), so a request that fits is a small one. */
+HK_INLINE bool hk_sample_budget_take(size_t size) {
+  if (hk_likely(size < hk_tls.sample_budget)) {
+    hk_tls.sample_budget -= size;
+    return true;
+  }
+  return false;
 }
 
 HK_INLINE void* hk_malloc_inline(size_t size) {
-  hk_heap* heap = hk_tls_heap;
-  if (hk_likely(size <= HK_SMALL_MAX)) {
+  hk_heap* heap = hk_tls.heap;
+  if (hk_likely(size < hk_hot.small_limit) || hk_sample_budget_take(size)) {
     hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
     hk_block* b;
     hk_block* next;
