@@ -37,7 +37,12 @@ void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s);
  * largest small size (prof.c), so a request that fits is a small one. */
 HK_INLINE bool hk_sample_budget_take(size_t size) {
   if (hk_likely(size < hk_tls.sample_budget)) {
+#if defined(__x86_64__)
+    /* A subtract from memory: GCC would load, subtract and store. */
+    __asm__("subq %1, %0" : "+m"(hk_tls.sample_budget) : "r"(size));
+#else
     hk_tls.sample_budget -= size;
+#endif
     return true;
   }
   return false;

@@ -293,7 +293,7 @@ static void heap_unlink_live(hk_heap* heap) {
 
 static void heap_retire(hk_heap* heap) {
   hk_heap_park(heap);
-  hk_prof_thread_done();  /* its proxies were taken down with the current spans */
+  hk_prof_thread_done();
   hk_stat_add(&hk_stat.threads_live, -1);
   uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
