@@ -48,16 +48,22 @@ HK_INLINE bool hk_sample_budget_take(size_t size) {
   return false;
 }
 
+/* The pop of malloc's fast path, from the current span of size's class. */
+HK_INLINE void* hk_malloc_pop(size_t size, hk_heap* heap) {
+  hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
+  hk_block* b;
+  hk_block* next;
+  /* An empty list's head is HK_LIST_END, which fails the check too. */
+  if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
+  return hk_malloc_far(size, heap, s);
+}
+
 HK_INLINE void* hk_malloc_inline(size_t size) {
   hk_heap* heap = hk_tls.heap;
-  if (hk_likely(size < hk_hot.small_limit) || hk_sample_budget_take(size)) {
-    hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
-    hk_block* b;
-    hk_block* next;
-    /* An empty list's head is HK_LIST_END, which fails the check too. */
-    if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
-    return hk_malloc_far(size, heap, s);
-  }
+  if (hk_likely(size < hk_hot.small_limit)) return hk_malloc_pop(size, heap);
+  /* The counted branch, with a pop of its own (-fno-crossjumping keeps the
+   * two apart: joined, it would cost a jump). */
+  if (hk_sample_budget_take(size)) return hk_malloc_pop(size, heap);
   return hk_malloc_slow(size, heap);
 }
 HK_HIDDEN_END
