@@ -48,6 +48,12 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero, bool growing)
   return hk_mapping_alloc(size, align, zero);
 }
 
+/* The calling thread's sampling budget (prof.h): malloc's, or set aside
+ * while the thread counts its bytes. */
+static inline uint64_t* sample_budget(void) {
+  return hk_tcounts.on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+}
+
 /* Allocations counted (prof.h): a block above the classes is charged to
  * the count and, when it is the sample, recorded once it exists; a thread
  * that counts its bytes (or whose HAKMEM_THREAD_STATS changed) counts it
@@ -55,7 +61,10 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero, bool growing)
 static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_counted(size_t size, size_t align, bool zero, bool growing) {
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(hk_tls.heap);
   bool sample = false;
-  if (hk_prof_counting()) hk_tls.sample_budget = hk_prof_take(hk_tls.sample_budget, size, &sample);
+  if (hk_prof_counting()) {
+    uint64_t* budget = sample_budget();
+    *budget = hk_prof_take(*budget, size, &sample);
+  }
   void* p = big_alloc_plain(size, align, zero, growing);
   if (p == NULL && !sample) hk_prof_refund(size);
   if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
@@ -94,7 +103,8 @@ static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
 static HK_NOINLINE HK_ALLOC_TEXT void* class_counted(hk_heap* heap, unsigned cls, size_t size) {
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
   bool sample;
-  hk_tls.sample_budget = hk_prof_take(hk_tls.sample_budget, size, &sample);
+  uint64_t* budget = sample_budget();
+  *budget = hk_prof_take(*budget, size, &sample);
   void* p = NULL;
   if (hk_unlikely(sample)) p = hk_prof_alloc_small(cls, size, __builtin_frame_address(0));
   if (p == NULL) p = hk_span_pop(heap->current[cls]);
@@ -103,18 +113,40 @@ static HK_NOINLINE HK_ALLOC_TEXT void* class_counted(hk_heap* heap, unsigned cls
   return p;
 }
 
+/* A small request before initialization finished (below). */
+static HK_NOINLINE HK_ALLOC_TEXT void* malloc_before_init(size_t size, hk_heap* heap) {
+  hk_ensure_init();
+  return hk_malloc_slow(size, heap);
+}
+
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
   if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false, false);
   /* The class table is filled by initialization, and a malloc may come
    * before it: a constructor of a library initialized ahead of hakmem's
    * own (libselinux's, in every program linking it, when hakmem is
-   * preloaded). Read before, the table gives class 0 for any size. */
-  hk_ensure_init();
+   * preloaded). Read before, the table gives class 0 for any size. (A
+   * tail call, so that the counted paths below need no stack frame.) */
+  if (hk_unlikely(atomic_load_explicit(&hk_init_state, memory_order_acquire) != 2))
+    return malloc_before_init(size, heap);
   unsigned cls = hk_class_of_index[HK_SIZE_INDEX(size)];
   /* A small request comes here only from the counted branch (or as
    * counting stops). */
-  if (hk_likely(hk_prof_counting())) return class_counted(heap, cls, size);
-  return class_slow(heap, cls);
+  if (hk_unlikely(!hk_prof_counting())) return class_slow(heap, cls);
+  /* A thread that counts its bytes: every one of its allocations comes
+   * here (malloc reads its budget as 0); most are served right here, as
+   * the counted branch serves them, and counted. (It notices the option
+   * going to 0 on class_counted's path, within a budget.) */
+  if (hk_tcounts.on && size < hk_tcounts.sample_budget) {
+    hk_span* s = heap->current[cls];
+    hk_block* b;
+    hk_block* next;
+    if (hk_likely(hk_span_pop_head(s, &b, &next))) {
+      hk_tcounts.sample_budget -= size;
+      hk_tcounts.allocated += hk_class_size[cls];
+      return hk_span_pop_take(s, b, next);
+    }
+  }
+  return class_counted(heap, cls, size);
 }
 
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s) {

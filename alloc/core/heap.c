@@ -93,13 +93,18 @@ static bool span_carve(hk_span* s) {
 /* ---- per-thread counters ------------------------------------------------------
  * Switching on: every span of the heap gets the owner tag (prof.h), so
  * free()'s fast path leaves each free into them to the counted path, and
- * the thread's sampling budget goes, so each of its allocations comes to
- * the counted slow path; the counters start at 0. Switching off: the spans
- * get the plain owner back. */
+ * the thread's sampling budget moves aside (prof.h), so each of its
+ * allocations comes to the counted slow path; the counters start at 0.
+ * Switching off: the spans get the plain owner back, and the budget
+ * returns to malloc. */
 void hk_heap_count_sync(hk_heap* heap) {
   bool on = !hk_tcounts.on;
   hk_tcounts.on = on;
-  if (on) hk_tls.sample_budget = hk_prof_settle(hk_tls.sample_budget);
+  /* The sampling budget moves where the counted slow path spends it. */
+  uint64_t* from = on ? &hk_tls.sample_budget : &hk_tcounts.sample_budget;
+  uint64_t* to = on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+  *to = *from;
+  *from = 0;
   if (heap->is_live) {
     hk_lock(&heap->lock);
     hk_segment_set_owner(&heap->segments, hk_count_owner_id());

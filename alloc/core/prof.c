@@ -38,7 +38,7 @@ typedef struct prof_thread {
   uint64_t rate_seen;           /* the rate to_sample was drawn for; UINT64_MAX: none yet */
   uint64_t rng;                 /* xorshift state; 0: not seeded yet */
   uintptr_t stack_lo, stack_hi; /* [lo, hi) of this thread's stack, known to be mapped */
-  int in_take;                  /* inside hk_prof_take or hk_prof_settle (signal handlers) */
+  int in_take;                  /* inside hk_prof_take (signal handlers) */
 } prof_thread;
 static HK_TLS prof_thread prof_self = {.rate_seen = UINT64_MAX};
 
@@ -130,23 +130,11 @@ uint64_t hk_prof_take(uint64_t left, size_t size, bool* sample) {
       t->to_sample -= size;
     }
   }
-  uint64_t grant = hk_tcounts.on ? 0 : t->to_sample < PROF_GRANT_MAX ? t->to_sample : PROF_GRANT_MAX;
+  uint64_t grant = t->to_sample < PROF_GRANT_MAX ? t->to_sample : PROF_GRANT_MAX;
   t->granted = grant;
   atomic_signal_fence(memory_order_seq_cst);
   t->in_take = 0;
   return grant;
-}
-
-uint64_t hk_prof_settle(uint64_t left) {
-  prof_thread* t = &prof_self;
-  if (t->in_take) return 0;
-  t->in_take = 1;
-  atomic_signal_fence(memory_order_seq_cst);
-  count_used(t, atomic_load_explicit(&hk_prof_rate, memory_order_relaxed), left);
-  t->granted = 0;
-  atomic_signal_fence(memory_order_seq_cst);
-  t->in_take = 0;
-  return 0;
 }
 
 void hk_prof_refund(size_t size) {

@@ -28,10 +28,11 @@
  * and a dump.
  *
  * Per-thread counters (HAKMEM_THREAD_STATS, hk_thread_stats) ride on the
- * same branch: a counting thread's budget is always 0, so each of its
- * allocations comes to the counted slow path (alloc.c), which adds its
- * usable size; its frees are sent off the fast path by an owner tag on its
- * spans (HK_COUNT_OWNER_BIT below).
+ * same branch: a counting thread keeps its budget aside (hk_thread_counts)
+ * and the one malloc reads at 0, so each of its allocations comes to the
+ * counted slow path (alloc.c), which spends the budget there and adds the
+ * block's usable size; its frees are sent off the fast path by an owner tag
+ * on its spans (HK_COUNT_OWNER_BIT below).
  *
  * Floor: between spans and heaps. It calls spans, segments, the OS floor and
  * the ground; free.c calls it on the remote path, alloc.c on the
@@ -65,6 +66,10 @@ HK_HIDDEN_BEGIN
 typedef struct hk_thread_counts {
   uint64_t allocated;
   uint64_t freed;
+  /* While the thread counts: its sampling budget (prof.h), moved here from
+   * hk_tls.sample_budget, which stays 0 so that each of its allocations
+   * comes to the slow path, where the block's usable size is known. */
+  uint64_t sample_budget;
   bool on;  /* this thread counts: its spans carry the owner tag */
 } hk_thread_counts;
 extern HK_TLS hk_thread_counts hk_tcounts;
@@ -91,14 +96,12 @@ HK_INLINE bool hk_prof_counting(void) { return __atomic_load_n(&hk_hot.small_lim
  * thread's sampling budget (`left` of it remained), or was served off the
  * fast path (big blocks, aligned ones). The bytes taken off the budget since
  * it was granted are counted down, then this request's; returns the next
- * budget (0 for a thread that counts its bytes, so its every allocation
- * comes to the slow path) and sets *sample when this request is the sample.
- * Owner thread; a signal handler's allocation that interrupts it is served
- * unsampled and leaves the count alone. */
+ * budget and sets *sample when this request is the sample. Owner thread; a
+ * signal handler's allocation that interrupts it is served unsampled and
+ * leaves the count alone. */
 uint64_t hk_prof_take(uint64_t left, size_t size, bool* sample);
-/* The budget is given up (its thread starts counting its bytes): the bytes
- * taken off it are counted down; returns the budget to store (0). */
-uint64_t hk_prof_settle(uint64_t left);
+/* Where the calling thread's sampling budget is: hk_tls.sample_budget, or
+ * while it counts its bytes hk_tcounts.sample_budget (prof.h). */
 /* Gives back the bytes of a sampled-for request that failed. */
 void hk_prof_refund(size_t size);
 /* A block of class cls from the profiler's spans, its stack recorded
