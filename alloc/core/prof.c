@@ -67,8 +67,6 @@ static void* prof_map(size_t bytes) {
   return hk_os_reserve(bytes, HK_OS_PAGE, &mem, bytes) == 0 ? mem : NULL;
 }
 
-void hk_prof_thread_done(void) { hk_tcounts.on = false; }
-
 /* ln(u) for u in (0, 1], without libm: u = m * 2^e, ln m by the atanh
  * series (|t| <= 0.172 after folding m into [0.707, 1.414]; error < 1e-8). */
 static double ln01(double u) {

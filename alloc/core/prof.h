@@ -36,7 +36,7 @@
  *
  * Floor: between spans and heaps. It calls spans, segments, the OS floor and
  * the ground; free.c calls it on the remote path, alloc.c on the
- * allocation slow paths, thread.c at thread exit and init.c around fork. */
+ * allocation slow paths and init.c around fork. */
 #ifndef HAKMEM_CORE_PROF_H
 #define HAKMEM_CORE_PROF_H
 
@@ -123,10 +123,6 @@ void hk_prof_free_small(hk_span* s, hk_block* b);
  * or to a new rate, and allocations' counting on or off (hk_hot.small_limit).
  * Called at init and when either option changes. */
 void hk_prof_configure(void);
-/* Thread exit, after the heap's spans were released: the thread stops
- * counting (a heap a later destructor makes starts again from 0 at its next
- * slow path). */
-void hk_prof_thread_done(void);
 /* Fork handlers: the profiler's lock. */
 void hk_prof_fork(hk_fork_step step);
 HK_HIDDEN_END
