@@ -7,8 +7,8 @@
  * resident target, the release delay, the cache size), so empty memory is
  * kept, decommitted lazily or eagerly, or returned at once; and the heap
  * profiler's rate through hk_option_set (off, every byte, every 4 KiB), so
- * blocks come from the profiler's spans and from proxies' batches, are
- * freed, reallocated and trimmed in between. After each event every live
+ * blocks come from the profiler's spans and through malloc's counted
+ * branch, are freed, reallocated and trimmed in between. After each event every live
  * block must still hold its contents.
  *
  * Backend failures: this target links a variant on the fault-injecting

@@ -48,14 +48,25 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero, bool growing)
   return hk_mapping_alloc(size, align, zero);
 }
 
-/* Sampling on: the countdown for blocks above the classes is charged with
- * the request, and a sampled block is recorded once it exists. The thread
- * counts its bytes (or HAKMEM_THREAD_STATS changed for it): the block is
- * counted once it exists. */
-static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_sampled(size_t size, size_t align, bool zero, bool growing) {
-  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(hk_tls_heap);
-  bool sample = hk_prof_charge(HK_CLASSES, size);
+/* The calling thread's sampling budget (prof.h): malloc's, or set aside
+ * while the thread counts its bytes. */
+static inline uint64_t* sample_budget(void) {
+  return hk_tcounts.on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+}
+
+/* Allocations counted (prof.h): a block above the classes is charged to
+ * the count and, when it is the sample, recorded once it exists; a thread
+ * that counts its bytes (or whose HAKMEM_THREAD_STATS changed) counts it
+ * once it exists. */
+static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_counted(size_t size, size_t align, bool zero, bool growing) {
+  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(hk_tls.heap);
+  bool sample = false;
+  if (hk_prof_counting()) {
+    uint64_t* budget = sample_budget();
+    *budget = hk_prof_take(*budget, size, &sample);
+  }
   void* p = big_alloc_plain(size, align, zero, growing);
+  if (p == NULL && !sample) hk_prof_refund(size);
   if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
   if (p != NULL && hk_tcounts.on) hk_tcounts.allocated += hk_big_usable(p);
   return p;
@@ -63,55 +74,49 @@ static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_sampled(size_t size, size_t ali
 
 /* growing: realloc moving a block that grows (hk_arena_alloc). */
 static inline HK_ALLOC_TEXT void* big_alloc(size_t size, size_t align, bool zero, bool growing) {
-  if (hk_unlikely(hk_prof_active() || hk_count_changed())) return big_alloc_sampled(size, align, zero, growing);
+  if (hk_unlikely(hk_prof_counting() || hk_count_changed())) return big_alloc_counted(size, align, zero, growing);
   return big_alloc_plain(size, align, zero, growing);
-}
-
-/* Sampling on (prof.h): the slot holds a proxy whose batch ran out, and
- * no new batch could be taken. This allocation is charged and, when the
- * countdown says so, served from the profiler's spans with its stack
- * recorded; the proxy then takes its next batch as after any other pop.
- * Otherwise (no sample, or a batch needs the heap: carving, another span)
- * the proxy comes down, the heap serves the block and the class gets a
- * new proxy. */
-static HK_NOINLINE HK_ALLOC_TEXT void* class_slow_sampled(hk_heap* heap, unsigned cls) {
-  hk_span** slot = &heap->current[cls];
-  size_t size = hk_class_size[cls];
-  /* Blocks the proxy did not hand out go back (and to the countdown)
-   * before this allocation is charged. */
-  if (hk_span_has_free(*slot)) hk_prof_unwrap(slot);
-  void* p = NULL;
-  if (hk_prof_charge(cls, size)) p = hk_prof_alloc_small(cls, size, __builtin_frame_address(0));
-  bool refilled = p != NULL && hk_prof_refill(slot);
-  if (!refilled) {
-    hk_prof_unwrap(slot);
-    if (p == NULL) p = hk_heap_alloc_slow(heap, cls);
-  }
-  if (p != NULL) hk_tcounts.allocated += size;  /* served outside a batch */
-  if (!refilled) hk_heap_sampling_wrap(heap, cls);
-  return p;
 }
 
 /* A block of class cls for a thread whose current span had none. */
 static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
   /* HAKMEM_THREAD_STATS changed: this thread starts or stops counting. */
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
-  /* Sampling on: most misses are a proxy's batch running out, refilled
-   * from its span's free list in one step. */
-  if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) {
-    void* p = hk_prof_rebatch(&heap->current[cls]);
-    if (p != NULL) return p;
-  }
   if (hk_unlikely(!heap->is_live)) {
     hk_ensure_init();
     heap = hk_thread_heap();
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
-  void* p = hk_unlikely(hk_prof_active()) ? class_slow_sampled(heap, cls) : hk_heap_alloc_slow(heap, cls);
+  void* p = hk_heap_alloc_slow(heap, cls);
   hk_thread_exit_release(heap);
   hk_reclaim_poke();
   if (p == NULL) errno = ENOMEM;
   return p;
+}
+
+/* Allocations counted (prof.h): a request of `size` bytes in class cls that
+ * did not fit the thread's sampling budget, or came off the fast path (an
+ * aligned one). The profiler counts it and grants the next budget; the
+ * sample comes from the profiler's spans with its stack recorded, any other
+ * request from the heap as usual; a thread that counts its bytes (budget 0:
+ * all of its requests come here) adds the block's usable size. */
+static HK_NOINLINE HK_ALLOC_TEXT void* class_counted(hk_heap* heap, unsigned cls, size_t size) {
+  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
+  bool sample;
+  uint64_t* budget = sample_budget();
+  *budget = hk_prof_take(*budget, size, &sample);
+  void* p = NULL;
+  if (hk_unlikely(sample)) p = hk_prof_alloc_small(cls, size, __builtin_frame_address(0));
+  if (p == NULL) p = hk_span_pop(heap->current[cls]);
+  if (p == NULL) p = class_slow(heap, cls);
+  if (p != NULL && hk_tcounts.on) hk_tcounts.allocated += hk_class_size[cls];
+  return p;
+}
+
+/* A small request before initialization finished (below). */
+static HK_NOINLINE HK_ALLOC_TEXT void* malloc_before_init(size_t size, hk_heap* heap) {
+  hk_ensure_init();
+  return hk_malloc_slow(size, heap);
 }
 
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
@@ -119,25 +124,50 @@ HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
   /* The class table is filled by initialization, and a malloc may come
    * before it: a constructor of a library initialized ahead of hakmem's
    * own (libselinux's, in every program linking it, when hakmem is
-   * preloaded). Read before, the table gives class 0 for any size. */
+   * preloaded). Read before, the table gives class 0 for any size. (A
+   * tail call, so that the counted paths below need no stack frame.) */
+  if (hk_unlikely(atomic_load_explicit(&hk_init_state, memory_order_acquire) != 2))
+    return malloc_before_init(size, heap);
+  unsigned cls = hk_class_of_index[HK_SIZE_INDEX(size)];
+  /* A small request comes here only from the counted branch (or as
+   * counting stops). */
+  if (hk_unlikely(!hk_prof_counting())) return class_slow(heap, cls);
+  /* A thread that counts its bytes: every one of its allocations comes
+   * here (malloc reads its budget as 0); most are served right here, as
+   * the counted branch serves them, and counted. (It notices the option
+   * going to 0 on class_counted's path, within a budget.) */
+  if (hk_tcounts.on && size < hk_tcounts.sample_budget) {
+    hk_span* s = heap->current[cls];
+    hk_block* b;
+    hk_block* next;
+    if (hk_likely(hk_span_pop_head(s, &b, &next))) {
+      hk_tcounts.sample_budget -= size;
+      hk_tcounts.allocated += hk_class_size[cls];
+      return hk_span_pop_take(s, b, next);
+    }
+  }
+  return class_counted(heap, cls, size);
+}
+
+HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s) {
+  void* p = hk_span_pop_far(s);
+  if (hk_likely(p != NULL)) return p;
+  /* Counted or not, this request was counted already (if at all): the
+   * class's slow path serves it. */
   hk_ensure_init();
   return class_slow(heap, hk_class_of_index[HK_SIZE_INDEX(size)]);
 }
 
-HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s) {
-  /* Sampling on: a proxy's batch ran out (prof.h). */
-  void* p = hk_unlikely(hk_prof_is_proxy(s)) ? hk_prof_pop_far(&heap->current[s->class_idx]) : hk_span_pop_far(s);
-  return hk_likely(p != NULL) ? p : hk_malloc_slow(size, heap);
-}
-
 /* For a pop that found its span's free list corrupted (warn mode): the
  * slow path quarantines the span and serves the class elsewhere. */
-static void* refill_after_corruption(unsigned cls) { return class_slow(hk_tls_heap, cls); }
+static void* refill_after_corruption(unsigned cls) { return class_slow(hk_tls.heap, cls); }
 __attribute__((constructor)) static void register_refill(void) { hk_span_refill = refill_after_corruption; }
 
-static HK_ALLOC_TEXT void* alloc_class(unsigned cls) {
-  hk_heap* heap = hk_tls_heap;
-  void* p = hk_alloc_small_inline(heap, cls);
+/* A block of class cls for an aligned request of `size` bytes. */
+static HK_ALLOC_TEXT void* alloc_class(unsigned cls, size_t size) {
+  hk_heap* heap = hk_tls.heap;
+  if (hk_unlikely(hk_prof_counting())) return class_counted(heap, cls, size);
+  void* p = hk_span_pop(heap->current[cls]);
   if (hk_likely(p != NULL)) return p;
   return class_slow(heap, cls);
 }
@@ -152,7 +182,7 @@ HK_ALLOC_TEXT void* hk_alloc_aligned(size_t align, size_t size, bool zero) {
   hk_ensure_init();
   int cls = hk_class_for_aligned(size, align);
   if (cls < 0) return big_alloc(size, align, zero, false);
-  void* p = alloc_class((unsigned)cls);
+  void* p = alloc_class((unsigned)cls, size);
   if (zero && p) memset(p, 0, size);
   return p;
 }
@@ -376,7 +406,7 @@ size_t hk_malloc_usable_size(const void* p) { return hk_usable_size_checked(p, "
 int hk_owns(const void* p) { return hk_segmap_kind((uintptr_t)p) != HK_MAP_NONE; }
 
 void hk_collect(void) {
-  hk_heap* heap = hk_tls_heap;
+  hk_heap* heap = hk_tls.heap;
   if (heap->is_live) hk_heap_collect(heap, true);
 }
 

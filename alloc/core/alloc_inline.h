@@ -6,12 +6,20 @@
  *
  * No syscall, lock or indirect call; a miss (no heap yet, the span is empty,
  * a request above the small classes) is one call away: hk_malloc_slow
- * (alloc.c). */
+ * (alloc.c).
+ *
+ * The size test compares with hk_hot.small_limit, on the line the pop's
+ * check reads anyway, where a constant would do: the same instructions.
+ * While allocations are counted (prof.h) the limit is 0 and each request
+ * comes to the counted branch below it: below the thread's sampling budget
+ * it is taken off the budget (a compare and a subtract) and popped as on
+ * the fast path; otherwise the slow path counts it. */
 #ifndef HAKMEM_CORE_ALLOC_INLINE_H
 #define HAKMEM_CORE_ALLOC_INLINE_H
 
 #include "alloc/core/base.h"
 #include "alloc/core/heap.h"
+#include "alloc/core/hot.h"
 #include "alloc/core/size_class.h"
 #include "alloc/core/span.h"
 #include "alloc/core/thread.h"
@@ -20,23 +28,42 @@ HK_HIDDEN_BEGIN
 /* size first: malloc's fast path keeps it where it arrived (one move less). */
 void* hk_malloc_slow(size_t size, hk_heap* heap);
 /* The pop from span s that the fast check sent away (an empty list, or a
- * head whose words are not a free block's); falls back to hk_malloc_slow. */
+ * head whose words are not a free block's); falls back to the class's
+ * slow path. */
 void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s);
 
-HK_INLINE void* hk_alloc_small_inline(hk_heap* heap, unsigned cls) {
-  return hk_span_pop(heap->current[cls]);
+/* The counted branch: true when a request of `size` bytes fits below the
+ * thread's sampling budget, taken off it. A budget never exceeds the
+ * largest small size (prof.c), so a request that fits is a small one. */
+HK_INLINE bool hk_sample_budget_take(size_t size) {
+  if (hk_likely(size < hk_tls.sample_budget)) {
+#if defined(__x86_64__)
+    /* A subtract from memory: GCC would load, subtract and store. */
+    __asm__("subq %1, %0" : "+m"(hk_tls.sample_budget) : "r"(size));
+#else
+    hk_tls.sample_budget -= size;
+#endif
+    return true;
+  }
+  return false;
+}
+
+/* The pop of malloc's fast path, from the current span of size's class. */
+HK_INLINE void* hk_malloc_pop(size_t size, hk_heap* heap) {
+  hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
+  hk_block* b;
+  hk_block* next;
+  /* An empty list's head is HK_LIST_END, which fails the check too. */
+  if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
+  return hk_malloc_far(size, heap, s);
 }
 
 HK_INLINE void* hk_malloc_inline(size_t size) {
-  hk_heap* heap = hk_tls_heap;
-  if (hk_likely(size <= HK_SMALL_MAX)) {
-    hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
-    hk_block* b;
-    hk_block* next;
-    /* An empty list's head is HK_LIST_END, which fails the check too. */
-    if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
-    return hk_malloc_far(size, heap, s);
-  }
+  hk_heap* heap = hk_tls.heap;
+  if (hk_likely(size < hk_hot.small_limit)) return hk_malloc_pop(size, heap);
+  /* The counted branch, with a pop of its own (-fno-crossjumping keeps the
+   * two apart: joined, it would cost a jump). */
+  if (hk_sample_budget_take(size)) return hk_malloc_pop(size, heap);
   return hk_malloc_slow(size, heap);
 }
 HK_HIDDEN_END

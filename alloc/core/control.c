@@ -2,7 +2,7 @@
  * table, its parser and its messages are options.c's; this floor adds what
  * changing a value after start-up means: start-up-only variables are
  * refused, and the modules that keep a copy of a setting are told (the
- * profiler's rate, the statistics report at exit). Never allocates. */
+ * profiler's rate and counting, the statistics report at exit). Never allocates. */
 #include <errno.h>
 #include <string.h>
 
@@ -20,7 +20,7 @@ int hk_option_set(const char* name, const char* value) {
     hk_option_report_rejected(2, (unsigned)i, value ? value : "(null)", "keeping the current value");
     return EINVAL;
   }
-  if (strcmp(name, "HAKMEM_PROF_SAMPLE") == 0) hk_prof_configure();
+  if (strcmp(name, "HAKMEM_PROF_SAMPLE") == 0 || strcmp(name, "HAKMEM_THREAD_STATS") == 0) hk_prof_configure();
   if (strcmp(name, "HAKMEM_STATS") == 0) hk_stats_arm_at_exit();
   return 0;
 }

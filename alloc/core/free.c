@@ -81,7 +81,7 @@ HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b, con
   /* Statistics: the freeing thread's own counter, plain (owner-written, no
    * shared cache line). A thread without a heap is not counted: writing the
    * shared static empty heap would race. */
-  hk_heap* self = hk_tls_heap;
+  hk_heap* self = hk_tls.heap;
   if (self->is_live) self->remote_frees++;
   else if (owner == 0) hk_thread_note_ownerless_free(seg);
   /* Raise the hint before the push: after the push the block may be

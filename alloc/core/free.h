@@ -56,7 +56,7 @@ HK_INLINE void hk_free_owned(hk_span* s, hk_block* b, uintptr_t tag, const char*
    * or has nothing handed out (a double free, checked before the push
    * so the free list is never corrupted). */
   if (hk_unlikely(used - 2u >= HK_USED_FULL - 2u)) {  /* used < 2, or full */
-    hk_heap_free_local_slow(hk_tls_heap, s, b, func);
+    hk_heap_free_local_slow(hk_tls.heap, s, b, func);
     return;
   }
   hk_block_make_free_tagged(s, b, s->free, tag);

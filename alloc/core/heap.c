@@ -19,6 +19,8 @@ hk_heap hk_heap_empty = {
 };
 _Static_assert(HK_CLASSES == 12 * 8, "hk_heap_empty initializer covers every class");
 
+HK_TLS hk_thread_words hk_tls = {.heap = &hk_heap_empty};
+
 /* Bumped by hk_heaps_request_trim; a heap whose trim_epoch differs trims
  * itself on its next allocation slow path. */
 static _Atomic uint64_t hk_trim_epoch;
@@ -62,23 +64,14 @@ static void span_unpin(hk_span* s) {
   s->used--;
 }
 
-/* While the heap profiler samples: the real current span gets free blocks
- * enough for a batch that pays for its slow path, then its proxy. */
-static void sampling_wrap(hk_heap* heap, unsigned cls, unsigned keep);
-
 /* Makes s (a span of avail[cls], or the empty span) the one malloc pops
  * from. Slow paths only. */
 static void set_current(hk_heap* heap, unsigned cls, hk_span* s) {
-  /* While the heap profiler samples, the slot may hold a proxy of the
-   * span (prof.h): the heap's current span is the real one behind it. */
-  hk_span* old = hk_prof_real(heap->current[cls]);
+  hk_span* old = heap->current[cls];
   if (old == s) return;
-  if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) hk_prof_unwrap(&heap->current[cls]);
   span_unpin(old);
   heap->current[cls] = s;
   span_pin(s);
-  /* One block stays with s for the slow path that pops it next. */
-  if (hk_unlikely(hk_prof_wanted())) sampling_wrap(heap, cls, 1);
 }
 
 /* current[cls] always mirrors the head of avail[cls] (or the empty span), so
@@ -97,40 +90,28 @@ static bool span_carve(hk_span* s) {
   return true;
 }
 
-static void sampling_wrap(hk_heap* heap, unsigned cls, unsigned keep) {
-  hk_span* s = heap->current[cls];
-  if (!hk_prof_is_proxy(s) && s->block_size != 0 && !s->corrupt) {
-    for (uint32_t n; (n = hk_prof_free_blocks(s)) >= keep && hk_prof_batch_short(n - keep, s->block_size);)
-      if (!span_carve(s)) break;
-  }
-  hk_prof_wrap(&heap->current[cls], keep);
-}
-
-void hk_heap_sampling_wrap(hk_heap* heap, unsigned cls) { sampling_wrap(heap, cls, 0); }
-
 /* ---- per-thread counters ------------------------------------------------------
  * Switching on: every span of the heap gets the owner tag (prof.h), so
  * free()'s fast path leaves each free into them to the counted path, and
- * each class's current span its proxy, so malloc's fast path pops from a
- * counted batch; the counters start at 0 (what the proxies already hold
- * is taken off in advance). Switching off: the spans get the plain owner
- * back; proxies come down at their class's next slow path, as when
- * sampling stops. */
+ * the thread's sampling budget moves aside (prof.h), so each of its
+ * allocations comes to the counted slow path; the counters start at 0.
+ * Switching off: the spans get the plain owner back, and the budget
+ * returns to malloc. */
 void hk_heap_count_sync(hk_heap* heap) {
   bool on = !hk_tcounts.on;
-  if (on && !hk_prof_thread_ready()) return;  /* no memory for proxies: try again next time */
   hk_tcounts.on = on;
+  /* The sampling budget moves where the counted slow path spends it. */
+  uint64_t* from = on ? &hk_tls.sample_budget : &hk_tcounts.sample_budget;
+  uint64_t* to = on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+  *to = *from;
+  *from = 0;
   if (heap->is_live) {
     hk_lock(&heap->lock);
     hk_segment_set_owner(&heap->segments, hk_count_owner_id());
     hk_unlock(&heap->lock);
-    for (unsigned cls = 0; on && cls < HK_CLASSES; cls++) {
-      hk_span* s = heap->current[cls];
-      if (s != &hk_span_empty && !hk_prof_is_proxy(s)) sampling_wrap(heap, cls, 0);
-    }
   }
   hk_tcounts.freed = 0;
-  hk_tcounts.allocated = hk_prof_batch_left_bytes();
+  hk_tcounts.allocated = 0;
 }
 
 /* A span with no free block goes to the full list; it comes back when its
@@ -178,7 +159,7 @@ static bool span_retire(hk_heap* heap, hk_span* s) {
  * ever carved; a larger one goes back when the policy wants memory now, so
  * a freed burst does not leave every class's big last span resident. */
 static bool span_keep_empty(hk_heap* heap, hk_span* s) {
-  return hk_prof_real(heap->current[s->class_idx]) == s &&
+  return heap->current[s->class_idx] == s &&
          (span_carved_little(s) ||
           hk_os_decommit_wanted((size_t)s->slot_count << HK_SLOT_SHIFT) == 0);
 }
@@ -193,7 +174,7 @@ static bool span_keep_empty(hk_heap* heap, hk_span* s) {
  * the decommit policy's call (span_keep_empty). */
 static bool span_refile(hk_heap* heap, hk_span* s) {
   unsigned cls = s->class_idx;
-  if (hk_span_live(s) == 0 && hk_prof_real(heap->current[cls]) != s) return span_retire(heap, s);
+  if (hk_span_live(s) == 0 && heap->current[cls] != s) return span_retire(heap, s);
   if (hk_span_is_full(s) && hk_span_has_free(s)) {
     span_unmark_full(heap, s);
     sync_current(heap, cls);
@@ -434,12 +415,9 @@ bool hk_heap_adopt_one(hk_heap* heap) {
 }
 
 void hk_heap_park(hk_heap* heap) {
-  /* Proxies are the exiting thread's (prof.h); the current spans behind
-   * them stay current, pinned, empty or not: the next thread starts on
-   * them, and the segments they hold stay out of the shared caches. */
-  for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
-    if (hk_unlikely(hk_prof_is_proxy(heap->current[cls]))) hk_prof_unwrap(&heap->current[cls]);
-  }
+  /* The current spans stay current, pinned, empty or not: the next thread
+   * starts on them, and the segments they hold stay out of the shared
+   * caches. */
   hk_lock(&heap->lock);
   heap_collect_remote(heap, true);
   hk_segment_set_owner(&heap->segments, 0);
@@ -451,9 +429,6 @@ void hk_heap_unpark(hk_heap* heap, uintptr_t owner_id) {
   hk_segment_set_owner(&heap->segments, owner_id);
   heap->is_live = true;
   heap->trim_epoch = atomic_load_explicit(&hk_trim_epoch, memory_order_relaxed);
-  if (hk_unlikely(hk_prof_wanted())) {
-    for (unsigned cls = 0; cls < HK_CLASSES; cls++) hk_prof_wrap(&heap->current[cls], 1);
-  }
 }
 
 void hk_heap_abandon(hk_heap* heap) {

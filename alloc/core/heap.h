@@ -39,18 +39,32 @@ typedef struct hk_heap {
  * not allocated yet, whose every malloc takes the slow path. */
 extern hk_heap hk_heap_empty;
 
+/* What malloc's fast path reads of its thread, behind one TLS offset (one
+ * GOT load serves both words, one cache line holds them). Defined here, the
+ * lowest floor that writes it; the thread floor sets `heap`. */
+typedef struct hk_thread_words {
+  /* This thread's heap; &hk_heap_empty until its first slow-path
+   * allocation (thread.c). */
+  hk_heap* heap;
+  /* While allocations are counted (prof.h): the bytes malloc's counted
+   * branch may still serve on the fast path, each request below it taken
+   * off it; the first that does not fit goes to the slow path, where the
+   * profiler grants the next (hk_prof_take). Owner-written. */
+  uint64_t sample_budget;
+} hk_thread_words;
+extern HK_TLS hk_thread_words hk_tls;
+
 /* Makes heap a fresh live heap whose spans will be owned by owner_id. */
 void hk_heap_init(hk_heap* heap, uintptr_t owner_id);
 /* A block of class cls when the current span has none: collects remote
  * frees, moves to the next span, carves, adopts or maps. NULL when the
  * backend has no memory. */
 void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls);
-/* While the heap profiler samples: puts the proxy of the class's current
- * span in its slot (prof.h), after carving it blocks enough for a batch. */
-void hk_heap_sampling_wrap(hk_heap* heap, unsigned cls);
 /* HAKMEM_THREAD_STATS changed for this thread (hk_count_changed): starts or
- * stops counting its bytes (prof.h, hk_thread_counts). heap may be the
- * empty heap (its spans, when it has some, then carry the tag from birth). */
+ * stops counting its bytes (prof.h, hk_thread_counts; a thread that starts
+ * moves its sampling budget aside, so its every allocation is counted). heap
+ * may be the empty heap (its spans, when it has some, then carry the tag
+ * from birth). */
 void hk_heap_count_sync(hk_heap* heap);
 /* A local free found the span flagged full, emptying, or with nothing
  * handed out (double free). b is a block start of s, not free. */

@@ -3,7 +3,7 @@
  * one that freed into it first, else the newest) or adopted by a running
  * one, and the trim
  * request other threads answer on their next slow path. Through the hk_ API
- * and this thread's heap (hk_tls_heap), linked with the balanced variant. */
+ * and this thread's heap (hk_tls.heap), linked with the balanced variant. */
 #include "alloc/core/heap.h"
 
 #include <pthread.h>
@@ -31,7 +31,7 @@ static unsigned class_of(size_t n) { return hk_class_of_index[HK_SIZE_INDEX(n)];
 
 static void TheFirstBlockOfAClassMakesItsSpanCurrent(void) {
   void* p = hk_malloc(96);
-  hk_heap* heap = hk_tls_heap;
+  hk_heap* heap = hk_tls.heap;
   HK_EXPECT(heap->is_live, "the first allocation made this thread's heap");
   hk_span* cur = heap->current[class_of(96)];
   HK_EXPECT(cur != &hk_span_empty && hk_span_holds_block(cur, p), "the block came from the current span");
@@ -43,7 +43,7 @@ static void TheFirstBlockOfAClassMakesItsSpanCurrent(void) {
 }
 
 static void AnEmptiedSmallCurrentSpanIsKept(void) {
-  hk_heap* heap = hk_tls_heap;
+  hk_heap* heap = hk_tls.heap;
   void* p = hk_malloc(200);
   hk_span* cur = heap->current[class_of(200)];
   uint64_t segments = heap->segments.count;
@@ -55,7 +55,7 @@ static void AnEmptiedSmallCurrentSpanIsKept(void) {
 }
 
 static void AFullSpanMovesToTheFullList(void) {
-  hk_heap* heap = hk_tls_heap;
+  hk_heap* heap = hk_tls.heap;
   unsigned cls = class_of(2048);
   size_t per_span = HK_SLOT_SIZE / 2048;
   void* blocks[2 * (HK_SLOT_SIZE / 2048)];
@@ -231,7 +231,7 @@ static void* free_all(void* arg) {
 
 static void ACurrentSpanEmptiedByRemoteFreesStaysCurrent(void) {
   hk_trim(0);
-  hk_heap* heap = hk_tls_heap;
+  hk_heap* heap = hk_tls.heap;
   /* Committed far above the resident target: the decommit policy wants
    * memory back, so only the rule under test keeps the span. */
   void* big = hk_malloc(64u << 20);
@@ -261,7 +261,7 @@ static hk_heap* idle_heap;
 static void* allocate_then_idle(void* arg) {
   void** blocks = arg;
   for (int i = 0; i < IDLE_BLOCKS; i++) blocks[i] = hk_malloc(3000);
-  idle_heap = hk_tls_heap;
+  idle_heap = hk_tls.heap;
   hk_set_stage(11);
   hk_wait_stage(12);
   return NULL;
@@ -327,7 +327,7 @@ static void* free_only(void* arg) {
     for (int i = 0; i < HANDOFF_BLOCKS; i++) hk_free(handoff_blocks[i]);
     pthread_barrier_wait(&handoff_barrier);  /* all freed */
   }
-  freer_made_a_heap = hk_tls_heap->is_live;
+  freer_made_a_heap = hk_tls.heap->is_live;
   return NULL;
 }
 
@@ -522,7 +522,7 @@ static hk_span* other_kept;
 static void* trims_on_request(void* arg) {
   (void)arg;
   void* p = hk_malloc(300);
-  other_heap = hk_tls_heap;
+  other_heap = hk_tls.heap;
   other_kept = other_heap->current[class_of(300)];
   hk_free(p);  /* emptied, kept as current */
   hk_set_stage(1);

@@ -13,6 +13,7 @@ import sys
 
 # Lowest first. A module may call modules of lower floors only.
 FLOORS = [
+    ("hot words", ["hot"]),
     ("writing", ["print"]),
     ("ground", ["lock", "clock", "counters", "secret", "size_class"]),
     ("options", ["options"]),

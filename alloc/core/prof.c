@@ -1,7 +1,7 @@
 /* The sampling heap profiler: what prof.h describes. Layout of this file:
- * the countdowns and proxies (per thread, no lock), the stack walk, the
- * tables of sampled blocks and stacks (under prof_lock), the profiler's own
- * spans, and the dump. */
+ * the count (per thread, no lock), the stack walk, the tables of sampled
+ * blocks and stacks (under prof_lock), the profiler's own spans, and the
+ * dump. */
 #include "alloc/core/prof.h"
 
 #include <errno.h>
@@ -13,29 +13,40 @@
 #include "alloc/core/options.h"
 #include "alloc/core/os.h"
 #include "alloc/core/print.h"
+#include "alloc/core/size_class.h"
 
 _Atomic uint64_t hk_prof_rate;
 _Atomic uint64_t hk_prof_big_live;
-HK_TLS void* hk_prof_tls;
 HK_TLS hk_thread_counts hk_tcounts;
 
-/* ---- per thread: countdowns and proxies --------------------------------- */
-typedef struct prof_thread {
-  hk_span proxy[HK_CLASSES];           /* the current-span slot's stand-in, per class */
-  uint32_t batch[HK_CLASSES];          /* blocks the proxy was handed (its `used` counts those popped) */
-  int64_t countdown[HK_CLASSES + 1];   /* bytes to the next sample; [HK_CLASSES]: blocks above the classes */
-  uint64_t rate_seen;                  /* the rate the countdowns were drawn for */
-  uint64_t rng;                        /* xorshift state */
-  uintptr_t stack_lo, stack_hi;        /* [lo, hi) of this thread's stack, known to be mapped */
-  struct prof_thread* next_free;       /* the pool */
-} prof_thread;
+/* ---- per thread: the count --------------------------------------------------- */
+/* The largest budget granted: a rate change (or a thread's counters
+ * switched on) reaches each allocating thread within this many bytes. An
+ * exponential count is memoryless, so stopping at a cap and granting the
+ * rest later changes no allocation's chance. A request at or above the
+ * budget never takes the counted branch's pop: no cap above the small
+ * sizes may let a big request through. */
+#define PROF_GRANT_MAX ((uint64_t)256 << 10)
+_Static_assert(PROF_GRANT_MAX <= (uint64_t)HK_SMALL_MAX + 1, "a budget never admits a request above the classes");
+/* Bytes to a sample while sampling is off (the thread counts): none is
+ * ever due. */
+#define PROF_NO_SAMPLE ((uint64_t)1 << 62)
 
-/* One lock for the pool, the tables and the profiler's spans. A thread
- * that holds it marks itself busy, so a signal handler that interrupts it
- * and allocates does not sample (it would wait for itself). */
+typedef struct prof_thread {
+  uint64_t to_sample;           /* bytes to the next sample, from the last grant on; >= 1 */
+  uint64_t granted;             /* the budget last granted (hk_tls.sample_budget then) */
+  uint64_t rate_seen;           /* the rate to_sample was drawn for; UINT64_MAX: none yet */
+  uint64_t rng;                 /* xorshift state; 0: not seeded yet */
+  uintptr_t stack_lo, stack_hi; /* [lo, hi) of this thread's stack, known to be mapped */
+  int in_take;                  /* inside hk_prof_take (signal handlers) */
+} prof_thread;
+static HK_TLS prof_thread prof_self = {.rate_seen = UINT64_MAX};
+
+/* One lock for the tables and the profiler's spans. A thread that holds it
+ * marks itself busy, so a signal handler that interrupts it and allocates
+ * does not sample (it would wait for itself). */
 static hk_lock_t prof_lock = HK_LOCK_INIT(HK_LOCK_PROF);
 static HK_TLS int prof_busy;
-static prof_thread* prof_pool;
 
 static bool prof_enter(void) {
   if (prof_busy) return false;
@@ -56,54 +67,6 @@ static void* prof_map(size_t bytes) {
   return hk_os_reserve(bytes, HK_OS_PAGE, &mem, bytes) == 0 ? mem : NULL;
 }
 
-static prof_thread* thread_state(void) {
-  prof_thread* t = hk_prof_tls;
-  if (hk_likely(t != NULL)) return t;
-  if (!prof_enter()) return NULL;
-  if (prof_pool == NULL) {
-    size_t stride = (sizeof(prof_thread) + 63) & ~(size_t)63;
-    size_t bytes = stride * 4;
-    uint8_t* mem = prof_map(bytes);
-    for (size_t off = 0; mem && off + stride <= bytes; off += stride) {
-      prof_thread* p = (prof_thread*)(mem + off);
-      p->next_free = prof_pool;
-      prof_pool = p;
-    }
-  }
-  t = prof_pool;
-  if (t) prof_pool = t->next_free;
-  prof_leave();
-  if (t == NULL) return NULL;
-  memset(t, 0, sizeof(*t));
-  t->rate_seen = UINT64_MAX;  /* no rate yet: the first sync_rate sets the countdowns */
-  uint32_t lo, hi;
-  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-  t->rng = ((((uint64_t)hi << 32) | lo) ^ (uintptr_t)&t) * 0x9E3779B97F4A7C15ull | 1;
-  hk_prof_tls = t;
-  return t;
-}
-
-bool hk_prof_thread_ready(void) { return thread_state() != NULL; }
-
-uint64_t hk_prof_batch_left_bytes(void) {
-  prof_thread* t = hk_prof_tls;
-  if (t == NULL) return 0;
-  uint64_t bytes = 0;
-  for (unsigned cls = 0; cls < HK_CLASSES; cls++)
-    if (t->batch[cls] != 0) bytes += (uint64_t)(t->batch[cls] - t->proxy[cls].used) * t->proxy[cls].block_size;
-  return bytes;
-}
-
-void hk_prof_thread_done(void) {
-  hk_tcounts.on = false;
-  prof_thread* t = hk_prof_tls;
-  if (t == NULL || !prof_enter()) return;
-  hk_prof_tls = NULL;
-  t->next_free = prof_pool;
-  prof_pool = t;
-  prof_leave();
-}
-
 /* ln(u) for u in (0, 1], without libm: u = m * 2^e, ln m by the atanh
  * series (|t| <= 0.172 after folding m into [0.707, 1.414]; error < 1e-8). */
 static double ln01(double u) {
@@ -118,8 +81,13 @@ static double ln01(double u) {
 }
 
 /* Bytes to the next sample: exponential with mean rate, at least 1. */
-static int64_t draw(prof_thread* t, uint64_t rate) {
+static uint64_t draw(prof_thread* t, uint64_t rate) {
   uint64_t x = t->rng;
+  if (hk_unlikely(x == 0)) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    x = ((((uint64_t)hi << 32) | lo) ^ (uintptr_t)t) * 0x9E3779B97F4A7C15ull | 1;
+  }
   x ^= x >> 12;
   x ^= x << 25;
   x ^= x >> 27;
@@ -127,224 +95,49 @@ static int64_t draw(prof_thread* t, uint64_t rate) {
   double u = (double)(((x * 0x2545F4914F6CDD1Dull) >> 11) + 1) * (1.0 / 9007199254740992.0);
   double v = -ln01(u) * (double)rate;
   if (v > 4e18) v = 4e18;
-  return (int64_t)v + 1;
+  return (uint64_t)v + 1;
 }
 
-/* Bytes to a sample while sampling is off (the thread counts): none is
- * ever due, and batches are bounded by the span's free blocks alone. */
-#define PROF_NO_SAMPLE (INT64_MAX / 4)
-
-static void sync_rate(prof_thread* t, uint64_t rate) {
-  if (hk_likely(t->rate_seen == rate)) return;
-  for (unsigned i = 0; i <= HK_CLASSES; i++) t->countdown[i] = rate ? draw(t, rate) : PROF_NO_SAMPLE;
-  t->rate_seen = rate;
-}
-
-bool hk_prof_charge(unsigned cls, size_t size) {
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  if (rate == 0) return false;
-  prof_thread* t = thread_state();
-  if (t == NULL) return false;
-  sync_rate(t, rate);
-  /* The countdown is always positive; compared unsigned, a request of any
-   * size (even one no allocator can serve, 2^63 bytes and more) crosses it
-   * without a signed overflow. */
-  if ((uint64_t)t->countdown[cls] > size) {
-    t->countdown[cls] -= (int64_t)size;
-    return false;
+/* The bytes taken off the budget since it was granted (granted - left) are
+ * counted down; a new rate draws the count afresh instead (memoryless: the
+ * bytes counted under the old rate need not carry over). */
+static void count_used(prof_thread* t, uint64_t rate, uint64_t left) {
+  uint64_t used = t->granted - left;
+  if (t->rate_seen != rate) {
+    t->rate_seen = rate;
+    t->to_sample = rate != 0 ? draw(t, rate) : PROF_NO_SAMPLE;
+  } else if (rate != 0) {
+    t->to_sample -= used;  /* each request taken was below the budget left: to_sample stays >= 1 */
   }
-  t->countdown[cls] = draw(t, rate);
-  return true;
 }
 
-void hk_prof_refund(unsigned cls, size_t size) {
-  prof_thread* t = hk_prof_tls;
-  if (t != NULL) t->countdown[cls] += (int64_t)size;
-}
-
-hk_span* hk_prof_unwrap(hk_span** slot) {
-  hk_span* p = *slot;
-  if (hk_likely(!hk_prof_is_proxy(p))) return p;
-  prof_thread* t = hk_prof_tls;
-  hk_span* s = p->multi_head;
-  unsigned cls = p->class_idx;
-  uint32_t left = t->batch[cls] - p->used;
-  if (left != 0) {
-    /* Give the rest of the batch back to its span, and to the countdown:
-     * the two lists are joined at the tail of the shorter one, the only
-     * one walked (a thread's exit takes down every class's proxy, the
-     * blocks mostly cold). */
-    hk_block* first = p->free;
-    hk_block* last;
-    bool joined = true;
-    if (!hk_span_has_free(s)) {
-      s->free = first;
-    } else if (left <= hk_prof_free_blocks(s)) {
-      /* A corrupted link (warn mode) cuts s: both lists' blocks leak. */
-      joined = hk_list_walk(s, first, &last) != 0;
-      if (joined) {
-        hk_block_make_free(s, last, s->free);
-        s->free = first;
-      }
+uint64_t hk_prof_take(uint64_t left, size_t size, bool* sample) {
+  prof_thread* t = &prof_self;
+  *sample = false;
+  if (t->in_take) return left;
+  t->in_take = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
+  count_used(t, rate, left);
+  if (rate != 0) {
+    /* The count ends inside this request's bytes: it is the sample. */
+    if (size >= t->to_sample) {
+      *sample = true;
+      t->to_sample = draw(t, rate);
     } else {
-      joined = hk_list_walk(s, s->free, &last) != 0;
-      if (joined) hk_block_make_free(s, last, first);
+      t->to_sample -= size;
     }
-    if (joined) s->used -= left;
-    t->countdown[cls] += (int64_t)left * p->block_size;
-    hk_tcounts.allocated -= (uint64_t)left * p->block_size;
   }
-  t->batch[cls] = 0;
-  p->free = HK_LIST_END;
-  p->used = 0;
-  *slot = s;
-  return s;
+  uint64_t grant = t->to_sample < PROF_GRANT_MAX ? t->to_sample : PROF_GRANT_MAX;
+  t->granted = grant;
+  atomic_signal_fence(memory_order_seq_cst);
+  t->in_take = 0;
+  return grant;
 }
 
-/* A batch of fewer free blocks than both of these is not worth its slow
- * path: the span is carved further first (heap.c), so each refill hands
- * over at least a page of blocks or 32 of them. Bigger batches cost more
- * than they save: blocks freed during a batch are reused only after it, so
- * the longer the batch, the colder the blocks malloc hands out (README,
- * "Profiling a service"). */
-#define PROF_BATCH_BYTES 4096u
-#define PROF_BATCH_BLOCKS 32u
-
-bool hk_prof_batch_short(uint32_t nfree, uint32_t block_size) {
-  return nfree < PROF_BATCH_BLOCKS && (uint64_t)nfree * block_size < PROF_BATCH_BYTES;
-}
-
-/* Moves the first `take` blocks (at least 1) of real span s's free list
- * (nfree blocks long) to proxy p's, charging them to the countdown of
- * class cls and to the thread's counters. The whole list is moved in one
- * step; a shorter batch (the countdown allows fewer blocks) is cut after
- * walking `take` links, each checked as malloc's pop checks it: a link
- * that fails the check leaves the list as it is (0 taken), for the pops on
- * the slow path to report. Returns the blocks taken. */
-static HK_NOINLINE uint64_t batch_take(prof_thread* t, hk_span* p, hk_span* s, unsigned cls, uint64_t take,
-                                       uint32_t nfree) {
-  hk_block* first = s->free;
-  hk_block* rest = HK_LIST_END;
-  if (take < nfree) {
-    hk_block* last = first;
-    for (uint64_t i = 1; i <= take; i++) {
-      if (hk_unlikely(!hk_link_ok(s, last))) return 0;
-      rest = hk_block_link(s, last);
-      if (i < take) last = rest;
-    }
-    hk_block_make_free(s, last, HK_LIST_END);
-  }
-  s->free = rest;
-  p->free = first;
-  p->carved_bytes = s->carved_bytes;  /* the blocks' range (checked builds test links against it) */
-  p->used = 0;
-  s->used += (uint32_t)take;
-  t->batch[cls] = (uint32_t)take;
-  t->countdown[cls] -= (int64_t)(take * p->block_size);
-  hk_tcounts.allocated += take * p->block_size;
-  return take;
-}
-
-/* The thread state a proxy belongs to (proxies are its first member). */
-_Static_assert(offsetof(prof_thread, proxy) == 0, "a proxy finds its thread state by its class");
-static inline prof_thread* proxy_thread(hk_span* p) { return (prof_thread*)(p - p->class_idx); }
-
-/* Proxy p is empty: a new batch from its real span's list, as much of it
- * as leaves the countdown above 0 (the allocation that crosses it must
- * come to the slow path). Nothing when the general path has work to do:
- * the rate changed, sampling and counting stopped, the span's list is
- * empty, corrupted or short while it can still be carved. The whole list,
- * the common case, is taken here without a call; the countdown is always
- * positive. */
-static inline bool proxy_refill(hk_span* p) {
-  prof_thread* t = proxy_thread(p);
-  hk_span* s = p->multi_head;
-  unsigned cls = p->class_idx;
-  uint32_t size = p->block_size;
-  uint64_t cd = (uint64_t)t->countdown[cls];
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  /* cd <= size: the next allocation is the sample (the slow path's). */
-  if (hk_unlikely(cd <= size || t->rate_seen != rate || (rate == 0 && !hk_tcounts.on))) return false;
-  if (!hk_span_has_free(s) || s->corrupt || hk_span_is_full(s)) return false;
-  uint32_t nfree = hk_prof_free_blocks(s);
-  uint64_t bytes = (uint64_t)nfree * size;
-  if (hk_prof_batch_short(nfree, size) && hk_span_uncarved_bytes(s) != 0) return false;
-  /* The countdown ends inside this list: the batch is cut where it ends.
-   * The walk to the cut reads blocks the next pops read anyway (one
-   * dependent miss each when they are cold, the largest cost of a sample
-   * on big working sets); taking them one at a time instead, each pop a
-   * trip here, measured slower. */
-  if (hk_unlikely(cd <= bytes)) return batch_take(t, p, s, cls, (cd - 1) / size, nfree) != 0;
-  p->free = s->free;
-  p->carved_bytes = s->carved_bytes;
-  p->used = 0;
-  s->free = HK_LIST_END;
-  s->used += nfree;
-  t->batch[cls] = nfree;
-  t->countdown[cls] = (int64_t)(cd - bytes);
-  hk_tcounts.allocated += bytes;
-  return true;
-}
-
-bool hk_prof_refill(hk_span** slot) {
-  hk_span* p = *slot;
-  return hk_prof_is_proxy(p) && !hk_span_has_free(p) && proxy_refill(p);
-}
-
-void* hk_prof_rebatch(hk_span** slot) { return hk_prof_refill(slot) ? hk_span_pop(*slot) : NULL; }
-
-void* hk_prof_pop_far(hk_span** slot) {
-  hk_span* p = *slot;
-  /* A head whose words are not a free block's: checked and reported by
-   * hk_span_pop_far (in warn mode the block comes from the slow path). */
-  if (hk_unlikely(hk_span_has_free(p))) return hk_span_pop_far(p);
-  /* The batch ran out: the next one is taken now, so the next malloc of
-   * the class stays on the fast path. */
-  return hk_prof_rebatch(slot);
-}
-
-void hk_prof_wrap(hk_span** slot, unsigned keep) {
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  hk_span* s = *slot;
-  if ((rate == 0 && !hk_tcounts.on) || hk_prof_is_proxy(s) || s->block_size == 0) return;
-  prof_thread* t = thread_state();
-  if (t == NULL) return;
-  sync_rate(t, rate);
-  unsigned cls = s->class_idx;
-  uint32_t size = s->block_size;
-  hk_span* p = &t->proxy[cls];
-  p->free = HK_LIST_END;
-  p->used = 0;
-  p->pinned = 0;
-  p->class_idx = (uint8_t)cls;
-  p->in_use = HK_PROF_PROXY;
-  p->block_size = size;
-  p->carved_bytes = s->carved_bytes;  /* the blocks' range (checked builds test links against it) */
-  p->div_magic = s->div_magic;
-  p->start = s->start;
-  p->multi_head = s;
-  t->batch[cls] = 0;
-  *slot = p;
-  uint32_t nfree = hk_prof_free_blocks(s);
-  if (nfree <= keep || s->corrupt) return;
-  /* Only as many as keep the countdown above 0: the allocation that
-   * crosses it must come to the slow path. The first `keep` blocks stay
-   * with s, for the caller to pop. */
-  int64_t cd = t->countdown[cls];
-  uint64_t limit = cd > 0 ? (uint64_t)(cd - 1) / size : 0;
-  uint64_t take = nfree - keep < limit ? nfree - keep : limit;
-  if (take == 0) return;
-  if (keep == 0) {
-    batch_take(t, p, s, cls, take, nfree);
-    return;
-  }
-  /* The kept head block is popped off s around the take, then put back. */
-  hk_block* head = s->free;
-  if (hk_unlikely(!hk_link_ok(s, head))) return;
-  s->free = hk_block_link(s, head);
-  batch_take(t, p, s, cls, take, nfree - 1);
-  hk_block_make_free(s, head, s->free);
-  s->free = head;
+void hk_prof_refund(size_t size) {
+  prof_thread* t = &prof_self;
+  if (t->rate_seen != 0 && t->rate_seen != UINT64_MAX && t->to_sample + size < PROF_NO_SAMPLE) t->to_sample += size;
 }
 
 /* ---- stack walk -------------------------------------------------------------
@@ -614,8 +407,7 @@ static void* prof_span_pop(unsigned cls) {
 }
 
 void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame) {
-  prof_thread* t = hk_prof_tls;
-  if (t == NULL) return NULL;
+  prof_thread* t = &prof_self;
   uintptr_t pcs[HK_PROF_DEPTH];
   unsigned n = walk((uintptr_t)frame, pcs, t);
   if (!prof_enter()) return NULL;
@@ -635,8 +427,7 @@ void hk_prof_free_small(hk_span* s, hk_block* b) {
 }
 
 void hk_prof_record_big(void* p, size_t size, void* frame) {
-  prof_thread* t = hk_prof_tls;
-  if (t == NULL) return;
+  prof_thread* t = &prof_self;
   uintptr_t pcs[HK_PROF_DEPTH];
   unsigned n = walk((uintptr_t)frame, pcs, t);
   if (!prof_enter()) return;
@@ -665,8 +456,10 @@ bool hk_prof_is_sampled_big(const void* p) {
 }
 
 void hk_prof_configure(void) {
-  atomic_store_explicit(&hk_prof_rate, __atomic_load_n(&hk_options.prof_sample, __ATOMIC_RELAXED),
-                        memory_order_relaxed);
+  uint64_t rate = __atomic_load_n(&hk_options.prof_sample, __ATOMIC_RELAXED);
+  atomic_store_explicit(&hk_prof_rate, rate, memory_order_relaxed);
+  bool counted = rate != 0 || __atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) != 0;
+  __atomic_store_n(&hk_hot.small_limit, counted ? 0 : (size_t)HK_SMALL_MAX + 1, __ATOMIC_RELAXED);
 }
 
 void hk_prof_fork(hk_fork_step step) {

@@ -2,8 +2,6 @@
 
 #include <sys/random.h>
 
-uintptr_t hk_secret;
-
 /* getrandom() when the kernel has it; otherwise the cycle counter mixed with
  * ASLR'd addresses, still unknown to a program that did not read hakmem's
  * memory. Its top bit is set: a zeroed free-list link then decodes to an
@@ -15,8 +13,8 @@ void hk_secret_init(void) {
   if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s)) {
     uint32_t lo, hi;
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    s = (((uintptr_t)hi << 32) | lo) ^ (uintptr_t)&s ^ ((uintptr_t)&hk_secret << 17);
+    s = (((uintptr_t)hi << 32) | lo) ^ (uintptr_t)&s ^ ((uintptr_t)&hk_hot.secret << 17);
     s *= 0x9E3779B97F4A7C15ull;
   }
-  hk_secret = s | 1 | ((uintptr_t)1 << 63);
+  hk_hot.secret = s | 1 | ((uintptr_t)1 << 63);
 }

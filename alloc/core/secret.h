@@ -4,9 +4,9 @@
 #define HAKMEM_CORE_SECRET_H
 
 #include "alloc/core/base.h"
+#include "alloc/core/hot.h"
 
 HK_HIDDEN_BEGIN
-extern uintptr_t hk_secret;
 void hk_secret_init(void);
 HK_HIDDEN_END
 

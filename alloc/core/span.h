@@ -39,7 +39,7 @@ typedef struct hk_block {
 } hk_block;
 
 /* A block's key: its address mixed with the secret. */
-HK_INLINE uintptr_t hk_free_tag(const void* b) { return (uintptr_t)b ^ hk_secret; }
+HK_INLINE uintptr_t hk_free_tag(const void* b) { return (uintptr_t)b ^ hk_hot.secret; }
 
 /* True when b's two words are a free block's (key = hk_free_tag(b), passed
  * in when the caller has it). */
@@ -58,7 +58,7 @@ HK_INLINE bool hk_span_is_full(const hk_span* s) { return (s->used & HK_USED_FUL
 
 /* The end of every free list, an owner's or a remote one (never NULL): two
  * zero words that are no block of any span. They are never a free block's:
- * its address ^ 0 ^ 0 is not hk_secret, which has its top bit set (a
+ * its address ^ 0 ^ 0 is not hk_hot.secret, which has its top bit set (a
  * user-space address has not) and is 0 only before initialization (an
  * address is not). So the pop of an empty list fails malloc's check and
  * goes to the far path: the fast path needs no empty-list test. Every link
@@ -72,9 +72,9 @@ extern hk_span hk_span_empty;
 
 /* ---- free-list links -------------------------------------------------- */
 /* A free block b whose successor is `next` holds
- *     link = next,   tag = hk_free_tag(b) ^ next = b ^ hk_secret ^ next,
+ *     link = next,   tag = hk_free_tag(b) ^ next = b ^ hk_hot.secret ^ next,
  * and a pop hands b out, and makes next the head, only when
- *     b ^ link ^ tag == hk_secret   (hk_block_is_free).
+ *     b ^ link ^ tag == hk_hot.secret   (hk_block_is_free).
  * The check sits beside the pop's dependent chain, not on it: the chain is
  * load head -> load link -> store head, as with unprotected links; the
  * secret's and the tag's loads and the compare run beside it, and the
@@ -84,7 +84,7 @@ extern hk_span hk_span_empty;
  * - a write into a freed block that changes its link alone, or its tag
  *   alone, or both but not by the same bits (any write of up to 8 bytes),
  *   fails the check: always, not with some probability. Making both agree
- *   for b takes b ^ hk_secret, that is the secret; a copy of another free
+ *   for b takes b ^ hk_hot.secret, that is the secret; a copy of another free
  *   block's two words agrees for that block's address, not b's. (What is
  *   left, a block's own words read while free and written back after its
  *   span was carved again with another size: README.)
@@ -184,7 +184,7 @@ HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, hk_block** next) {
   if (HK_CHECKED && b != HK_LIST_END) hk_checked_pop(s, b, *next == HK_LIST_END ? NULL : *next);
   /* hk_block_is_free(b, hk_free_tag(b)), grouped so that the secret is the
    * compare's memory operand. */
-  return hk_likely(((uintptr_t)b ^ link ^ b->tag) == hk_secret);
+  return hk_likely(((uintptr_t)b ^ link ^ b->tag) == hk_hot.secret);
 }
 
 HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, hk_block* next) {

@@ -459,9 +459,9 @@ int hk_thread_stats(hk_thread_stats_t* out) {
   if (out == NULL) return EINVAL;
   memset(out, 0, sizeof(*out));
   hk_ensure_init();
-  if (hk_count_changed()) hk_heap_count_sync(hk_tls_heap);
-  if (!hk_tcounts.on) return __atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) ? ENOMEM : ENOTSUP;
-  out->allocated = hk_tcounts.allocated - hk_prof_batch_left_bytes();
+  if (hk_count_changed()) hk_heap_count_sync(hk_tls.heap);
+  if (!hk_tcounts.on) return ENOTSUP;
+  out->allocated = hk_tcounts.allocated;
   out->freed = hk_tcounts.freed;
   return 0;
 }

@@ -9,8 +9,6 @@
 #include "alloc/core/os.h"
 #include "alloc/core/prof.h"
 
-HK_TLS hk_heap* hk_tls_heap = &hk_heap_empty;
-
 static pthread_key_t hk_heap_key;
 /* Guards the pool and the live list. */
 static hk_lock_t hk_heaps_lock = HK_LOCK_INIT(HK_LOCK_HEAPS);
@@ -227,7 +225,7 @@ static hk_heap* heap_struct_alloc(void) {
 }
 
 hk_heap* hk_thread_heap(void) {
-  hk_heap* heap = hk_tls_heap;
+  hk_heap* heap = hk_tls.heap;
   if (heap->is_live) return heap;
   if (hk_unlikely(hk_tls_transient != NULL)) return hk_tls_transient;  /* re-entered while one is in use */
   /* The parked heap this thread freed into before it allocated (the work
@@ -269,7 +267,7 @@ hk_heap* hk_thread_heap(void) {
   }
   /* Publish before pthread_setspecific: it may allocate, and that allocation
    * must find this heap rather than create another. */
-  hk_tls_heap = heap;
+  hk_tls.heap = heap;
   pthread_setspecific(hk_heap_key, heap);
   if (fresh && hk_tls_exit_rounds == 0) hk_heap_prewarm(heap);  /* not for a thread that is exiting, nor a warm heap */
   return heap;
@@ -295,7 +293,9 @@ static void heap_unlink_live(hk_heap* heap) {
 
 static void heap_retire(hk_heap* heap) {
   hk_heap_park(heap);
-  hk_prof_thread_done();  /* its proxies were taken down with the current spans */
+  /* The thread stops counting its bytes (a heap a later destructor makes
+   * starts again from 0). */
+  if (hk_tcounts.on) hk_heap_count_sync(heap);
   hk_stat_add(&hk_stat.threads_live, -1);
   uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
@@ -347,7 +347,7 @@ static void heap_thread_done(void* arg) {
   hk_heap* heap = arg;
   unsigned round = ++hk_tls_exit_rounds;
   if (heap != NULL && heap->is_live) {
-    hk_tls_heap = &hk_heap_empty;
+    hk_tls.heap = &hk_heap_empty;
     heap_retire(heap);
   }
   /* A non-NULL value keeps glibc's rounds going; &hk_heap_empty is no live

@@ -13,8 +13,6 @@
 #include "alloc/core/lock.h"
 
 HK_HIDDEN_BEGIN
-/* This thread's heap; &hk_heap_empty until its first slow-path allocation. */
-extern HK_TLS hk_heap* hk_tls_heap;
 
 /* The calling thread's heap, made now if it has none (the process must be
  * initialized). NULL when no heap struct could be mapped. */

@@ -1,7 +1,7 @@
 // Per-thread counters (hk_thread_stats, HAKMEM_THREAD_STATS) through the hk_
 // API, so it runs under ASan and TSan too. Every count is checked exactly
 // against the usable sizes of the blocks involved: small blocks of several
-// classes (enough to run through many batches), arena and mapped blocks,
+// classes (enough to run through many spans), malloc(0), arena and mapped blocks,
 // realloc (kept, moved, resized in place), calloc, the aligned family, a
 // block freed by another thread, sampling on at the same time; the option
 // switched at run time; the error codes.
@@ -96,7 +96,7 @@ void SmallExact(const std::vector<size_t>& sizes, size_t n) {
   EXPECT_EQ(s1.allocated, usable);
   EXPECT_EQ(s1.freed, 0u);
   // Free every other one, then allocate again (blocks freed locally are
-  // reused through later batches), then free everything.
+  // reused), then free everything.
   uint64_t freed = 0;
   for (size_t i = 0; i < blocks.size(); i += 2) {
     freed += hk_malloc_usable_size(blocks[i]);
@@ -120,16 +120,16 @@ void SmallExact(const std::vector<size_t>& sizes, size_t n) {
 }
 
 TEST_F(ThreadStats, SmallBlocksOfSeveralClassesExact) {
-  OnThread([] { SmallExact({1, 16, 24, 100, 1000, 3000, 40000, 200000}, 2000); });
+  OnThread([] { SmallExact({0, 1, 16, 24, 100, 1000, 3000, 40000, 200000}, 2000); });
 }
 
-TEST_F(ThreadStats, OneClassManyBatches) {
+TEST_F(ThreadStats, OneClassManySpans) {
   OnThread([] { SmallExact({48}, 50000); });
 }
 
 TEST_F(ThreadStats, ExactWhileSamplingToo) {
   ASSERT_EQ(hk_option_set("HAKMEM_PROF_SAMPLE", "4096"), 0);
-  OnThread([] { SmallExact({16, 100, 1000, 3000, 40000}, 2000); });
+  OnThread([] { SmallExact({0, 16, 100, 1000, 3000, 40000}, 2000); });
 }
 
 TEST_F(ThreadStats, BigBlocksArenaAndMapped) {

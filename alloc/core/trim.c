@@ -40,7 +40,7 @@ int hk_trim(size_t pad) {
   /* Exited threads' parked heaps join the abandoned segments, which this
    * thread adopts below. */
   hk_threads_release_parked();
-  hk_heap* heap = hk_tls_heap;
+  hk_heap* heap = hk_tls.heap;
   if (!heap->is_live && hk_abandoned_segments() != 0) heap = hk_thread_heap();
   if (heap != NULL && heap->is_live) {
     /* Adopted segments whose blocks are all free are released by the

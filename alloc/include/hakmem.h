@@ -234,16 +234,13 @@ int hk_prof_dump(const char* path);
  * hk_thread_stats call after the option became 1, and stops at the first
  * one after it became 0 (or when the thread exits); counting again starts
  * from 0 again. The counters are the calling thread's own: no other thread
- * can read them. Cost: none while off; while on, a malloc is counted by
- * batch on the slow path (no instruction added to the fast path) but every
- * free of a counting thread leaves free()'s fast path for a counted one
- * (README gives the measured cost).
+ * can read them. Cost: none while off; while on, every malloc and free of
+ * a counting thread leaves the fast path for a counted one (README gives
+ * the measured cost).
  *
  * Returns 0 and fills *out, or (with *out zeroed):
  *   EINVAL   out is NULL (nothing written)
- *   ENOTSUP  HAKMEM_THREAD_STATS is 0
- *   ENOMEM   the thread could not start counting (no memory for its
- *            per-thread state); a later call tries again */
+ *   ENOTSUP  HAKMEM_THREAD_STATS is 0 */
 typedef struct hk_thread_stats {
   uint64_t allocated;  /* usable bytes of the blocks this thread allocated since it started counting */
   uint64_t freed;      /* usable bytes of the blocks it freed since then (whoever allocated them) */

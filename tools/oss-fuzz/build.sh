@@ -46,6 +46,7 @@ core_srcs=(
   alloc/core/foreign.c
   alloc/core/free.c
   alloc/core/heap.c
+  alloc/core/hot.c
   alloc/core/init.c
   alloc/core/lock.c
   alloc/core/mapping.c
