@@ -55,21 +55,35 @@ PEERS = [
 ]
 # hakmem's variants: //alloc:lib<name>.so, included when built.
 HAKMEM_VARIANTS = ["hakmem", "hakmem_speed", "hakmem_lean"]
+# hakmem's default build with options set, measured only when named in
+# --allocators (what an option costs, in the same interleaved run as the
+# rest): name, the variant it runs, its options.
+HAKMEM_CONFIGURED = [
+    ("hakmem_prof", "hakmem", {"HAKMEM_PROF_SAMPLE": "524288"}),     # the heap profiler at its usual rate
+    ("hakmem_counting", "hakmem", {"HAKMEM_THREAD_STATS": "1"}),     # per-thread byte counters
+]
 REFERENCE = "mimalloc"  # the ratio column every table carries
 
 
 class Allocator:
-    def __init__(self, name, lib, hakmem, package=None):
+    def __init__(self, name, lib, hakmem, package=None, options=None):
         self.name, self.lib, self.hakmem, self.package = name, lib, hakmem, package
+        self.options = dict(options or {})  # HAKMEM_* settings of a configured hakmem
 
     def as_dict(self):
-        return {"name": self.name, "lib": self.lib, "hakmem": self.hakmem, "version": self.version()}
+        d = {"name": self.name, "lib": self.lib, "hakmem": self.hakmem, "version": self.version()}
+        if self.options:
+            d["options"] = self.options
+        return d
 
     def run_env(self):
         """What this allocator puts in a run's environment, the one way every
         allocator (hakmem's variants and the peers alike) gets there: its
-        library in LD_PRELOAD; nothing for glibc, which is already there."""
-        return {"LD_PRELOAD": self.lib} if self.lib else {}
+        library in LD_PRELOAD (and a configured hakmem's options); nothing for
+        glibc, which is already there."""
+        env = {"LD_PRELOAD": self.lib} if self.lib else {}
+        env.update(self.options)
+        return env
 
     def version(self):
         if self.package:
@@ -229,8 +243,12 @@ def discover_allocators(lib_dir, wanted):
             found.append(Allocator(name, lib, False, package))
         else:
             missing.append(name)
+    names = [w.strip() for w in wanted.split(",") if w.strip()] if wanted else []
+    for name, variant, options in HAKMEM_CONFIGURED:
+        lib = os.path.join(lib_dir, f"lib{variant}.so")
+        if name in names and os.path.exists(lib):
+            found.append(Allocator(name, os.path.abspath(lib), True, options=options))
     if wanted:
-        names = [w.strip() for w in wanted.split(",") if w.strip()]
         unknown = [n for n in names if n not in {a.name for a in found}]
         if unknown:
             sys.exit(f"hakbench: allocator(s) not available: {', '.join(unknown)} "

@@ -247,6 +247,19 @@ class EnvironmentTest(unittest.TestCase):
         cmd = hakbench.strace_command(hakmem.run_env(), "/tmp/out", False)
         self.assertEqual(cmd[-2:], ["-E", "LD_PRELOAD=/x/libhakmem.so"])
 
+    def test_a_configured_hakmem_carries_its_options_and_only_when_asked(self):
+        prof = hakbench.Allocator("hakmem_prof", "/x/libhakmem.so", True, options={"HAKMEM_PROF_SAMPLE": "524288"})
+        self.assertEqual(prof.run_env(), {"LD_PRELOAD": "/x/libhakmem.so", "HAKMEM_PROF_SAMPLE": "524288"})
+        cmd = hakbench.strace_command(prof.run_env(), "/tmp/out", False)
+        self.assertIn("HAKMEM_PROF_SAMPLE=524288", cmd)
+        with tempfile.TemporaryDirectory() as d:
+            open(os.path.join(d, "libhakmem.so"), "w").close()
+            default, _ = hakbench.discover_allocators(d, None)
+            self.assertNotIn("hakmem_prof", [a.name for a in default])
+            asked, _ = hakbench.discover_allocators(d, "hakmem,hakmem_prof,hakmem_counting")
+            self.assertEqual([a.name for a in asked], ["hakmem", "hakmem_prof", "hakmem_counting"])
+            self.assertEqual(asked[2].run_env()["HAKMEM_THREAD_STATS"], "1")
+
     def test_allocators_rotate_between_repetitions(self):
         allocs = [hakbench.Allocator(n, None, False) for n in ("a", "b", "c")]
         cases = [hakbench.Case("one", "x", []), hakbench.Case("two", "x", [])]
