@@ -98,8 +98,8 @@ static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
  * did not fit the thread's sampling budget, or came off the fast path (an
  * aligned one). The profiler counts it and grants the next budget; the
  * sample comes from the profiler's spans with its stack recorded, any other
- * request from the heap as usual; a thread that counts its bytes (budget 0:
- * all of its requests come here) adds the block's usable size. */
+ * request from the heap as usual; a thread that counts its bytes adds the
+ * block's usable size. */
 static HK_NOINLINE HK_ALLOC_TEXT void* class_counted(hk_heap* heap, unsigned cls, size_t size) {
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
   bool sample;

@@ -336,8 +336,13 @@ static void sample_forget(uintptr_t addr) {
   samples[j].addr = 0;
 }
 
-static void sample_add(uintptr_t addr, size_t size, const uintptr_t* pcs, unsigned n) {
-  sample_forget(addr);  /* a stale record of a block whose free was lost */
+/* may_be_stale: addr is a big block's, which may have a record left from a
+ * block at the same address whose free was lost (deferred_big full). A
+ * small block's record always goes before its block is reused (prof_drain
+ * forgets it, and leaks the block instead when its words were
+ * overwritten). */
+static void sample_add(uintptr_t addr, size_t size, const uintptr_t* pcs, unsigned n, bool may_be_stale) {
+  if (may_be_stale) sample_forget(addr);
   if ((samples_used + 1) * 2 > samples_cap && !samples_grow()) return;
   size_t st = stack_find_or_add(pcs, n);
   if (st == SIZE_MAX) return;
@@ -412,7 +417,7 @@ void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame) {
   unsigned n = walk((uintptr_t)frame, pcs, t);
   if (!prof_enter()) return NULL;
   void* p = prof_span_pop(cls);
-  if (p != NULL) sample_add((uintptr_t)p, size, pcs, n);
+  if (p != NULL) sample_add((uintptr_t)p, size, pcs, n, false);
   prof_leave();
   return p;
 }
@@ -431,7 +436,7 @@ void hk_prof_record_big(void* p, size_t size, void* frame) {
   uintptr_t pcs[HK_PROF_DEPTH];
   unsigned n = walk((uintptr_t)frame, pcs, t);
   if (!prof_enter()) return;
-  sample_add((uintptr_t)p, size, pcs, n);
+  sample_add((uintptr_t)p, size, pcs, n, true);
   prof_leave();
   atomic_fetch_add_explicit(&hk_prof_big_live, 1, memory_order_relaxed);
 }
