@@ -36,16 +36,25 @@ void* hk_malloc_far(size_t size, hk_heap* heap, hk_span* s);
  * thread's sampling budget, taken off it. A budget never exceeds the
  * largest small size (prof.c), so a request that fits is a small one. */
 HK_INLINE bool hk_sample_budget_take(size_t size) {
-  if (hk_likely(size < hk_tls.sample_budget)) {
 #if defined(__x86_64__)
-    /* A subtract from memory: GCC would load, subtract and store. */
-    __asm__("subq %1, %0" : "+m"(hk_tls.sample_budget) : "r"(size));
+  /* One subtract from memory and a branch on its flags ("above": no borrow
+   * and not zero, so size < budget for any 64-bit size). A request that
+   * does not fit adds its size back at once: until then the budget holds a
+   * wrapped value, which a signal handler's malloc interrupting these two
+   * instructions would see, like any handler that interrupts malloc's
+   * fast path (README "Errors": undefined, as under glibc). */
+  bool fits;
+  __asm__("subq %2, %0" : "+m"(hk_tls.sample_budget), "=@cca"(fits) : "r"(size));
+  if (hk_likely(fits)) return true;
+  __asm__("addq %1, %0" : "+m"(hk_tls.sample_budget) : "r"(size));
+  return false;
 #else
+  if (hk_likely(size < hk_tls.sample_budget)) {
     hk_tls.sample_budget -= size;
-#endif
     return true;
   }
   return false;
+#endif
 }
 
 /* The pop of malloc's fast path, from the current span of size's class. */
