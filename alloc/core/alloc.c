@@ -48,10 +48,18 @@ static void* big_alloc_plain(size_t size, size_t align, bool zero, bool growing)
   return hk_mapping_alloc(size, align, zero);
 }
 
-/* The calling thread's sampling budget (prof.h): malloc's, or set aside
- * while the thread counts its bytes. */
-static inline uint64_t* sample_budget(void) {
-  return hk_tcounts.on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+/* A request of `size` bytes counted off the fast path: the thread's
+ * HAKMEM_THREAD_STATS switch first, then the profiler's count on the
+ * thread's sampling budget (malloc's, or the one set aside while the
+ * thread counts its bytes). True when this request is the sample. */
+static bool count_request(hk_heap* heap, size_t size) {
+  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
+  bool sample = false;
+  if (hk_prof_counting()) {
+    uint64_t* budget = hk_tcounts.on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+    *budget = hk_prof_take(*budget, size, &sample);
+  }
+  return sample;
 }
 
 /* Allocations counted (prof.h): a block above the classes is charged to
@@ -59,12 +67,7 @@ static inline uint64_t* sample_budget(void) {
  * that counts its bytes (or whose HAKMEM_THREAD_STATS changed) counts it
  * once it exists. */
 static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_counted(size_t size, size_t align, bool zero, bool growing) {
-  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(hk_tls.heap);
-  bool sample = false;
-  if (hk_prof_counting()) {
-    uint64_t* budget = sample_budget();
-    *budget = hk_prof_take(*budget, size, &sample);
-  }
+  bool sample = count_request(hk_tls.heap, size);
   void* p = big_alloc_plain(size, align, zero, growing);
   if (p == NULL && !sample) hk_prof_refund(size);
   if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
@@ -101,14 +104,12 @@ static HK_ALLOC_TEXT void* class_slow(hk_heap* heap, unsigned cls) {
  * request from the heap as usual; a thread that counts its bytes adds the
  * block's usable size. */
 static HK_NOINLINE HK_ALLOC_TEXT void* class_counted(hk_heap* heap, unsigned cls, size_t size) {
-  if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
-  bool sample;
-  uint64_t* budget = sample_budget();
-  *budget = hk_prof_take(*budget, size, &sample);
+  bool sample = count_request(heap, size);
   void* p = NULL;
   if (hk_unlikely(sample)) p = hk_prof_alloc_small(cls, size, __builtin_frame_address(0));
   if (p == NULL) p = hk_span_pop(heap->current[cls]);
   if (p == NULL) p = class_slow(heap, cls);
+  if (p == NULL && !sample) hk_prof_refund(size);
   if (p != NULL && hk_tcounts.on) hk_tcounts.allocated += hk_class_size[cls];
   return p;
 }

@@ -100,10 +100,12 @@ static uint64_t draw(prof_thread* t, uint64_t rate) {
 
 /* The bytes taken off the budget since it was granted (granted - left) are
  * counted down; a new rate draws the count afresh instead (memoryless: the
- * bytes counted under the old rate need not carry over). */
+ * bytes counted under the old rate need not carry over), and so does a
+ * count that a signal handler's allocation upset in between (used past
+ * it), which would otherwise wrap. */
 static void count_used(prof_thread* t, uint64_t rate, uint64_t left) {
   uint64_t used = t->granted - left;
-  if (t->rate_seen != rate) {
+  if (t->rate_seen != rate || used >= t->to_sample) {
     t->rate_seen = rate;
     t->to_sample = rate != 0 ? draw(t, rate) : PROF_NO_SAMPLE;
   } else if (rate != 0) {
@@ -137,7 +139,7 @@ uint64_t hk_prof_take(uint64_t left, size_t size, bool* sample) {
 
 void hk_prof_refund(size_t size) {
   prof_thread* t = &prof_self;
-  if (t->rate_seen != 0 && t->rate_seen != UINT64_MAX && t->to_sample + size < PROF_NO_SAMPLE) t->to_sample += size;
+  if (t->rate_seen != 0 && t->rate_seen != UINT64_MAX && size < PROF_NO_SAMPLE - t->to_sample) t->to_sample += size;
 }
 
 /* ---- stack walk -------------------------------------------------------------
