@@ -205,6 +205,9 @@ walk(uintptr_t fp, uintptr_t* pcs) {
 }
 
 /* ---- tables (under prof.lock) ---------------------------------------------- */
+/* Line-aligned (the array is mapped, its entries a whole number of lines):
+ * a sample reads and writes the first line, and the second for a stack of
+ * more than two frames. */
 typedef struct prof_stack {
   uint64_t hash;
   uint32_t depth;
@@ -212,7 +215,13 @@ typedef struct prof_stack {
   uint64_t live_count, live_bytes;    /* sampled blocks not freed yet */
   uint64_t alloc_count, alloc_bytes;  /* every sample since start */
   uintptr_t pc[HK_PROF_DEPTH];
-} prof_stack;
+} __attribute__((aligned(64))) prof_stack;
+
+static bool same_pcs(const uintptr_t* a, const uintptr_t* b, unsigned n) {
+  for (unsigned i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
 
 typedef struct prof_sample {
   uintptr_t addr;         /* 0: empty entry */
@@ -328,7 +337,7 @@ static size_t stack_find_or_add(const uintptr_t* pcs, unsigned n) {
   if (prof.index_cap != 0) {
     for (size_t j = h & (prof.index_cap - 1); prof.stack_index[j] != 0; j = (j + 1) & (prof.index_cap - 1)) {
       prof_stack* s = &prof.stacks[prof.stack_index[j] - 1];
-      if (s->hash == h && s->depth == n && memcmp(s->pc, pcs, n * sizeof(uintptr_t)) == 0) return prof.stack_index[j] - 1;
+      if (s->hash == h && s->depth == n && same_pcs(s->pc, pcs, n)) return prof.stack_index[j] - 1;
     }
   }
   if (prof.stacks_used == prof.stacks_cap && (prof.stacks_cap >= ((size_t)1 << 24) || !stacks_grow())) return SIZE_MAX;
