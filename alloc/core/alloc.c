@@ -56,8 +56,8 @@ static bool count_request(hk_heap* heap, size_t size) {
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
   bool sample = false;
   if (hk_prof_counting()) {
-    uint64_t* budget = hk_tcounts.on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
-    *budget = hk_prof_take(*budget, size, &sample);
+    uint64_t* budget = hk_tls.counts_on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+    *budget = hk_prof_take(&hk_tls, *budget, size, &sample);
   }
   return sample;
 }
@@ -69,9 +69,9 @@ static bool count_request(hk_heap* heap, size_t size) {
 static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_counted(size_t size, size_t align, bool zero, bool growing) {
   bool sample = count_request(hk_tls.heap, size);
   void* p = big_alloc_plain(size, align, zero, growing);
-  if (p == NULL && !sample) hk_prof_refund(size);
+  if (p == NULL && !sample) hk_prof_refund(&hk_tls, size);
   if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
-  if (p != NULL && hk_tcounts.on) hk_tcounts.allocated += hk_big_usable(p);
+  if (p != NULL && hk_tls.counts_on) hk_tcounts.allocated += hk_big_usable(p);
   return p;
 }
 
@@ -109,35 +109,26 @@ static HK_NOINLINE HK_ALLOC_TEXT void* class_counted(hk_heap* heap, unsigned cls
   if (hk_unlikely(sample)) p = hk_prof_alloc_small(cls, size, __builtin_frame_address(0));
   if (p == NULL) p = hk_span_pop(heap->current[cls]);
   if (p == NULL) p = class_slow(heap, cls);
-  if (p == NULL && !sample) hk_prof_refund(size);
-  if (p != NULL && hk_tcounts.on) hk_tcounts.allocated += hk_class_size[cls];
+  if (p == NULL && !sample) hk_prof_refund(&hk_tls, size);
+  if (p != NULL && hk_tls.counts_on) hk_tcounts.allocated += hk_class_size[cls];
   return p;
-}
-
-/* A small request before initialization finished (below). */
-static HK_NOINLINE HK_ALLOC_TEXT void* malloc_before_init(size_t size, hk_heap* heap) {
-  hk_ensure_init();
-  return hk_malloc_slow(size, heap);
 }
 
 HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
   if (size > HK_SMALL_MAX) return big_alloc(size, HK_ALIGN, false, false);
-  /* The class table is filled by initialization, and a malloc may come
-   * before it: a constructor of a library initialized ahead of hakmem's
-   * own (libselinux's, in every program linking it, when hakmem is
-   * preloaded). Read before, the table gives class 0 for any size. (A
-   * tail call, so that the counted paths below need no stack frame.) */
-  if (hk_unlikely(atomic_load_explicit(&hk_init_state, memory_order_acquire) != 2))
-    return malloc_before_init(size, heap);
+  /* A small request comes here only from the counted branch, taken because
+   * hk_hot.small_limit was 0. Every value of the limit but its initial one
+   * was stored by hk_prof_configure (prof.c) with release, after the class
+   * table was filled, so this acquire load makes the table safe to read
+   * whatever it returns. Not 0 now: counting has stopped. */
+  bool counting = __atomic_load_n(&hk_hot.small_limit, __ATOMIC_ACQUIRE) == 0;
   unsigned cls = hk_class_of_index[HK_SIZE_INDEX(size)];
-  /* A small request comes here only from the counted branch (or as
-   * counting stops). */
-  if (hk_unlikely(!hk_prof_counting())) return class_slow(heap, cls);
+  if (hk_unlikely(!counting)) return class_slow(heap, cls);
   /* A thread that counts its bytes: every one of its allocations comes
    * here (malloc reads its budget as 0); most are served right here, as
    * the counted branch serves them, and counted. (It notices the option
    * going to 0 on class_counted's path, within a budget.) */
-  if (hk_tcounts.on && size < hk_tcounts.sample_budget) {
+  if (hk_tls.counts_on && size < hk_tcounts.sample_budget) {
     hk_span* s = heap->current[cls];
     hk_block* b;
     hk_block* next;
@@ -248,7 +239,7 @@ static void* realloc_foreign(void* p, hk_foreign_kind kind, size_t size) {
  * is now q): for the per-thread counters the old size is freed and the new
  * one allocated, as when it moves. */
 static void* realloc_counted(size_t old, void* q) {
-  if (hk_unlikely(hk_tcounts.on)) {
+  if (hk_unlikely(hk_tls.counts_on)) {
     hk_tcounts.freed += old;
     hk_tcounts.allocated += hk_big_usable(q);
   }

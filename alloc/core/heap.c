@@ -98,8 +98,8 @@ static bool span_carve(hk_span* s) {
  * Switching off: the spans get the plain owner back, and the budget
  * returns to malloc. */
 void hk_heap_count_sync(hk_heap* heap) {
-  bool on = !hk_tcounts.on;
-  hk_tcounts.on = on;
+  bool on = !hk_tls.counts_on;
+  hk_tls.counts_on = on;
   /* The sampling budget moves where the counted slow path spends it. */
   uint64_t* from = on ? &hk_tls.sample_budget : &hk_tcounts.sample_budget;
   uint64_t* to = on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;

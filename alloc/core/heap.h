@@ -13,6 +13,7 @@
 #define HAKMEM_CORE_HEAP_H
 
 #include "alloc/core/base.h"
+#include "alloc/core/hot.h"
 #include "alloc/core/lock.h"
 #include "alloc/core/segment.h"
 #include "alloc/core/span.h"
@@ -39,20 +40,7 @@ typedef struct hk_heap {
  * not allocated yet, whose every malloc takes the slow path. */
 extern hk_heap hk_heap_empty;
 
-/* What malloc's fast path reads of its thread, behind one TLS offset (one
- * GOT load serves both words, one cache line holds them). Defined here, the
- * lowest floor that writes it; the thread floor sets `heap`. */
-typedef struct hk_thread_words {
-  /* This thread's heap; &hk_heap_empty until its first slow-path
-   * allocation (thread.c). */
-  hk_heap* heap;
-  /* While allocations are counted (prof.h): the bytes malloc's counted
-   * branch may still serve on the fast path, each request below it taken
-   * off it; the first that does not fit goes to the slow path, where the
-   * profiler grants the next (hk_prof_take). Owner-written. */
-  uint64_t sample_budget;
-} hk_thread_words;
-extern HK_TLS hk_thread_words hk_tls;
+/* hk_tls, this thread's words (hot.h), is defined in heap.c. */
 
 /* Makes heap a fresh live heap whose spans will be owned by owner_id. */
 void hk_heap_init(hk_heap* heap, uintptr_t owner_id);

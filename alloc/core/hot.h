@@ -1,6 +1,10 @@
-/* The globals every malloc reads, on one cache line: the free-list check
- * loads it anyway, so the gate beside it costs malloc no extra line. Data
- * only, the lowest floor; written where each word's comment says. */
+/* The words malloc reads on every call, on as few cache lines as can hold
+ * them: the globals on one line (the free-list check loads it anyway, so
+ * the gate beside it costs malloc no extra line) and the calling thread's
+ * words on one line behind one TLS offset. A trip off the fast path to the
+ * counted slow path (prof.h) finds what it needs on the same two lines, so
+ * it reads no line the fast path left cold. Data only, the lowest floor;
+ * written where each word's comment says. */
 #ifndef HAKMEM_CORE_HOT_H
 #define HAKMEM_CORE_HOT_H
 
@@ -14,10 +18,47 @@ typedef struct hk_hot_words {
   /* malloc's fast path serves the requests below this (alloc_inline.h):
    * HK_SMALL_MAX + 1, every small class; 0 while allocations are counted
    * (the heap profiler samples or threads count their bytes), so every
-   * request takes the counted branch. Set by the profiler (prof.c). */
+   * request takes the counted branch. Set by the profiler (prof.c), after
+   * the size classes exist: release, so a slow path that reads it with
+   * acquire may use the class table. */
   size_t small_limit;
+  /* HAKMEM_PROF_SAMPLE in effect: mean bytes between samples, 0 off. Set
+   * by the profiler (prof.c), read relaxed by its count. */
+  uint64_t prof_rate;
+  /* HAKMEM_THREAD_STATS in effect (0 or 1): a thread whose counts_on
+   * differs switches on its next slow path (prof.h). Set by the profiler. */
+  uint32_t thread_stats;
 } hk_hot_words;
 extern hk_hot_words hk_hot;
+
+struct hk_heap;
+
+/* One thread's words; written by that thread only. */
+typedef struct hk_thread_words {
+  /* This thread's heap; &hk_heap_empty until its first slow-path
+   * allocation. Set by the thread floor (thread.c). */
+  struct hk_heap* heap;
+  /* While allocations are counted (prof.h): the bytes malloc's counted
+   * branch may still serve on the fast path, each request below it taken
+   * off it; the first that does not fit goes to the slow path, where the
+   * profiler grants the next (hk_prof_take). */
+  uint64_t sample_budget;
+  /* The profiler's count (prof.c): bytes to the next sample from the last
+   * grant on (>= 1; 0: none drawn yet), the budget last granted, and the
+   * rate the count was drawn for. */
+  uint64_t prof_to_sample;
+  uint64_t prof_granted;
+  uint64_t prof_rate_seen;
+  /* Inside hk_prof_take: a signal handler's allocation leaves the count alone. */
+  uint32_t prof_in_take;
+  /* This thread counts its bytes (HAKMEM_THREAD_STATS; prof.h,
+   * hk_thread_counts): its spans carry the owner tag. Set by the heap
+   * floor (hk_heap_count_sync). */
+  bool counts_on;
+} __attribute__((aligned(64))) hk_thread_words;
+_Static_assert(sizeof(hk_thread_words) == 64, "a thread's words fill one cache line");
+/* Defined by the heap floor (heap.c), which knows the empty heap. */
+extern HK_TLS hk_thread_words hk_tls;
 HK_HIDDEN_END
 
 #endif

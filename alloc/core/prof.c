@@ -1,6 +1,6 @@
 /* The sampling heap profiler: what prof.h describes. Layout of this file:
  * the count (per thread, no lock), the stack walk, the tables of sampled
- * blocks and stacks (under prof_lock), the profiler's own spans, and the
+ * blocks and stacks (under prof.lock), the profiler's own spans, and the
  * dump. */
 #include "alloc/core/prof.h"
 
@@ -15,12 +15,16 @@
 #include "alloc/core/print.h"
 #include "alloc/core/size_class.h"
 
-_Atomic uint64_t hk_prof_rate;
 _Atomic uint64_t hk_prof_big_live;
 HK_TLS hk_thread_counts hk_tcounts;
 
 /* ---- per thread: the count --------------------------------------------------- */
-/* The largest budget granted: a rate change (or a thread's counters
+/* The count lives in the thread's words (hot.h, hk_tls.prof_*), on the line
+ * malloc reads anyway, and the rate on the global line beside the secret:
+ * a trip to the counted slow path that samples nothing reads no other
+ * line.
+ *
+ * The largest budget granted: a rate change (or a thread's counters
  * switched on) reaches each allocating thread within this many bytes. An
  * exponential count is memoryless, so stopping at a cap and granting the
  * rest later changes no allocation's chance. A request at or above the
@@ -32,40 +36,21 @@ _Static_assert(PROF_GRANT_MAX <= (uint64_t)HK_SMALL_MAX + 1, "a budget never adm
  * ever due. */
 #define PROF_NO_SAMPLE ((uint64_t)1 << 62)
 
+/* What a thread needs only when it samples, on one line of its own. */
 typedef struct prof_thread {
-  uint64_t to_sample;           /* bytes to the next sample, from the last grant on; >= 1 */
-  uint64_t granted;             /* the budget last granted (hk_tls.sample_budget then) */
-  uint64_t rate_seen;           /* the rate to_sample was drawn for; UINT64_MAX: none yet */
   uint64_t rng;                 /* xorshift state; 0: not seeded yet */
   uintptr_t stack_lo, stack_hi; /* [lo, hi) of this thread's stack, known to be mapped */
-  int in_take;                  /* inside hk_prof_take (signal handlers) */
-} prof_thread;
-static HK_TLS prof_thread prof_self = {.rate_seen = UINT64_MAX};
+  /* Holds prof.lock: a signal handler that interrupts it and allocates
+   * does not sample (it would wait for itself). */
+  int busy;
+  /* Frees of sampled big blocks made while this thread held prof.lock (a
+   * signal handler): taken in by prof_leave. */
+  unsigned deferred_big_n;
+  uintptr_t deferred_big[8];
+} __attribute__((aligned(64))) prof_thread;
+static HK_TLS prof_thread prof_self;
 
-/* One lock for the tables and the profiler's spans. A thread that holds it
- * marks itself busy, so a signal handler that interrupts it and allocates
- * does not sample (it would wait for itself). */
-static hk_lock_t prof_lock = HK_LOCK_INIT(HK_LOCK_PROF);
-static HK_TLS int prof_busy;
-
-static bool prof_enter(void) {
-  if (prof_busy) return false;
-  prof_busy = 1;
-  hk_lock(&prof_lock);
-  return true;
-}
-
-static void prof_drain(void);
-static void prof_leave(void) {
-  prof_drain();
-  hk_unlock(&prof_lock);
-  prof_busy = 0;
-}
-
-static void* prof_map(size_t bytes) {
-  void* mem = NULL;
-  return hk_os_reserve(bytes, HK_OS_PAGE, &mem, bytes) == 0 ? mem : NULL;
-}
+HK_INLINE uint64_t prof_rate(void) { return __atomic_load_n(&hk_hot.prof_rate, __ATOMIC_RELAXED); }
 
 /* ln(u) for u in (0, 1], without libm: u = m * 2^e, ln m by the atanh
  * series (|t| <= 0.172 after folding m into [0.707, 1.414]; error < 1e-8). */
@@ -81,7 +66,8 @@ static double ln01(double u) {
 }
 
 /* Bytes to the next sample: exponential with mean rate, at least 1. */
-static uint64_t draw(prof_thread* t, uint64_t rate) {
+static uint64_t draw(uint64_t rate) {
+  prof_thread* t = &prof_self;
   uint64_t x = t->rng;
   if (hk_unlikely(x == 0)) {
     uint32_t lo, hi;
@@ -101,45 +87,44 @@ static uint64_t draw(prof_thread* t, uint64_t rate) {
 /* The bytes taken off the budget since it was granted (granted - left) are
  * counted down; a new rate draws the count afresh instead (memoryless: the
  * bytes counted under the old rate need not carry over), and so does a
- * count that a signal handler's allocation upset in between (used past
- * it), which would otherwise wrap. */
-static void count_used(prof_thread* t, uint64_t rate, uint64_t left) {
-  uint64_t used = t->granted - left;
-  if (t->rate_seen != rate || used >= t->to_sample) {
-    t->rate_seen = rate;
-    t->to_sample = rate != 0 ? draw(t, rate) : PROF_NO_SAMPLE;
+ * count not drawn yet (0) or one that a signal handler's allocation upset
+ * in between (used past it), which would otherwise wrap. */
+static void count_used(hk_thread_words* w, uint64_t rate, uint64_t left) {
+  uint64_t used = w->prof_granted - left;
+  if (w->prof_rate_seen != rate || used >= w->prof_to_sample) {
+    w->prof_rate_seen = rate;
+    w->prof_to_sample = rate != 0 ? draw(rate) : PROF_NO_SAMPLE;
   } else if (rate != 0) {
-    t->to_sample -= used;  /* each request taken was below the budget left: to_sample stays >= 1 */
+    w->prof_to_sample -= used;  /* each request taken was below the budget left: to_sample stays >= 1 */
   }
 }
 
-uint64_t hk_prof_take(uint64_t left, size_t size, bool* sample) {
-  prof_thread* t = &prof_self;
+uint64_t hk_prof_take(hk_thread_words* w, uint64_t left, size_t size, bool* sample) {
   *sample = false;
-  if (t->in_take) return left;
-  t->in_take = 1;
+  if (w->prof_in_take) return left;
+  w->prof_in_take = 1;
   atomic_signal_fence(memory_order_seq_cst);
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
-  count_used(t, rate, left);
+  uint64_t rate = prof_rate();
+  count_used(w, rate, left);
   if (rate != 0) {
     /* The count ends inside this request's bytes: it is the sample. */
-    if (size >= t->to_sample) {
+    if (size >= w->prof_to_sample) {
       *sample = true;
-      t->to_sample = draw(t, rate);
+      w->prof_to_sample = draw(rate);
     } else {
-      t->to_sample -= size;
+      w->prof_to_sample -= size;
     }
   }
-  uint64_t grant = t->to_sample < PROF_GRANT_MAX ? t->to_sample : PROF_GRANT_MAX;
-  t->granted = grant;
+  uint64_t grant = w->prof_to_sample < PROF_GRANT_MAX ? w->prof_to_sample : PROF_GRANT_MAX;
+  w->prof_granted = grant;
   atomic_signal_fence(memory_order_seq_cst);
-  t->in_take = 0;
+  w->prof_in_take = 0;
   return grant;
 }
 
-void hk_prof_refund(size_t size) {
-  prof_thread* t = &prof_self;
-  if (t->rate_seen != 0 && t->rate_seen != UINT64_MAX && size < PROF_NO_SAMPLE - t->to_sample) t->to_sample += size;
+void hk_prof_refund(hk_thread_words* w, size_t size) {
+  if (w->prof_rate_seen != 0 && w->prof_to_sample != 0 && size < PROF_NO_SAMPLE - w->prof_to_sample)
+    w->prof_to_sample += size;
 }
 
 /* ---- stack walk -------------------------------------------------------------
@@ -157,7 +142,7 @@ extern void* __libc_stack_end;
 extern const char __start_hk_alloc_text[] __attribute__((weak));
 extern const char __stop_hk_alloc_text[] __attribute__((weak));
 
-static bool range_mapped(uintptr_t lo, uintptr_t hi) {
+static HK_NOINLINE bool range_mapped(uintptr_t lo, uintptr_t hi) {
   unsigned char vec[256];
   for (uintptr_t a = lo; a < hi;) {
     size_t pages = (hi - a + HK_OS_PAGE - 1) / HK_OS_PAGE;
@@ -168,8 +153,9 @@ static bool range_mapped(uintptr_t lo, uintptr_t hi) {
   return true;
 }
 
-static uintptr_t stack_top(prof_thread* t, uintptr_t sp) {
-  if (t->stack_hi != 0 && sp >= t->stack_lo && sp < t->stack_hi) return t->stack_hi;
+/* The top of the stack that holds sp, found and checked once per thread
+ * (out of line: the walk itself keeps a small frame). */
+static HK_NOINLINE uintptr_t stack_top_find(prof_thread* t, uintptr_t sp) {
   const uintptr_t most = (uintptr_t)64 << 20;
   uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
   uintptr_t end = (uintptr_t)__libc_stack_end;
@@ -185,28 +171,43 @@ static uintptr_t stack_top(prof_thread* t, uintptr_t sp) {
   return lo + HK_OS_PAGE;  /* unknown stack: its current page only */
 }
 
+HK_INLINE uintptr_t stack_top(prof_thread* t, uintptr_t sp) {
+  if (hk_likely(t->stack_hi != 0 && sp >= t->stack_lo && sp < t->stack_hi)) return t->stack_hi;
+  return stack_top_find(t, sp);
+}
+
+/* Fills pcs with the return addresses of the frames from fp up, hakmem's
+ * allocation functions left out; returns how many. Each frame pointer must
+ * be 8-aligned, above the last and at least 16 bytes below the top. */
 static HK_NOINLINE __attribute__((no_sanitize("address", "thread"))) unsigned
-walk(uintptr_t fp, uintptr_t* pcs, prof_thread* t) {
+walk(uintptr_t fp, uintptr_t* pcs) {
   uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-  uintptr_t hi = stack_top(t, sp);
-  uintptr_t lo_text = (uintptr_t)__start_hk_alloc_text, hi_text = (uintptr_t)__stop_hk_alloc_text;
-  unsigned n = 0;
-  bool inside = true;
-  while (n < HK_PROF_DEPTH && fp >= sp && fp <= hi - 16 && (fp & 7) == 0) {
+  uintptr_t last = stack_top(&prof_self, sp) - 16;  /* the highest frame whose two words are in bounds */
+  uintptr_t lo_text = (uintptr_t)__start_hk_alloc_text;
+  uintptr_t text_bytes = (uintptr_t)__stop_hk_alloc_text - lo_text;
+  if (fp < sp || fp > last || (fp & 7) != 0) return 0;
+  /* hakmem's frames, innermost first (one compare: below lo_text wraps). */
+  while (((const uintptr_t*)fp)[1] - lo_text < text_bytes) {
     uintptr_t next = ((const uintptr_t*)fp)[0];
+    if (next <= fp || next > last || (next & 7) != 0) return 0;
+    fp = next;
+  }
+  unsigned n = 0;
+  for (;;) {
     uintptr_t ra = ((const uintptr_t*)fp)[1];
     if (ra < HK_OS_PAGE) break;
-    if (!(inside && ra >= lo_text && ra < hi_text)) {
-      inside = false;
-      pcs[n++] = ra;
-    }
-    if (next <= fp) break;
+    pcs[n++] = ra;
+    uintptr_t next = ((const uintptr_t*)fp)[0];
+    if (n == HK_PROF_DEPTH || next <= fp || next > last || (next & 7) != 0) break;
     fp = next;
   }
   return n;
 }
 
-/* ---- tables (under prof_lock) ---------------------------------------------- */
+/* ---- tables (under prof.lock) ---------------------------------------------- */
+/* Line-aligned (the array is mapped, its entries a whole number of lines):
+ * a sample reads and writes the first line, and the second for a stack of
+ * more than two frames. */
 typedef struct prof_stack {
   uint64_t hash;
   uint32_t depth;
@@ -214,7 +215,13 @@ typedef struct prof_stack {
   uint64_t live_count, live_bytes;    /* sampled blocks not freed yet */
   uint64_t alloc_count, alloc_bytes;  /* every sample since start */
   uintptr_t pc[HK_PROF_DEPTH];
-} prof_stack;
+} __attribute__((aligned(64))) prof_stack;
+
+static bool same_pcs(const uintptr_t* a, const uintptr_t* b, unsigned n) {
+  for (unsigned i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
 
 typedef struct prof_sample {
   uintptr_t addr;         /* 0: empty entry */
@@ -222,15 +229,49 @@ typedef struct prof_sample {
   uint64_t stack;         /* index in stacks */
 } prof_sample;
 
-/* Stacks: an array that only grows (samples name a stack by its index),
- * found through an open-addressed index (entries are index + 1). Samples:
- * open addressing by address, linear probing. */
-static prof_stack* stacks;
-static size_t stacks_cap, stacks_used;
-static uint32_t* stack_index;
-static size_t index_cap;
-static prof_sample* samples;
-static size_t samples_cap, samples_used;
+/* The profiler's shared state, the words a sample touches together, on two
+ * cache lines: the lock and the list of freed samples first, then the
+ * tables. Stacks: an array that only grows (samples name a stack by its
+ * index), found through an open-addressed index (entries are index + 1).
+ * Samples: open addressing by address, linear probing. All under the lock
+ * but `pending`. */
+static struct {
+  /* The tables and the profiler's spans. */
+  hk_lock_t lock;
+  /* Frees of sampled small blocks wait here (a lock-free stack, like a
+   * span's remote list) for the next holder of the lock (the next sample,
+   * of any thread, or a dump), so free never takes the lock: one lock round
+   * trip per sample, not two. Until then a freed sampled block is neither
+   * live in the profile (a dump drains first) nor reusable. */
+  _Atomic(hk_block*) pending;
+  prof_sample* samples;
+  size_t samples_cap, samples_used;
+  uint32_t* stack_index;
+  size_t index_cap;
+  prof_stack* stacks;
+  size_t stacks_cap, stacks_used;
+} __attribute__((aligned(64))) prof = {.lock = HK_LOCK_INIT(HK_LOCK_PROF)};
+
+/* A thread holding the lock marks itself busy, so a signal handler that
+ * interrupts it and allocates does not sample (it would wait for itself). */
+static bool prof_enter(void) {
+  if (prof_self.busy) return false;
+  prof_self.busy = 1;
+  hk_lock(&prof.lock);
+  return true;
+}
+
+static void prof_drain(void);
+static void prof_leave(void) {
+  prof_drain();
+  hk_unlock(&prof.lock);
+  prof_self.busy = 0;
+}
+
+static void* prof_map(size_t bytes) {
+  void* mem = NULL;
+  return hk_os_reserve(bytes, HK_OS_PAGE, &mem, bytes) == 0 ? mem : NULL;
+}
 
 static uint64_t mix(uint64_t x) {
   x ^= x >> 33;
@@ -253,22 +294,22 @@ static void* table_regrow(void* old, size_t old_bytes, size_t new_bytes) {
 }
 
 static bool stacks_grow(void) {
-  size_t cap = stacks_cap ? stacks_cap * 2 : 512;
+  size_t cap = prof.stacks_cap ? prof.stacks_cap * 2 : 512;
   prof_stack* t = prof_map(cap * sizeof(prof_stack));
   if (t == NULL) return false;
-  if (stacks) {
-    memcpy(t, stacks, stacks_used * sizeof(prof_stack));
-    hk_os_release(stacks, stacks_cap * sizeof(prof_stack), stacks_cap * sizeof(prof_stack));
+  if (prof.stacks) {
+    memcpy(t, prof.stacks, prof.stacks_used * sizeof(prof_stack));
+    hk_os_release(prof.stacks, prof.stacks_cap * sizeof(prof_stack), prof.stacks_cap * sizeof(prof_stack));
   }
-  stacks = t;
-  stacks_cap = cap;
+  prof.stacks = t;
+  prof.stacks_cap = cap;
   size_t icap = cap * 2;
-  uint32_t* idx = table_regrow(stack_index, index_cap * sizeof(uint32_t), icap * sizeof(uint32_t));
+  uint32_t* idx = table_regrow(prof.stack_index, prof.index_cap * sizeof(uint32_t), icap * sizeof(uint32_t));
   if (idx == NULL) return false;  /* the old index was kept and still works */
-  stack_index = idx;
-  index_cap = icap;
-  for (size_t i = 0; i < stacks_used; i++) {
-    size_t j = stacks[i].hash & (icap - 1);
+  prof.stack_index = idx;
+  prof.index_cap = icap;
+  for (size_t i = 0; i < prof.stacks_used; i++) {
+    size_t j = prof.stacks[i].hash & (icap - 1);
     while (idx[j] != 0) j = (j + 1) & (icap - 1);
     idx[j] = (uint32_t)(i + 1);
   }
@@ -276,66 +317,66 @@ static bool stacks_grow(void) {
 }
 
 static bool samples_grow(void) {
-  size_t cap = samples_cap ? samples_cap * 2 : 4096;
+  size_t cap = prof.samples_cap ? prof.samples_cap * 2 : 4096;
   prof_sample* t = prof_map(cap * sizeof(prof_sample));
   if (t == NULL) return false;
-  for (size_t i = 0; i < samples_cap; i++) {
-    if (samples[i].addr == 0) continue;
-    size_t j = mix(samples[i].addr) & (cap - 1);
+  for (size_t i = 0; i < prof.samples_cap; i++) {
+    if (prof.samples[i].addr == 0) continue;
+    size_t j = mix(prof.samples[i].addr) & (cap - 1);
     while (t[j].addr != 0) j = (j + 1) & (cap - 1);
-    t[j] = samples[i];
+    t[j] = prof.samples[i];
   }
-  if (samples) hk_os_release(samples, samples_cap * sizeof(prof_sample), samples_cap * sizeof(prof_sample));
-  samples = t;
-  samples_cap = cap;
+  if (prof.samples) hk_os_release(prof.samples, prof.samples_cap * sizeof(prof_sample), prof.samples_cap * sizeof(prof_sample));
+  prof.samples = t;
+  prof.samples_cap = cap;
   return true;
 }
 
 static size_t stack_find_or_add(const uintptr_t* pcs, unsigned n) {
   uint64_t h = stack_hash(pcs, n);
-  if (index_cap != 0) {
-    for (size_t j = h & (index_cap - 1); stack_index[j] != 0; j = (j + 1) & (index_cap - 1)) {
-      prof_stack* s = &stacks[stack_index[j] - 1];
-      if (s->hash == h && s->depth == n && memcmp(s->pc, pcs, n * sizeof(uintptr_t)) == 0) return stack_index[j] - 1;
+  if (prof.index_cap != 0) {
+    for (size_t j = h & (prof.index_cap - 1); prof.stack_index[j] != 0; j = (j + 1) & (prof.index_cap - 1)) {
+      prof_stack* s = &prof.stacks[prof.stack_index[j] - 1];
+      if (s->hash == h && s->depth == n && same_pcs(s->pc, pcs, n)) return prof.stack_index[j] - 1;
     }
   }
-  if (stacks_used == stacks_cap && (stacks_cap >= ((size_t)1 << 24) || !stacks_grow())) return SIZE_MAX;
-  size_t i = stacks_used++;
-  memset(&stacks[i], 0, sizeof(stacks[i]));
-  stacks[i].hash = h;
-  stacks[i].depth = n;
-  memcpy(stacks[i].pc, pcs, n * sizeof(uintptr_t));
-  size_t j = h & (index_cap - 1);
-  while (stack_index[j] != 0) j = (j + 1) & (index_cap - 1);
-  stack_index[j] = (uint32_t)(i + 1);
+  if (prof.stacks_used == prof.stacks_cap && (prof.stacks_cap >= ((size_t)1 << 24) || !stacks_grow())) return SIZE_MAX;
+  size_t i = prof.stacks_used++;
+  memset(&prof.stacks[i], 0, sizeof(prof.stacks[i]));
+  prof.stacks[i].hash = h;
+  prof.stacks[i].depth = n;
+  memcpy(prof.stacks[i].pc, pcs, n * sizeof(uintptr_t));
+  size_t j = h & (prof.index_cap - 1);
+  while (prof.stack_index[j] != 0) j = (j + 1) & (prof.index_cap - 1);
+  prof.stack_index[j] = (uint32_t)(i + 1);
   return i;
 }
 
 static size_t sample_slot(uintptr_t addr) {
-  if (samples_cap == 0) return SIZE_MAX;
-  size_t j = mix(addr) & (samples_cap - 1);
-  for (; samples[j].addr != 0; j = (j + 1) & (samples_cap - 1))
-    if (samples[j].addr == addr) return j;
+  if (prof.samples_cap == 0) return SIZE_MAX;
+  size_t j = mix(addr) & (prof.samples_cap - 1);
+  for (; prof.samples[j].addr != 0; j = (j + 1) & (prof.samples_cap - 1))
+    if (prof.samples[j].addr == addr) return j;
   return SIZE_MAX;
 }
 
 static void sample_forget(uintptr_t addr) {
   size_t j = sample_slot(addr);
   if (j == SIZE_MAX) return;
-  prof_stack* st = &stacks[samples[j].stack];
+  prof_stack* st = &prof.stacks[prof.samples[j].stack];
   st->live_count--;
-  st->live_bytes -= samples[j].size;
-  samples_used--;
+  st->live_bytes -= prof.samples[j].size;
+  prof.samples_used--;
   /* Linear probing: move later entries of the run back into the hole. */
-  size_t mask = samples_cap - 1;
-  for (size_t k = (j + 1) & mask; samples[k].addr != 0; k = (k + 1) & mask) {
-    size_t home = mix(samples[k].addr) & mask;
+  size_t mask = prof.samples_cap - 1;
+  for (size_t k = (j + 1) & mask; prof.samples[k].addr != 0; k = (k + 1) & mask) {
+    size_t home = mix(prof.samples[k].addr) & mask;
     if (((k - home) & mask) >= ((k - j) & mask)) {
-      samples[j] = samples[k];
+      prof.samples[j] = prof.samples[k];
       j = k;
     }
   }
-  samples[j].addr = 0;
+  prof.samples[j].addr = 0;
 }
 
 /* may_be_stale: addr is a big block's, which may have a record left from a
@@ -345,17 +386,17 @@ static void sample_forget(uintptr_t addr) {
  * overwritten). */
 static void sample_add(uintptr_t addr, size_t size, const uintptr_t* pcs, unsigned n, bool may_be_stale) {
   if (may_be_stale) sample_forget(addr);
-  if ((samples_used + 1) * 2 > samples_cap && !samples_grow()) return;
+  if ((prof.samples_used + 1) * 2 > prof.samples_cap && !samples_grow()) return;
   size_t st = stack_find_or_add(pcs, n);
   if (st == SIZE_MAX) return;
-  size_t j = mix(addr) & (samples_cap - 1);
-  while (samples[j].addr != 0) j = (j + 1) & (samples_cap - 1);
-  samples[j] = (prof_sample){.addr = addr, .size = size, .stack = st};
-  samples_used++;
-  stacks[st].live_count++;
-  stacks[st].live_bytes += size;
-  stacks[st].alloc_count++;
-  stacks[st].alloc_bytes += size;
+  size_t j = mix(addr) & (prof.samples_cap - 1);
+  while (prof.samples[j].addr != 0) j = (j + 1) & (prof.samples_cap - 1);
+  prof.samples[j] = (prof_sample){.addr = addr, .size = size, .stack = st};
+  prof.samples_used++;
+  prof.stacks[st].live_count++;
+  prof.stacks[st].live_bytes += size;
+  prof.stacks[st].alloc_count++;
+  prof.stacks[st].alloc_bytes += size;
 }
 
 /* ---- sampled blocks ------------------------------------------------------------ */
@@ -364,22 +405,11 @@ static void sample_add(uintptr_t addr, size_t size, const uintptr_t* pcs, unsign
 static hk_segment_set prof_set = {.owner_id = HK_PROF_OWNER};
 static hk_span* prof_spans[HK_CLASSES];  /* per class, linked through next */
 
-/* Frees of sampled small blocks wait here (a lock-free stack, like a span's
- * remote list) for the next holder of prof_lock (the next sample, of any
- * thread, or a dump), so free never takes the lock: one lock round trip
- * per sample, not two. Until then a freed sampled block is neither live in
- * the profile (a dump drains first) nor reusable. */
-static _Atomic(hk_block*) prof_pending;
-/* Frees of sampled big blocks made while this thread held prof_lock (a
- * signal handler): taken in by prof_leave. */
-static HK_TLS uintptr_t deferred_big[8];
-static HK_TLS unsigned deferred_big_n;
-
 static void prof_drain(void) {
-  while (deferred_big_n > 0) sample_forget(deferred_big[--deferred_big_n]);
-  if (atomic_load_explicit(&prof_pending, memory_order_relaxed) == NULL) return;
+  while (prof_self.deferred_big_n > 0) sample_forget(prof_self.deferred_big[--prof_self.deferred_big_n]);
+  if (atomic_load_explicit(&prof.pending, memory_order_relaxed) == NULL) return;
   /* acquire: pairs with the release CAS in hk_prof_free_small. */
-  hk_block* b = atomic_exchange_explicit(&prof_pending, NULL, memory_order_acquire);
+  hk_block* b = atomic_exchange_explicit(&prof.pending, NULL, memory_order_acquire);
   while (b != NULL) {
     hk_span* s = hk_span_at(b);
     /* Written into after its free: its link is not followed (warn mode:
@@ -414,9 +444,8 @@ static void* prof_span_pop(unsigned cls) {
 }
 
 void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame) {
-  prof_thread* t = &prof_self;
   uintptr_t pcs[HK_PROF_DEPTH];
-  unsigned n = walk((uintptr_t)frame, pcs, t);
+  unsigned n = walk((uintptr_t)frame, pcs);
   if (!prof_enter()) return NULL;
   void* p = prof_span_pop(cls);
   if (p != NULL) sample_add((uintptr_t)p, size, pcs, n, false);
@@ -425,18 +454,17 @@ void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame) {
 }
 
 void hk_prof_free_small(hk_span* s, hk_block* b) {
-  hk_block* head = atomic_load_explicit(&prof_pending, memory_order_relaxed);
+  hk_block* head = atomic_load_explicit(&prof.pending, memory_order_relaxed);
   do {
     /* Encoded with b's own span, which prof_drain finds from b again. */
     hk_block_make_free(s, b, head);  /* tagged free at once: a second free is a double free */
-  } while (!atomic_compare_exchange_weak_explicit(&prof_pending, &head, b, memory_order_release,
+  } while (!atomic_compare_exchange_weak_explicit(&prof.pending, &head, b, memory_order_release,
                                                   memory_order_relaxed));
 }
 
 void hk_prof_record_big(void* p, size_t size, void* frame) {
-  prof_thread* t = &prof_self;
   uintptr_t pcs[HK_PROF_DEPTH];
-  unsigned n = walk((uintptr_t)frame, pcs, t);
+  unsigned n = walk((uintptr_t)frame, pcs);
   if (!prof_enter()) return;
   sample_add((uintptr_t)p, size, pcs, n, true);
   prof_leave();
@@ -446,7 +474,7 @@ void hk_prof_record_big(void* p, size_t size, void* frame) {
 void hk_prof_forget_big(const void* p) {
   if (atomic_load_explicit(&hk_prof_big_live, memory_order_relaxed) == 0) return;
   if (!prof_enter()) {
-    if (deferred_big_n < 8) deferred_big[deferred_big_n++] = (uintptr_t)p;
+    if (prof_self.deferred_big_n < 8) prof_self.deferred_big[prof_self.deferred_big_n++] = (uintptr_t)p;
     return;
   }
   bool found = sample_slot((uintptr_t)p) != SIZE_MAX;
@@ -464,14 +492,18 @@ bool hk_prof_is_sampled_big(const void* p) {
 
 void hk_prof_configure(void) {
   uint64_t rate = __atomic_load_n(&hk_options.prof_sample, __ATOMIC_RELAXED);
-  atomic_store_explicit(&hk_prof_rate, rate, memory_order_relaxed);
-  bool counted = rate != 0 || __atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) != 0;
-  __atomic_store_n(&hk_hot.small_limit, counted ? 0 : (size_t)HK_SMALL_MAX + 1, __ATOMIC_RELAXED);
+  uint32_t thread_stats = __atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) != 0;
+  __atomic_store_n(&hk_hot.prof_rate, rate, __ATOMIC_RELAXED);
+  __atomic_store_n(&hk_hot.thread_stats, thread_stats, __ATOMIC_RELAXED);
+  /* release: the size classes (initialized before this) for a slow path
+   * that finds the limit 0 (alloc.c, hk_malloc_slow). */
+  bool counted = rate != 0 || thread_stats != 0;
+  __atomic_store_n(&hk_hot.small_limit, counted ? 0 : (size_t)HK_SMALL_MAX + 1, __ATOMIC_RELEASE);
 }
 
 void hk_prof_fork(hk_fork_step step) {
-  if (step == HK_FORK_CHILD) prof_busy = 0;
-  hk_lock_fork(&prof_lock, step);
+  if (step == HK_FORK_CHILD) prof_self.busy = 0;
+  hk_lock_fork(&prof.lock, step);
 }
 
 /* ---- the dump ------------------------------------------------------------------
@@ -479,7 +511,7 @@ void hk_prof_fork(hk_fork_step step) {
  *   heap profile: <live n>: <live bytes> [<alloc n>: <alloc bytes>] @ heap_v2/<rate>
  *   <live n>: <live bytes> [<alloc n>: <alloc bytes>] @ <pc> <pc> ...   one per stack
  *   (blank line) MAPPED_LIBRARIES: and /proc/self/maps
- * The counts are the samples themselves; pprof scales each stack by
+ * The counts are the prof.samples themselves; pprof scales each stack by
  * 1 / (1 - exp(-mean size / rate)) ("heap_v2"), the chance a block of that
  * size had to be sampled. */
 typedef struct prof_out {
@@ -537,7 +569,7 @@ int hk_prof_dump(const char* path) {
   }
   int fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
-  static prof_out o;  /* under prof_lock: one dump at a time */
+  static prof_out o;  /* under prof.lock: one dump at a time */
   if (!prof_enter()) {
     close(fd);
     errno = EDEADLK;
@@ -547,21 +579,21 @@ int hk_prof_dump(const char* path) {
   o.fd = fd;
   o.n = 0;
   uint64_t t[4] = {0, 0, 0, 0};
-  for (size_t i = 0; i < stacks_used; i++) {
-    t[0] += stacks[i].live_count;
-    t[1] += stacks[i].live_bytes;
-    t[2] += stacks[i].alloc_count;
-    t[3] += stacks[i].alloc_bytes;
+  for (size_t i = 0; i < prof.stacks_used; i++) {
+    t[0] += prof.stacks[i].live_count;
+    t[1] += prof.stacks[i].live_bytes;
+    t[2] += prof.stacks[i].alloc_count;
+    t[3] += prof.stacks[i].alloc_bytes;
   }
-  uint64_t rate = atomic_load_explicit(&hk_prof_rate, memory_order_relaxed);
+  uint64_t rate = prof_rate();
   if (rate == 0) rate = __atomic_load_n(&hk_options.prof_sample, __ATOMIC_RELAXED);
   out_str(&o, "heap profile: ");
   out_counts(&o, t[0], t[1], t[2], t[3]);
   out_str(&o, " heap_v2/");
   out_num(&o, rate ? rate : 1, 10);
   out_str(&o, "\n");
-  for (size_t i = 0; i < stacks_used; i++) {
-    const prof_stack* s = &stacks[i];
+  for (size_t i = 0; i < prof.stacks_used; i++) {
+    const prof_stack* s = &prof.stacks[i];
     out_counts(&o, s->live_count, s->live_bytes, s->alloc_count, s->alloc_bytes);
     for (unsigned k = 0; k < s->depth; k++) {
       out_str(&o, " ");
@@ -595,6 +627,6 @@ int hk_prof_dump(const char* path) {
 
 /* HAKMEM_PROF_FILE: the profile at exit, if sampling was ever on. */
 __attribute__((destructor)) static void prof_at_exit(void) {
-  if (hk_options.prof_file[0] != 0 && (stacks_used != 0 || atomic_load_explicit(&hk_prof_rate, memory_order_relaxed)))
+  if (hk_options.prof_file[0] != 0 && (prof.stacks_used != 0 || prof_rate()))
     hk_prof_dump(hk_options.prof_file);
 }

@@ -66,25 +66,23 @@ HK_HIDDEN_BEGIN
 typedef struct hk_thread_counts {
   uint64_t allocated;
   uint64_t freed;
-  /* While the thread counts: its sampling budget (prof.h), moved here from
-   * hk_tls.sample_budget, which stays 0 so that each of its allocations
-   * comes to the slow path, where the block's usable size is known. */
+  /* While the thread counts (hk_tls.counts_on): its sampling budget
+   * (prof.h), moved here from hk_tls.sample_budget, which stays 0 so that
+   * each of its allocations comes to the slow path, where the block's
+   * usable size is known. */
   uint64_t sample_budget;
-  bool on;  /* this thread counts: its spans carry the owner tag */
 } hk_thread_counts;
 extern HK_TLS hk_thread_counts hk_tcounts;
 
 /* HAKMEM_THREAD_STATS differs from what this thread does: the next slow
  * path switches it (hk_heap_count_sync). */
 HK_INLINE bool hk_count_changed(void) {
-  return (__atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) != 0) != hk_tcounts.on;
+  return (__atomic_load_n(&hk_hot.thread_stats, __ATOMIC_RELAXED) != 0) != hk_tls.counts_on;
 }
 /* What the spans of the calling thread's new heap hold as owner. */
 HK_INLINE uintptr_t hk_count_owner_id(void) {
-  return hk_thread_id() | (hk_tcounts.on ? HK_COUNT_OWNER_BIT : 0);
+  return hk_thread_id() | (hk_tls.counts_on ? HK_COUNT_OWNER_BIT : 0);
 }
-/* Mean bytes between samples; 0: off. Written by hk_prof_configure. */
-extern _Atomic uint64_t hk_prof_rate;
 /* Sampled blocks now live in the arena or a mapping: their frees look in
  * the table only while this is not 0. */
 extern _Atomic uint64_t hk_prof_big_live;
@@ -96,14 +94,14 @@ HK_INLINE bool hk_prof_counting(void) { return __atomic_load_n(&hk_hot.small_lim
  * thread's sampling budget (`left` of it remained), or was served off the
  * fast path (big blocks, aligned ones). The bytes taken off the budget since
  * it was granted are counted down, then this request's; returns the next
- * budget and sets *sample when this request is the sample. Owner thread; a
- * signal handler's allocation that interrupts it is served unsampled and
- * leaves the count alone. */
-uint64_t hk_prof_take(uint64_t left, size_t size, bool* sample);
-/* Where the calling thread's sampling budget is: hk_tls.sample_budget, or
- * while it counts its bytes hk_tcounts.sample_budget (prof.h). */
-/* Gives back the bytes of a sampled-for request that failed. */
-void hk_prof_refund(size_t size);
+ * budget and sets *sample when this request is the sample. w: the calling
+ * thread's words (&hk_tls), where the count lives. Owner thread; a signal
+ * handler's allocation that interrupts it is served unsampled and leaves
+ * the count alone. */
+uint64_t hk_prof_take(hk_thread_words* w, uint64_t left, size_t size, bool* sample);
+/* Gives back to the count of w (&hk_tls) the bytes of a request that was
+ * counted, not sampled, and failed. */
+void hk_prof_refund(hk_thread_words* w, size_t size);
 /* A block of class cls from the profiler's spans, its stack recorded
  * (walked from frame, the caller's frame address) with `size` requested
  * bytes. NULL when it cannot (no memory, or re-entered from a signal

@@ -460,7 +460,7 @@ int hk_thread_stats(hk_thread_stats_t* out) {
   memset(out, 0, sizeof(*out));
   hk_ensure_init();
   if (hk_count_changed()) hk_heap_count_sync(hk_tls.heap);
-  if (!hk_tcounts.on) return ENOTSUP;
+  if (!hk_tls.counts_on) return ENOTSUP;
   out->allocated = hk_tcounts.allocated;
   out->freed = hk_tcounts.freed;
   return 0;

@@ -295,7 +295,7 @@ static void heap_retire(hk_heap* heap) {
   hk_heap_park(heap);
   /* The thread stops counting its bytes (a heap a later destructor makes
    * starts again from 0). */
-  if (hk_tcounts.on) hk_heap_count_sync(heap);
+  if (hk_tls.counts_on) hk_heap_count_sync(heap);
   hk_stat_add(&hk_stat.threads_live, -1);
   uint64_t now = hk_now_ms();
   hk_lock(&hk_heaps_lock);
