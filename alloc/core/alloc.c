@@ -135,7 +135,7 @@ HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
     if (hk_likely(hk_span_pop_head(s, &b, &next))) {
       hk_tcounts.sample_budget -= size;
       hk_tcounts.allocated += hk_class_size[cls];
-      return hk_span_pop_take(s, b, next);
+      return hk_span_pop_take(s, b, next, true);
     }
   }
   return class_counted(heap, cls, size);
