@@ -56,7 +56,7 @@ static bool count_request(hk_heap* heap, size_t size) {
   if (hk_unlikely(hk_count_changed())) hk_heap_count_sync(heap);
   bool sample = false;
   if (hk_prof_counting()) {
-    uint64_t* budget = hk_tls.counts_on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+    uint64_t* budget = hk_tls.counts_on ? &hk_tls.counts_budget : &hk_tls.sample_budget;
     *budget = hk_prof_take(&hk_tls, *budget, size, &sample);
   }
   return sample;
@@ -71,7 +71,7 @@ static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_counted(size_t size, size_t ali
   void* p = big_alloc_plain(size, align, zero, growing);
   if (p == NULL && !sample) hk_prof_refund(&hk_tls, size);
   if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
-  if (p != NULL && hk_tls.counts_on) hk_tcounts.allocated += hk_big_usable(p);
+  if (p != NULL && hk_tls.counts_on) hk_tls.counts_allocated += hk_big_usable(p);
   return p;
 }
 
@@ -110,7 +110,7 @@ static HK_NOINLINE HK_ALLOC_TEXT void* class_counted(hk_heap* heap, unsigned cls
   if (p == NULL) p = hk_span_pop(heap->current[cls]);
   if (p == NULL) p = class_slow(heap, cls);
   if (p == NULL && !sample) hk_prof_refund(&hk_tls, size);
-  if (p != NULL && hk_tls.counts_on) hk_tcounts.allocated += hk_class_size[cls];
+  if (p != NULL && hk_tls.counts_on) hk_tls.counts_allocated += hk_class_size[cls];
   return p;
 }
 
@@ -128,14 +128,14 @@ HK_NOINLINE HK_ALLOC_TEXT void* hk_malloc_slow(size_t size, hk_heap* heap) {
    * here (malloc reads its budget as 0); most are served right here, as
    * the counted branch serves them, and counted. (It notices the option
    * going to 0 on class_counted's path, within a budget.) */
-  if (hk_tls.counts_on && size < hk_tcounts.sample_budget) {
+  if (hk_tls.counts_on && size < hk_tls.counts_budget) {
     hk_span* s = heap->current[cls];
     hk_block* b;
     hk_block* next;
     if (hk_likely(hk_span_pop_head(s, &b, &next))) {
-      hk_tcounts.sample_budget -= size;
-      hk_tcounts.allocated += hk_class_size[cls];
-      return hk_span_pop_take(s, b, next);
+      hk_tls.counts_budget -= size;
+      hk_tls.counts_allocated += hk_class_size[cls];
+      return hk_span_pop_take(s, b, next, true);
     }
   }
   return class_counted(heap, cls, size);
@@ -240,8 +240,8 @@ static void* realloc_foreign(void* p, hk_foreign_kind kind, size_t size) {
  * one allocated, as when it moves. */
 static void* realloc_counted(size_t old, void* q) {
   if (hk_unlikely(hk_tls.counts_on)) {
-    hk_tcounts.freed += old;
-    hk_tcounts.allocated += hk_big_usable(q);
+    hk_tls.counts_freed += old;
+    hk_tls.counts_allocated += hk_big_usable(q);
   }
   return q;
 }

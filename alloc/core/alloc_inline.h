@@ -57,22 +57,26 @@ HK_INLINE bool hk_sample_budget_take(size_t size) {
 #endif
 }
 
-/* The pop of malloc's fast path, from the current span of size's class. */
-HK_INLINE void* hk_malloc_pop(size_t size, hk_heap* heap) {
+/* The pop of malloc's fast path, from the current span of size's class;
+ * hint: prefetch the next head (hk_span_pop_take). */
+HK_INLINE void* hk_malloc_pop(size_t size, hk_heap* heap, bool hint) {
   hk_span* s = heap->current[hk_class_of_index[HK_SIZE_INDEX(size)]];
   hk_block* b;
   hk_block* next;
   /* An empty list's head is HK_LIST_END, which fails the check too. */
-  if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
+  if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next, hint);
   return hk_malloc_far(size, heap, s);
 }
 
 HK_INLINE void* hk_malloc_inline(size_t size) {
   hk_heap* heap = hk_tls.heap;
-  if (hk_likely(size < hk_hot.small_limit)) return hk_malloc_pop(size, heap);
+  if (hk_likely(size < hk_hot.small_limit)) return hk_malloc_pop(size, heap, true);
   /* The counted branch, with a pop of its own (-fno-crossjumping keeps the
-   * two apart: joined, it would cost a jump). */
-  if (hk_sample_budget_take(size)) return hk_malloc_pop(size, heap);
+   * two apart: joined, it would cost a jump). Its pop leaves the next head
+   * unasked for: behind the budget's read-modify-write the prefetch cost
+   * more than it saved (random_mixed with sampling on, 2 x 80 interleaved
+   * runs: +0.5% at ws=400, +1.1% at ws=8192 without it). */
+  if (hk_sample_budget_take(size)) return hk_malloc_pop(size, heap, false);
   return hk_malloc_slow(size, heap);
 }
 HK_HIDDEN_END

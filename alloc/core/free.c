@@ -31,13 +31,13 @@ HK_NOINLINE void hk_free_slow(void* p, const char* func) {
   switch (hk_segmap_kind((uintptr_t)p)) {
     case HK_MAP_MAPPING:
       hk_prof_forget_big(p);
-      if (hk_unlikely(hk_tls.counts_on)) hk_tcounts.freed += hk_big_usable(p);
+      if (hk_unlikely(hk_tls.counts_on)) hk_tls.counts_freed += hk_big_usable(p);
       hk_mapping_free(p, func);
       hk_reclaim_poke();
       return;
     case HK_MAP_ARENA:
       hk_prof_forget_big(p);
-      if (hk_unlikely(hk_tls.counts_on)) hk_tcounts.freed += hk_big_usable(p);
+      if (hk_unlikely(hk_tls.counts_on)) hk_tls.counts_freed += hk_big_usable(p);
       hk_arena_free(p, func);
       hk_reclaim_poke();
       return;
@@ -66,7 +66,7 @@ HK_NOINLINE void hk_free_remote(hk_segment* seg, hk_span* span, hk_block* b, con
   uintptr_t owner = atomic_load_explicit(&span->owner, memory_order_relaxed);
   /* Per-thread counters: the freeing thread counts every block it frees. */
   if (hk_unlikely(hk_tls.counts_on)) {
-    hk_tcounts.freed += span->block_size;
+    hk_tls.counts_freed += span->block_size;
     /* Its own span, tagged so that the fast path sent the free here. */
     if (owner == (hk_thread_id() | HK_COUNT_OWNER_BIT)) {
       hk_free_owned(span, b, hk_free_tag(b), func);

@@ -101,8 +101,8 @@ void hk_heap_count_sync(hk_heap* heap) {
   bool on = !hk_tls.counts_on;
   hk_tls.counts_on = on;
   /* The sampling budget moves where the counted slow path spends it. */
-  uint64_t* from = on ? &hk_tls.sample_budget : &hk_tcounts.sample_budget;
-  uint64_t* to = on ? &hk_tcounts.sample_budget : &hk_tls.sample_budget;
+  uint64_t* from = on ? &hk_tls.sample_budget : &hk_tls.counts_budget;
+  uint64_t* to = on ? &hk_tls.counts_budget : &hk_tls.sample_budget;
   *to = *from;
   *from = 0;
   if (heap->is_live) {
@@ -110,8 +110,8 @@ void hk_heap_count_sync(hk_heap* heap) {
     hk_segment_set_owner(&heap->segments, hk_count_owner_id());
     hk_unlock(&heap->lock);
   }
-  hk_tcounts.freed = 0;
-  hk_tcounts.allocated = 0;
+  hk_tls.counts_freed = 0;
+  hk_tls.counts_allocated = 0;
 }
 
 /* A span with no free block goes to the full list; it comes back when its

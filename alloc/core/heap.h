@@ -49,7 +49,7 @@ void hk_heap_init(hk_heap* heap, uintptr_t owner_id);
  * backend has no memory. */
 void* hk_heap_alloc_slow(hk_heap* heap, unsigned cls);
 /* HAKMEM_THREAD_STATS changed for this thread (hk_count_changed): starts or
- * stops counting its bytes (prof.h, hk_thread_counts; a thread that starts
+ * stops counting its bytes (prof.h, hk_tls.counts_*; a thread that starts
  * moves its sampling budget aside, so its every allocation is counted). heap
  * may be the empty heap (its spans, when it has some, then carry the tag
  * from birth). */

@@ -44,16 +44,25 @@ typedef struct hk_thread_words {
    * profiler grants the next (hk_prof_take). */
   uint64_t sample_budget;
   /* The profiler's count (prof.c): bytes to the next sample from the last
-   * grant on (>= 1; 0: none drawn yet), the budget last granted, and the
-   * rate the count was drawn for. */
+   * grant on (>= 1; 0: none drawn yet), and the rate it was drawn for. */
   uint64_t prof_to_sample;
-  uint64_t prof_granted;
   uint64_t prof_rate_seen;
+  /* Per-thread counters (HAKMEM_THREAD_STATS, hk_thread_stats): usable
+   * bytes (malloc_usable_size), not requested ones, counted where each
+   * allocation and free is served off the fast path. They wrap while the
+   * thread is not counting (only differences are read). */
+  uint64_t counts_allocated;
+  uint64_t counts_freed;
+  /* While the thread counts: its sampling budget, moved here from
+   * sample_budget, which stays 0 so that each of its allocations comes to
+   * the slow path, where the block's usable size is known. */
+  uint64_t counts_budget;
+  /* The budget the profiler granted last (at most 256 KiB, prof.c). */
+  uint32_t prof_granted;
   /* Inside hk_prof_take: a signal handler's allocation leaves the count alone. */
-  uint32_t prof_in_take;
-  /* This thread counts its bytes (HAKMEM_THREAD_STATS; prof.h,
-   * hk_thread_counts): its spans carry the owner tag. Set by the heap
-   * floor (hk_heap_count_sync). */
+  uint8_t prof_in_take;
+  /* This thread counts its bytes: its spans carry the owner tag (prof.h).
+   * Set by the heap floor (hk_heap_count_sync). */
   bool counts_on;
 } __attribute__((aligned(64))) hk_thread_words;
 _Static_assert(sizeof(hk_thread_words) == 64, "a thread's words fill one cache line");

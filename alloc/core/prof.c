@@ -16,7 +16,6 @@
 #include "alloc/core/size_class.h"
 
 _Atomic uint64_t hk_prof_big_live;
-HK_TLS hk_thread_counts hk_tcounts;
 
 /* ---- per thread: the count --------------------------------------------------- */
 /* The count lives in the thread's words (hot.h, hk_tls.prof_*), on the line
@@ -32,6 +31,7 @@ HK_TLS hk_thread_counts hk_tcounts;
  * sizes may let a big request through. */
 #define PROF_GRANT_MAX ((uint64_t)256 << 10)
 _Static_assert(PROF_GRANT_MAX <= (uint64_t)HK_SMALL_MAX + 1, "a budget never admits a request above the classes");
+_Static_assert(PROF_GRANT_MAX <= UINT32_MAX, "hk_tls.prof_granted holds any grant");
 /* Bytes to a sample while sampling is off (the thread counts): none is
  * ever due. */
 #define PROF_NO_SAMPLE ((uint64_t)1 << 62)
@@ -116,7 +116,7 @@ uint64_t hk_prof_take(hk_thread_words* w, uint64_t left, size_t size, bool* samp
     }
   }
   uint64_t grant = w->prof_to_sample < PROF_GRANT_MAX ? w->prof_to_sample : PROF_GRANT_MAX;
-  w->prof_granted = grant;
+  w->prof_granted = (uint32_t)grant;
   atomic_signal_fence(memory_order_seq_cst);
   w->prof_in_take = 0;
   return grant;

@@ -28,7 +28,7 @@
  * and a dump.
  *
  * Per-thread counters (HAKMEM_THREAD_STATS, hk_thread_stats) ride on the
- * same branch: a counting thread keeps its budget aside (hk_thread_counts)
+ * same branch: a counting thread keeps its budget aside (hk_tls.counts_budget)
  * and the one malloc reads at 0, so each of its allocations comes to the
  * counted slow path (alloc.c), which spends the budget there and adds the
  * block's usable size; its frees are sent off the fast path by an owner tag
@@ -58,21 +58,6 @@ HK_HIDDEN_BEGIN
  * fast path sends every free into them to hk_free_remote, which knows
  * them for the thread's own, counts the block and frees it locally. */
 #define HK_COUNT_OWNER_BIT ((uintptr_t)2)
-
-/* Per-thread counters (HAKMEM_THREAD_STATS, hk_thread_stats): usable bytes
- * (malloc_usable_size), not requested ones, counted where each allocation
- * and free is served off the fast path. Owner-written; they wrap while the
- * thread is not counting (only differences are read). */
-typedef struct hk_thread_counts {
-  uint64_t allocated;
-  uint64_t freed;
-  /* While the thread counts (hk_tls.counts_on): its sampling budget
-   * (prof.h), moved here from hk_tls.sample_budget, which stays 0 so that
-   * each of its allocations comes to the slow path, where the block's
-   * usable size is known. */
-  uint64_t sample_budget;
-} hk_thread_counts;
-extern HK_TLS hk_thread_counts hk_tcounts;
 
 /* HAKMEM_THREAD_STATS differs from what this thread does: the next slow
  * path switches it (hk_heap_count_sync). */

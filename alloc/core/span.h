@@ -187,11 +187,12 @@ HK_INLINE bool hk_span_pop_head(hk_span* s, hk_block** head, hk_block** next) {
   return hk_likely(((uintptr_t)b ^ link ^ b->tag) == hk_hot.secret);
 }
 
-HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, hk_block* next) {
-  /* The next pop of this list starts with loads from next, on its
-   * dependent chain: its line starts coming now (a hint, which never
-   * faults, whatever next is; HK_LIST_END is read-only data). */
-  __builtin_prefetch(next);
+/* hint: the next pop of this list starts with loads from next, on its
+ * dependent chain, so its line is asked for now (a prefetch, which never
+ * faults, whatever next is; HK_LIST_END is read-only data). A constant at
+ * every call: the branch folds away. */
+HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, hk_block* next, bool hint) {
+  if (hint) __builtin_prefetch(next);
   s->free = next;
   b->tag = 0;  /* live: a later free() of it is legitimate */
   s->used++;
@@ -204,7 +205,7 @@ HK_INLINE void* hk_span_pop_take(hk_span* s, hk_block* b, hk_block* next) {
 HK_INLINE void* hk_span_pop(hk_span* s) {
   hk_block* b;
   hk_block* next;
-  if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next);
+  if (hk_span_pop_head(s, &b, &next)) return hk_span_pop_take(s, b, next, true);
   return hk_span_pop_far(s);
 }
 

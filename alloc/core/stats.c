@@ -453,7 +453,7 @@ __attribute__((constructor)) static void stats_at_exit_init(void) {
   hk_stats_arm_at_exit();
 }
 
-/* Per-thread counters (prof.h, hk_thread_counts): this thread's own, so
+/* Per-thread counters (prof.h; hk_tls.counts_*, hot.h): this thread's own, so
  * plain reads. The call is a switching point like a slow path. */
 int hk_thread_stats(hk_thread_stats_t* out) {
   if (out == NULL) return EINVAL;
@@ -461,7 +461,7 @@ int hk_thread_stats(hk_thread_stats_t* out) {
   hk_ensure_init();
   if (hk_count_changed()) hk_heap_count_sync(hk_tls.heap);
   if (!hk_tls.counts_on) return ENOTSUP;
-  out->allocated = hk_tcounts.allocated;
-  out->freed = hk_tcounts.freed;
+  out->allocated = hk_tls.counts_allocated;
+  out->freed = hk_tls.counts_freed;
   return 0;
 }
