@@ -1,10 +1,11 @@
-/* The words malloc reads on every call, on as few cache lines as can hold
- * them: the globals on one line (the free-list check loads it anyway, so
- * the gate beside it costs malloc no extra line) and the calling thread's
- * words on one line behind one TLS offset. A trip off the fast path to the
- * counted slow path (prof.h) finds what it needs on the same two lines, so
- * it reads no line the fast path left cold. Data only, the lowest floor;
- * written where each word's comment says. */
+/* What malloc reads on every call, on as few cache lines as can hold it:
+ * the globals on one line (the free-list check loads it anyway, so the
+ * gate beside it costs malloc no extra line) and the calling thread's
+ * words on one line behind one TLS offset. The words the counted slow path
+ * (prof.h) needs besides, the profiler's rate and count and the per-thread
+ * counters, share those two lines, so a trip off the fast path reads no
+ * line the fast path left cold. Data only, the lowest floor; written where
+ * each word's comment says. */
 #ifndef HAKMEM_CORE_HOT_H
 #define HAKMEM_CORE_HOT_H
 
