@@ -235,10 +235,15 @@ static void* realloc_foreign(void* p, hk_foreign_kind kind, size_t size) {
   return q;
 }
 
-/* A big block resized without malloc or free (p, of `old` usable bytes,
- * is now q): for the per-thread counters the old size is freed and the new
- * one allocated, as when it moves. */
-static void* realloc_counted(size_t old, void* q) {
+/* A big block resized without malloc or free (of `old` usable bytes, now
+ * q for a request of `size`): counted as when it moves, as the old block's
+ * free and a new block's allocation. The profiler counts the request (the
+ * old record is gone already) and may sample q; the per-thread counters
+ * free the old size and allocate the new one. */
+static HK_NOINLINE HK_ALLOC_TEXT void* realloc_resized(size_t old, void* q, size_t size) {
+  if (hk_unlikely(hk_prof_counting() || hk_count_changed())) {
+    if (count_request(hk_tls.heap, size)) hk_prof_record_big(q, size, __builtin_frame_address(0));
+  }
   if (hk_unlikely(hk_tls.counts_on)) {
     hk_tls.counts_freed += old;
     hk_tls.counts_allocated += hk_big_usable(q);
@@ -262,17 +267,22 @@ static HK_NOINLINE HK_ALLOC_TEXT void* realloc_other(void* p, size_t size, const
     return NULL;
   }
   if (realloc_fits(old, size)) return p;
-  /* A sampled big block moves instead: its record goes with the free. */
-  if (size > HK_SMALL_MAX && !HK_VG_RUNNING() && !hk_prof_is_sampled_big(p)) {
+  if (size > HK_SMALL_MAX && !HK_VG_RUNNING()) {
     unsigned kind = hk_segmap_kind((uintptr_t)p);
     /* An arena block that stays in the arena's range changes size where it
-     * is when it can (its tail back, or the free pages after it taken). */
-    if (kind == HK_MAP_ARENA && size <= HK_ARENA_MAX_BLOCK && hk_arena_resize(p, size)) return realloc_counted(old, p);
-    /* A mapped block that stays beyond the arena's range is resized without
-     * a copy: its tail unmapped, or its pages moved to a larger mapping. */
-    if (kind == HK_MAP_MAPPING && size > HK_ARENA_MAX_BLOCK) {
-      void* q = hk_mapping_resize(p, realloc_want(old, size));
-      if (q != NULL) return realloc_counted(old, q);
+     * is when it can (its tail back, or the free pages after it taken); a
+     * mapped block that stays beyond the arena's range is resized without a
+     * copy (its tail unmapped, or its pages moved to a larger mapping). */
+    bool arena = kind == HK_MAP_ARENA && size <= HK_ARENA_MAX_BLOCK;
+    bool mapped = kind == HK_MAP_MAPPING && size > HK_ARENA_MAX_BLOCK;
+    if (arena || mapped) {
+      /* To the profiler a resize is the old block's free and a new block's
+       * allocation, as a move is. Its record goes first: once resized away,
+       * p's address may be another thread's new block. (Should the resize
+       * fail and the move below fail too, the block stays unrecorded.) */
+      hk_prof_forget_big(p);
+      void* q = arena ? (hk_arena_resize(p, size) ? p : NULL) : hk_mapping_resize(p, realloc_want(old, size));
+      if (q != NULL) return realloc_resized(old, q, size);
     }
   }
   void* q = realloc_move(p, old, size);

@@ -483,13 +483,6 @@ void hk_prof_forget_big(const void* p) {
   if (found) atomic_fetch_sub_explicit(&hk_prof_big_live, 1, memory_order_relaxed);
 }
 
-bool hk_prof_is_sampled_big(const void* p) {
-  if (atomic_load_explicit(&hk_prof_big_live, memory_order_relaxed) == 0 || !prof_enter()) return false;
-  bool found = sample_slot((uintptr_t)p) != SIZE_MAX;
-  prof_leave();
-  return found;
-}
-
 void hk_prof_configure(void) {
   uint64_t rate = __atomic_load_n(&hk_options.prof_sample, __ATOMIC_RELAXED);
   uint32_t thread_stats = __atomic_load_n(&hk_options.thread_stats, __ATOMIC_RELAXED) != 0;

@@ -95,10 +95,9 @@ void hk_prof_refund(hk_thread_words* w, size_t size);
 void* hk_prof_alloc_small(unsigned cls, size_t size, void* frame);
 /* Records p (an arena or mapped block of `size` requested bytes) as sampled. */
 void hk_prof_record_big(void* p, size_t size, void* frame);
-/* Forgets p if it is a sampled big block (it is being freed or moved). */
+/* Forgets p if it is a sampled big block (it is being freed, moved or
+ * resized). */
 void hk_prof_forget_big(const void* p);
-/* True when p is a sampled big block. */
-bool hk_prof_is_sampled_big(const void* p);
 /* free() of block b of s, one of the profiler's spans (remote path). */
 void hk_prof_free_small(hk_span* s, hk_block* b);
 

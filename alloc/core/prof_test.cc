@@ -231,6 +231,34 @@ TEST_F(Prof, BigBlocksAndReallocMoveTheirSample) {
   EXPECT_EQ(DumpHeader(TmpPath("prof_big3.heap")).live_n, base.live_n);
 }
 
+// A sampled big block is resized where it is, like any other, and its
+// record follows: the old one goes, the new size is counted (and here, at
+// 4 KiB between samples, sampled). Shrinking a mapped block below half its
+// size unmaps its tail in place; before, a sampled block was copied instead.
+TEST_F(Prof, ASampledBigBlockIsResizedInPlaceAndRecordedAtItsNewSize) {
+  Header base = DumpHeader(TmpPath("prof_resize0.heap"));
+  const size_t big = size_t{96} << 20, small = size_t{40} << 20;  // both beyond the arena's blocks
+  char* p = static_cast<char*>(hk_malloc(big));
+  ASSERT_NE(p, nullptr);
+  p[0] = 1;
+  p[small - 1] = 2;
+  Header one = DumpHeader(TmpPath("prof_resize1.heap"));
+  EXPECT_EQ(one.live_n - base.live_n, 1);
+  EXPECT_EQ(one.live_bytes - base.live_bytes, static_cast<long>(big));
+  char* q = static_cast<char*>(hk_realloc(p, small));
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q, p) << "resized in place, not copied";
+  EXPECT_EQ(q[0], 1);
+  EXPECT_EQ(q[small - 1], 2);
+  Header resized = DumpHeader(TmpPath("prof_resize2.heap"));
+  EXPECT_EQ(resized.live_n - base.live_n, 1) << "one record: the old one went";
+  EXPECT_EQ(resized.live_bytes - base.live_bytes, static_cast<long>(small)) << "recorded at its new size";
+  hk_free(q);
+  Header freed = DumpHeader(TmpPath("prof_resize3.heap"));
+  EXPECT_EQ(freed.live_n, base.live_n);
+  EXPECT_EQ(freed.live_bytes, base.live_bytes);
+}
+
 TEST_F(Prof, ThreadsFreeEachOthersSamplesAndExit) {
   Header base = DumpHeader(TmpPath("prof_t0.heap"));
   std::vector<void*> shared[4];
