@@ -66,12 +66,22 @@ static bool count_request(hk_heap* heap, size_t size) {
  * the count and, when it is the sample, recorded once it exists; a thread
  * that counts its bytes (or whose HAKMEM_THREAD_STATS changed) counts it
  * once it exists. */
+/* Big block p, served for a request of `size` bytes that count_request
+ * counted (sample: it is the sample): recorded by the profiler, added to
+ * the thread's counters. */
+static HK_ALLOC_TEXT void big_counted(void* p, size_t size, bool sample) {
+  if (sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
+  if (hk_tls.counts_on) hk_tls.counts_allocated += hk_big_usable(p);
+}
+
 static HK_NOINLINE HK_ALLOC_TEXT void* big_alloc_counted(size_t size, size_t align, bool zero, bool growing) {
   bool sample = count_request(hk_tls.heap, size);
   void* p = big_alloc_plain(size, align, zero, growing);
-  if (p == NULL && !sample) hk_prof_refund(&hk_tls, size);
-  if (p != NULL && sample) hk_prof_record_big(p, size, __builtin_frame_address(0));
-  if (p != NULL && hk_tls.counts_on) hk_tls.counts_allocated += hk_big_usable(p);
+  if (p == NULL) {
+    if (!sample) hk_prof_refund(&hk_tls, size);
+    return NULL;
+  }
+  big_counted(p, size, sample);
   return p;
 }
 
@@ -241,13 +251,9 @@ static void* realloc_foreign(void* p, hk_foreign_kind kind, size_t size) {
  * old record is gone already) and may sample q; the per-thread counters
  * free the old size and allocate the new one. */
 static HK_NOINLINE HK_ALLOC_TEXT void* realloc_resized(size_t old, void* q, size_t size) {
-  if (hk_unlikely(hk_prof_counting() || hk_count_changed())) {
-    if (count_request(hk_tls.heap, size)) hk_prof_record_big(q, size, __builtin_frame_address(0));
-  }
-  if (hk_unlikely(hk_tls.counts_on)) {
-    hk_tls.counts_freed += old;
-    hk_tls.counts_allocated += hk_big_usable(q);
-  }
+  bool sample = hk_unlikely(hk_prof_counting() || hk_count_changed()) && count_request(hk_tls.heap, size);
+  if (hk_unlikely(hk_tls.counts_on)) hk_tls.counts_freed += old;
+  big_counted(q, size, sample);
   return q;
 }
 

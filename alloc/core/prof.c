@@ -15,7 +15,9 @@
 #include "alloc/core/print.h"
 #include "alloc/core/size_class.h"
 
-_Atomic uint64_t hk_prof_big_live;
+/* Sampled blocks now live in the arena or a mapping: their frees look in
+ * the table only while this is not 0. */
+static _Atomic uint64_t hk_prof_big_live;
 
 /* ---- per thread: the count --------------------------------------------------- */
 /* The count lives in the thread's words (hot.h, hk_tls.prof_*), on the line

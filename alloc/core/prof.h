@@ -68,9 +68,6 @@ HK_INLINE bool hk_count_changed(void) {
 HK_INLINE uintptr_t hk_count_owner_id(void) {
   return hk_thread_id() | (hk_tls.counts_on ? HK_COUNT_OWNER_BIT : 0);
 }
-/* Sampled blocks now live in the arena or a mapping: their frees look in
- * the table only while this is not 0. */
-extern _Atomic uint64_t hk_prof_big_live;
 /* Allocations are counted: malloc's fast path sends every request to the
  * counted branch (the profiler samples, or threads count their bytes). */
 HK_INLINE bool hk_prof_counting(void) { return __atomic_load_n(&hk_hot.small_limit, __ATOMIC_RELAXED) == 0; }
